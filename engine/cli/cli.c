@@ -1,0 +1,212 @@
+/* cli.c — option parsing shared by the sd35 subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+cli_fail (const char *cmd, const char *fmt, ...)
+{
+  va_list ap;
+  fprintf (stderr, "sd35 %s: ", cmd);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  return 1;
+}
+
+int
+cli_fail_err (const char *cmd, const struct sd35_error *err)
+{
+  if (err->status == SD35_CANCELLED)
+    {
+      fprintf (stderr, "sd35 %s: cancelled\n", cmd);
+      return 130;
+    }
+  fprintf (stderr, "sd35 %s: %s\n", cmd,
+           err->message[0] ? err->message : sd35_status_name (err->status));
+  return 1;
+}
+
+static const char *
+type_hint (enum cli_opt_type t)
+{
+  switch (t)
+    {
+    case CLI_STR:      return " TEXT";
+    case CLI_INT:      return " N";
+    case CLI_DOUBLE:   return " X";
+    case CLI_U64:      return " N";
+    case CLI_INT_LIST: return " N,N,...";
+    case CLI_FLAG:     return "";
+    }
+  return "";
+}
+
+static void
+print_help (const char *cmd, const char *summary, const struct cli_opt *opts, int n_opts)
+{
+  printf ("usage: sd35 %s [options]\n\n%s\n\noptions:\n", cmd, summary);
+  for (int i = 0; i < n_opts; i++)
+    {
+      char left[64];
+      snprintf (left, sizeof left, "--%s%s", opts[i].name, type_hint (opts[i].type));
+      printf ("  %-26s %s\n", left, opts[i].help ? opts[i].help : "");
+    }
+  printf ("  %-26s %s\n", "--help", "show this help");
+}
+
+static int
+parse_value (const char *cmd, const struct cli_opt *o, const char *v)
+{
+  char *end = NULL;
+
+  errno = 0;
+  switch (o->type)
+    {
+    case CLI_STR:
+      *(const char **) o->dest = v;
+      return 0;
+    case CLI_INT:
+      {
+        long x = strtol (v, &end, 10);
+        if (errno || end == v || *end || x < -2147483647L || x > 2147483647L)
+          return cli_fail (cmd, "--%s expects an integer, got '%s'", o->name, v), -1;
+        *(int *) o->dest = (int) x;
+        return 0;
+      }
+    case CLI_DOUBLE:
+      {
+        double x = strtod (v, &end);
+        if (errno || end == v || *end || x != x)
+          return cli_fail (cmd, "--%s expects a number, got '%s'", o->name, v), -1;
+        *(double *) o->dest = x;
+        return 0;
+      }
+    case CLI_U64:
+      {
+        unsigned long long x;
+        if (v[0] == '-')
+          return cli_fail (cmd, "--%s expects a non-negative integer, got '%s'", o->name, v), -1;
+        x = strtoull (v, &end, 10);
+        if (errno || end == v || *end)
+          return cli_fail (cmd, "--%s expects a non-negative integer, got '%s'", o->name, v), -1;
+        *(uint64_t *) o->dest = (uint64_t) x;
+        return 0;
+      }
+    case CLI_INT_LIST:
+      {
+        struct cli_int_list *l = o->dest;
+        const char          *p = v;
+        l->n = 0;
+        while (*p)
+          {
+            long x = strtol (p, &end, 10);
+            if (errno || end == p || (*end && *end != ',') || x < 0 || x > 100000)
+              return cli_fail (cmd, "--%s expects a list like 7,8,9, got '%s'", o->name, v), -1;
+            if (l->n >= (int) (sizeof l->values / sizeof l->values[0]))
+              return cli_fail (cmd, "--%s: too many values", o->name), -1;
+            l->values[l->n++] = (int) x;
+            p = *end ? end + 1 : end;
+          }
+        return 0;
+      }
+    case CLI_FLAG:
+      break;
+    }
+  return -1;
+}
+
+int
+cli_parse (int argc, char **argv, const char *cmd, const char *summary,
+           const struct cli_opt *opts, int n_opts)
+{
+  for (int i = 1; i < argc; i++)
+    {
+      const char *a = argv[i];
+      const char *eq;
+      size_t      len;
+      int         found = -1;
+
+      if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0)
+        {
+          print_help (cmd, summary, opts, n_opts);
+          return 1;
+        }
+      if (strncmp (a, "--", 2) != 0)
+        return cli_fail (cmd, "unexpected argument '%s' (see --help)", a), -1;
+      a += 2;
+      eq = strchr (a, '=');
+      len = eq ? (size_t) (eq - a) : strlen (a);
+      for (int k = 0; k < n_opts; k++)
+        if (strlen (opts[k].name) == len && strncmp (opts[k].name, a, len) == 0)
+          found = k;
+      if (found < 0)
+        return cli_fail (cmd, "unknown option '--%.*s' (see --help)", (int) len, a), -1;
+      if (opts[found].seen)
+        *opts[found].seen = 1;
+      if (opts[found].type == CLI_FLAG)
+        {
+          if (eq)
+            return cli_fail (cmd, "--%s takes no value", opts[found].name), -1;
+          *(int *) opts[found].dest = 1;
+          continue;
+        }
+      if (eq == NULL)
+        {
+          if (i + 1 >= argc)
+            return cli_fail (cmd, "--%s needs a value", opts[found].name), -1;
+          eq = argv[++i] - 1;  /* so eq + 1 is the value */
+        }
+      if (parse_value (cmd, &opts[found], eq + 1) != 0)
+        return -1;
+    }
+  return 0;
+}
+
+int
+cli_engine_options (const char *cmd, const struct cli_model_opts *m,
+                    struct sd35_engine_options *opts)
+{
+  sd35_engine_options_init (opts);
+  opts->model_path = m->model;
+  opts->tokenizers_dir = m->tokenizers;
+  opts->text_encoders_dir = m->text_encoders;
+  opts->use_t5 = !m->no_t5;
+  opts->force_turbo = m->turbo;
+  opts->n_threads = m->threads;
+  opts->verbose = m->verbose;
+  if (m->backend == NULL || strcmp (m->backend, "auto") == 0)
+    opts->backend = SD35_BACKEND_AUTO;
+  else if (strcmp (m->backend, "cpu") == 0)
+    opts->backend = SD35_BACKEND_CPU;
+  else if (strcmp (m->backend, "cuda") == 0)
+    opts->backend = SD35_BACKEND_CUDA;
+  else
+    return cli_fail (cmd, "--backend must be auto, cpu or cuda, not '%s'", m->backend), -1;
+  return 0;
+}
+
+int
+cli_parse_shape (const char *s, int64_t *shape, int max_dims)
+{
+  int   n = 0;
+  char *end;
+
+  while (*s)
+    {
+      long long x;
+      errno = 0;
+      x = strtoll (s, &end, 10);
+      if (errno || end == s || (*end && *end != ',') || x <= 0 || x > (1LL << 31) || n >= max_dims)
+        return -1;
+      shape[n++] = x;
+      s = *end ? end + 1 : end;
+    }
+  return n > 0 ? n : -1;
+}

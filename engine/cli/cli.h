@@ -1,0 +1,75 @@
+/* cli.h — the small declarative option parser shared by every `sd35` subcommand, and the
+ * model options most subcommands take.  Each subcommand lives in cli/cmd_<name>.c with its own
+ * option table (stable-diffusion.cpp's ArgOptions idea, in C). */
+#ifndef SD35_CLI_H
+#define SD35_CLI_H
+
+#include <stdint.h>
+#include "sd35.h"
+
+enum cli_opt_type
+{
+  CLI_STR,     /* const char **dest */
+  CLI_INT,     /* int *dest */
+  CLI_DOUBLE,  /* double *dest */
+  CLI_U64,     /* uint64_t *dest (accepts any non-negative integer up to 2^64−1) */
+  CLI_FLAG,    /* int *dest = 1, takes no value */
+  CLI_INT_LIST /* struct cli_int_list *dest, "7,8,9" */
+};
+
+struct cli_int_list
+{
+  int values[64];
+  int n;
+};
+
+struct cli_opt
+{
+  const char       *name;   /* without the leading "--" */
+  enum cli_opt_type type;
+  void             *dest;
+  const char       *help;   /* "" hides nothing; shown in --help */
+  int              *seen;   /* optional: set to 1 when given */
+};
+
+/* Parses argv[1..] ("--name value" or "--name=value").  Returns 0 on success, 1 when --help
+ * was shown (caller exits 0), -1 after printing a one-line error to stderr (exit 2). */
+int cli_parse (int argc, char **argv, const char *cmd, const char *summary,
+               const struct cli_opt *opts, int n_opts);
+
+/* Prints "sd35 CMD: MESSAGE" to stderr and returns 1 (for `return cli_fail (...)`). */
+int cli_fail (const char *cmd, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+/* Prints "sd35 CMD: <error message>" for an engine error, returns 1 (or 130 if cancelled). */
+int cli_fail_err (const char *cmd, const struct sd35_error *err);
+
+/* The options of the model every engine-using subcommand shares. */
+struct cli_model_opts
+{
+  const char *model;
+  const char *tokenizers;
+  const char *text_encoders;
+  const char *backend;     /* "auto", "cpu", "cuda" */
+  int         no_t5;
+  int         turbo;
+  int         threads;
+  int         verbose;
+};
+
+#define CLI_MODEL_OPTS(m)                                                                      \
+  { "model", CLI_STR, &(m).model, "MMDiT file, release folder or HF snapshot (default: $SD35_MODEL, HF cache)", NULL }, \
+  { "tokenizers", CLI_STR, &(m).tokenizers, "folder holding clip/ and t5/ tokenizer files", NULL }, \
+  { "text-encoders", CLI_STR, &(m).text_encoders, "folder holding clip_l/clip_g/t5xxl safetensors", NULL }, \
+  { "backend", CLI_STR, &(m).backend, "auto (default), cpu or cuda", NULL },                  \
+  { "no-t5", CLI_FLAG, &(m).no_t5, "do not load T5; its context part is 77 tokens of zeros", NULL }, \
+  { "turbo", CLI_FLAG, &(m).turbo, "treat the model as SD3.5 Large Turbo", NULL },             \
+  { "threads", CLI_INT, &(m).threads, "CPU threads (default: all cores)", NULL },              \
+  { "verbose", CLI_FLAG, &(m).verbose, "log loading details", NULL }
+
+/* model opts → engine options; returns -1 (after printing) on a bad --backend. */
+int cli_engine_options (const char *cmd, const struct cli_model_opts *m,
+                        struct sd35_engine_options *opts);
+
+/* "1,16,12,16" → dims; returns ndim or -1. */
+int cli_parse_shape (const char *s, int64_t *shape, int max_dims);
+
+#endif

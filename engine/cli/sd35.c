@@ -1,0 +1,41 @@
+/* sd35.c — the `sd35` command-line front end: dispatches to cli/cmd_<name>.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "sd35.h"
+
+/* Subcommands (prototypes; keep alphabetical within groups). */
+
+const struct sd35_command sd35_commands[] = {
+  { NULL, NULL, NULL }
+};
+
+static void
+usage (FILE *f)
+{
+  fprintf (f, "usage: sd35 COMMAND [options]   (sd35 COMMAND --help for its options)\n\n"
+              "Stable Diffusion 3.5 in C (engine " SD35_VERSION ").  Commands:\n");
+  for (const struct sd35_command *c = sd35_commands; c->name; c++)
+    fprintf (f, "  %-16s %s\n", c->name, c->summary);
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
+    {
+      usage (argc < 2 ? stderr : stdout);
+      return argc < 2 ? 2 : 0;
+    }
+  if (strcmp (argv[1], "--version") == 0)
+    {
+      printf ("sd35 %s\n", SD35_VERSION);
+      return 0;
+    }
+  for (const struct sd35_command *c = sd35_commands; c->name; c++)
+    if (strcmp (c->name, argv[1]) == 0)
+      return c->run (argc - 1, argv + 1);
+  fprintf (stderr, "sd35: unknown command '%s' (sd35 --help lists them)\n", argv[1]);
+  return 2;
+}

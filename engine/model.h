@@ -1,0 +1,60 @@
+/* model.h — finding the files of an SD3.5 model and detecting its variant.
+ *
+ * --model takes the MMDiT single file (sd3.5_large.safetensors, sd3.5_medium.safetensors,
+ * sd3.5_large_turbo.safetensors: keys model.diffusion_model.*, VAE under first_stage_model.*)
+ * or a folder laid out like the official Hugging Face release (that file at the top,
+ * text_encoders/{clip_l,clip_g,t5xxl_fp16,t5xxl_fp8_e4m3fn}.safetensors, tokenizer/,
+ * tokenizer_2/ with vocab.json + merges.txt, tokenizer_3/ with spiece.model and/or
+ * tokenizer.json), including a Hugging Face cache snapshot.  Empty model path: $SD35_MODEL,
+ * then ~/.cache/huggingface/hub/models--stabilityai--stable-diffusion-3.5-* (or $HF_HOME/hub).
+ * Text encoders are also found beside the MMDiT file or in --text-encoders DIR; tokenizers in
+ * --tokenizers DIR holding clip/ and t5/.
+ */
+#ifndef SD35_MODEL_H
+#define SD35_MODEL_H
+
+#include "sd35.h"
+
+struct sd35_model_files
+{
+  char *mmdit;          /* the MMDiT (+VAE) safetensors (or .index.json) */
+  char *vae;            /* separate VAE file if the MMDiT file has none (diffusers vae/), else NULL */
+  char *clip_l;         /* text encoder files (NULL if not found) */
+  char *clip_g;
+  char *t5;
+  char *clip_l_config;  /* HF config.json of text_encoder/ (CLIP-L), NULL if none */
+  char *clip_g_config;  /* text_encoder_2/config.json */
+  char *t5_config;      /* text_encoder_3/config.json */
+  char *clip_vocab;     /* vocab.json */
+  char *clip_merges;    /* merges.txt */
+  char *t5_spiece;      /* spiece.model (NULL if only tokenizer.json) */
+  char *t5_tokenizer_json;
+  char *searched;       /* human list of the places looked at (for messages) */
+};
+
+struct model_find_options
+{
+  const char *model_path;        /* may be NULL/"" */
+  const char *text_encoders_dir; /* may be NULL */
+  const char *tokenizers_dir;    /* may be NULL */
+  int         need_t5;           /* 0: a missing T5 is not an error */
+};
+
+/* Resolves every file; a missing required one (MMDiT, CLIP-L, CLIP-G, T5 when need_t5,
+ * tokenizers) is one SD35_ERR_MISSING error naming what is missing and where it looked.
+ * Pickle checkpoints are refused (SD35_ERR_FORMAT). */
+enum sd35_status model_find (const struct model_find_options *opts,
+                             struct sd35_model_files *out, struct sd35_error *err);
+void model_files_clear (struct sd35_model_files *files);
+
+struct st_file;
+/* Variant from the MMDiT keys (attn2 → Medium, no ln_k → SD3 Medium, else Large) and the
+ * file name ("turbo" → Large Turbo) or force_turbo. */
+enum sd35_variant model_detect_variant (const struct st_file *mmdit, const char *path,
+                                        int force_turbo);
+
+/* CLIP head count from an HF config.json ("num_attention_heads"); returns 0 if the file is
+ * absent/unreadable (caller falls back to width/64, sd35-facts.md §10). */
+int model_config_heads (const char *config_json_path);
+
+#endif

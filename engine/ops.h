@@ -1,0 +1,236 @@
+/* ops.h — the op interface that all model code (clip.c, t5.c, mmdit.c, vae.c) is written
+ * against.  A backend (engine/cpu/ = the readable fp32 reference, kernels/ = CUDA bf16) fills a
+ * `struct backend_ops` table; model code calls the `op_*` wrappers below and never touches
+ * tensor memory directly.
+ *
+ * Conventions (llm.c style):
+ *   - Tensors are dense, row-major (torch order, innermost dim last) and owned by their backend.
+ *   - Sizes are passed explicitly; ops take outputs first, then inputs, then weights, then sizes,
+ *     then scalars.  B = batch, L/N = tokens, D/C = channels, H = heads, dh = head dim.
+ *   - Activations are backend->act_dtype (F32 on the CPU, BF16 on CUDA); weights are whatever
+ *     the backend chose at load (backend_ops.weight_from_host).  Ops accept both; norms,
+ *     softmax and accumulation are fp32 everywhere.
+ *   - Errors are sticky: an op that fails records the first error in backend->err and later
+ *     ops become no-ops; model code checks backend_failed() at block boundaries (a CUDA
+ *     launch error surfaces late anyway).  Nothing here exits or aborts.
+ *   - In-place use (out == in) is allowed for every elementwise op, norms and modulate.
+ */
+#ifndef SD35_OPS_H
+#define SD35_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sd35.h"
+#include "dtype.h"
+
+struct backend;
+
+struct tensor
+{
+  struct backend *be;
+  enum sd35_dtype dtype;   /* storage type of data */
+  int             ndim;
+  int64_t         shape[4];
+  size_t          numel;
+  void           *data;    /* backend memory (host for CPU, device for CUDA) */
+  void           *priv;    /* backend bookkeeping (e.g. a pool slot, an mmap'd source) */
+};
+
+enum op_act
+{
+  ACT_NONE = 0,
+  ACT_GELU_TANH,   /* 0.5x(1+tanh(√(2/π)(x+0.044715x³)))   MMDiT mlp, T5 gated-gelu */
+  ACT_GELU_ERF,    /* 0.5x(1+erf(x/√2))                     CLIP-G */
+  ACT_QUICK_GELU,  /* x·sigmoid(1.702x)                     CLIP-L */
+  ACT_SILU         /* x·sigmoid(x)                          adaLN inputs, VAE */
+};
+
+/* Where a weight will be used: lets a backend keep big matrices in a compact dtype (bf16/f16)
+ * and small vectors in fp32. */
+enum weight_use
+{
+  WEIGHT_MATRIX = 0,  /* linear / conv weight, embedding table */
+  WEIGHT_VECTOR       /* bias, norm weight, pos-embed, anything small */
+};
+
+struct backend_ops
+{
+  void (*destroy) (struct backend *be);
+
+  /* --- memory -------------------------------------------------------------------- */
+  /* Fill t->data for t->dtype/numel (t->be, dtype, shape, numel set by the caller). */
+  enum sd35_status (*alloc) (struct backend *be, struct tensor *t);
+  void (*release) (struct backend *be, struct tensor *t);
+  /* host fp32 ⇄ tensor (any activation dtype), numel floats */
+  void (*upload_f32)   (struct backend *be, struct tensor *dst, const float *src);
+  void (*download_f32) (struct backend *be, float *dst, const struct tensor *src);
+  /* A weight from file bytes of dtype `src_dtype` (F32/F16/BF16/F8_E4M3/F8_E5M2): the backend
+   * picks the storage dtype, allocates t (shape set by caller) and converts.  `src` stays
+   * valid for the engine's life (mmap), so a CPU backend may alias it. */
+  enum sd35_status (*weight_from_host) (struct backend *be, struct tensor *t,
+                                        const void *src, enum sd35_dtype src_dtype,
+                                        enum weight_use use);
+  void (*synchronize) (struct backend *be);
+
+  /* --- linear algebra ------------------------------------------------------------- */
+  /* out[M,N] = act(in[M,K] · w[N,K]ᵀ + b[N])       torch: F.linear(in, w, b) */
+  void (*linear) (struct backend *be, struct tensor *out, const struct tensor *in,
+                  const struct tensor *w, const struct tensor *b /* may be NULL */,
+                  int64_t M, int64_t N, int64_t K, enum op_act act);
+
+  /* Multi-head attention on a packed qkv tensor [B, L, 3, H, dh] (the layout of a fused qkv
+   * linear): out[B, L, H·dh] = softmax(scale·q·kᵀ + bias [+ causal mask]) · v per head.
+   * bias: optional fp32 [H, L, L] (T5 relative position bias), added before softmax.
+   * causal: −inf above the diagonal (CLIP). */
+  void (*attention) (struct backend *be, struct tensor *out, const struct tensor *qkv,
+                     const struct tensor *bias, int64_t B, int64_t L, int64_t H, int64_t dh,
+                     float scale, int causal);
+
+  /* --- norms ------------------------------------------------------------------------ */
+  /* LayerNorm over the last dim D of rows rows; w/b may be NULL (no affine). */
+  void (*layernorm) (struct backend *be, struct tensor *out, const struct tensor *in,
+                     const struct tensor *w, const struct tensor *b,
+                     int64_t rows, int64_t D, float eps);
+  /* RMSNorm: out = w · x · rsqrt(mean(x²) + eps), over the last dim D. */
+  void (*rmsnorm) (struct backend *be, struct tensor *out, const struct tensor *in,
+                   const struct tensor *w, int64_t rows, int64_t D, float eps);
+  /* In place on packed qkv [rows, 3, H, dh]: RMSNorm (over dh) of the q part with wq[dh] and
+   * of the k part with wk[dh]; v untouched.  (MMDiT qk-norm, SelfAttention.pre_attention.) */
+  void (*qk_rmsnorm) (struct backend *be, struct tensor *qkv, const struct tensor *wq,
+                      const struct tensor *wk, int64_t rows, int64_t H, int64_t dh, float eps);
+  /* adaLN: out[b,n,:] = LN(in[b,n,:]) · (1 + scale[b]) + shift[b]; LN without affine.
+   * mod is the adaLN linear output [B, n_chunks·D]; chunk k of batch b is
+   * mod[b, k·D : (k+1)·D].  (DismantledBlock.pre_attention: modulate(norm1(x), shift, scale)) */
+  void (*ln_modulate) (struct backend *be, struct tensor *out, const struct tensor *in,
+                       const struct tensor *mod, int64_t n_chunks, int64_t shift_chunk,
+                       int64_t scale_chunk, int64_t B, int64_t N, int64_t D, float eps);
+  /* x[b,n,:] += gate[b] · y[b,n,:], gate = chunk gate_chunk of mod [B, n_chunks·D];
+   * gate_chunk < 0 means a plain residual add (gate = 1). */
+  void (*gated_add) (struct backend *be, struct tensor *x, const struct tensor *y,
+                     const struct tensor *mod, int64_t n_chunks, int64_t gate_chunk,
+                     int64_t B, int64_t N, int64_t D);
+  /* GroupNorm over [B, C, HW] with affine w,b [C]; optionally SiLU after. (VAE) */
+  void (*groupnorm) (struct backend *be, struct tensor *out, const struct tensor *in,
+                     const struct tensor *w, const struct tensor *b, int64_t B, int64_t C,
+                     int64_t HW, int64_t groups, float eps, int silu);
+
+  /* --- elementwise ------------------------------------------------------------------ */
+  void (*activation) (struct backend *be, struct tensor *out, const struct tensor *in,
+                      int64_t n, enum op_act act);
+  void (*add) (struct backend *be, struct tensor *out, const struct tensor *a,
+               const struct tensor *b, int64_t n);
+  void (*mul) (struct backend *be, struct tensor *out, const struct tensor *a,
+               const struct tensor *b, int64_t n);
+  /* out[b, i] = in[b, i] + vec[i] for i < n (broadcast over B); pos-embed, biases */
+  void (*add_broadcast) (struct backend *be, struct tensor *out, const struct tensor *in,
+                         const struct tensor *vec, int64_t B, int64_t n);
+  void (*copy) (struct backend *be, struct tensor *dst, const struct tensor *src, int64_t n);
+
+  /* --- layout ------------------------------------------------------------------------- */
+  /* out[B, L1+L2, C] = cat(a[B, L1, C], b[B, L2, C], dim=1)   (context first, then x) */
+  void (*concat_rows) (struct backend *be, struct tensor *out, const struct tensor *a,
+                       const struct tensor *b, int64_t B, int64_t L1, int64_t L2, int64_t C);
+  /* inverse: a = in[:, :L1], b = in[:, L1:]; a or b may be NULL (discarded) */
+  void (*split_rows) (struct backend *be, struct tensor *a, struct tensor *b,
+                      const struct tensor *in, int64_t B, int64_t L1, int64_t L2, int64_t C);
+  /* out[B, N, C] = in[B, C, N]ᵀ (and back, by swapping C and N) */
+  void (*transpose) (struct backend *be, struct tensor *out, const struct tensor *in,
+                     int64_t B, int64_t C, int64_t N);
+  /* out[n, D] = table[ids[n], D]; ids on the host, all in [0, V) (checked by caller) */
+  void (*embedding) (struct backend *be, struct tensor *out, const struct tensor *table,
+                     const int32_t *ids, int64_t n, int64_t D);
+
+  /* --- images --------------------------------------------------------------------------- */
+  /* out[B, Co, Ho, Wo] = conv2d(in[B, Ci, H, W], w[Co, Ci, kh, kw], b[Co]) with zero padding
+   * (top, left, bottom, right) and stride; Ho = (H + pt + pb − kh)/stride + 1. */
+  void (*conv2d) (struct backend *be, struct tensor *out, const struct tensor *in,
+                  const struct tensor *w, const struct tensor *b, int64_t B, int64_t Ci,
+                  int64_t H, int64_t W, int64_t Co, int64_t kh, int64_t kw, int64_t stride,
+                  int64_t pad_t, int64_t pad_l, int64_t pad_b, int64_t pad_r);
+  /* out[B, C, 2H, 2W] = nearest-neighbour ×2 of in[B, C, H, W] */
+  void (*upsample2x) (struct backend *be, struct tensor *out, const struct tensor *in,
+                      int64_t B, int64_t C, int64_t H, int64_t W);
+  /* MMDiT patchify: in[B, C, H, W] → out[B, (H/p)(W/p), C·p·p], token index r·(W/p)+c,
+   * vector order (c, pr, pc) = the flattening of Conv2d weight [hidden, C, p, p]. */
+  void (*patchify) (struct backend *be, struct tensor *out, const struct tensor *in,
+                    int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);
+  /* MMDiT unpatchify: in[B, (H/p)(W/p), p·p·C] with vector order (pr, pc, c) →
+   * out[B, C, H, W]   (einsum nhwpqc→nchpwq) */
+  void (*unpatchify) (struct backend *be, struct tensor *out, const struct tensor *in,
+                      int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);
+};
+
+struct backend
+{
+  const char               *name;       /* "cpu", "cuda" */
+  const struct backend_ops *ops;
+  enum sd35_dtype           act_dtype;  /* activation storage */
+  struct sd35_error         err;        /* sticky first error */
+  size_t                    bytes_in_use, peak_bytes;
+  void                     *impl;
+};
+
+/* --- backends ---------------------------------------------------------------------------- */
+/* CPU backend (engine/cpu/): n_threads 0 = all cores. */
+enum sd35_status backend_cpu_new (int n_threads, struct backend **out, struct sd35_error *err);
+/* CUDA backend (kernels/): SD35_ERR_CUDA with a clear message when no GPU/driver. Absent
+ * (returns SD35_ERR_CUDA "built without CUDA") when compiled with -Dcuda=disabled. */
+enum sd35_status backend_cuda_new (struct backend **out, struct sd35_error *err);
+/* AUTO tries CUDA then falls back to CPU with a one-line notice. */
+enum sd35_status backend_new (enum sd35_backend_kind kind, int n_threads, struct backend **out,
+                              struct sd35_error *err);
+void backend_free (struct backend *be);
+
+static inline int
+backend_failed (const struct backend *be)
+{
+  return be->err.status != SD35_OK;
+}
+
+/* Copies the sticky error into err (if any) and returns its status. */
+enum sd35_status backend_check (struct backend *be, struct sd35_error *err);
+
+/* --- tensors ------------------------------------------------------------------------------ */
+/* New backend tensor of dtype and shape (ndim ≤ 4); NULL on failure (error in be->err).
+ * numel is computed with overflow checks. */
+struct tensor *tensor_new (struct backend *be, enum sd35_dtype dtype, int ndim,
+                           const int64_t *shape);
+struct tensor *tensor_new_act1 (struct backend *be, int64_t d0);
+struct tensor *tensor_new_act2 (struct backend *be, int64_t d0, int64_t d1);
+struct tensor *tensor_new_act3 (struct backend *be, int64_t d0, int64_t d1, int64_t d2);
+struct tensor *tensor_new_act4 (struct backend *be, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
+/* fp32 host data → new activation tensor */
+struct tensor *tensor_from_f32 (struct backend *be, const float *src, int ndim,
+                                const int64_t *shape);
+void tensor_free (struct tensor *t);
+/* tensor → host fp32 (numel floats) */
+void tensor_to_f32 (const struct tensor *t, float *dst);
+
+/* --- op wrappers (skip when the backend already failed; check sizes in debug builds) ---- */
+#define OP_CALL(be, fn, ...) \
+  do { if (!backend_failed (be)) (be)->ops->fn ((be), __VA_ARGS__); } while (0)
+
+#define op_linear(be, ...)        OP_CALL (be, linear, __VA_ARGS__)
+#define op_attention(be, ...)     OP_CALL (be, attention, __VA_ARGS__)
+#define op_layernorm(be, ...)     OP_CALL (be, layernorm, __VA_ARGS__)
+#define op_rmsnorm(be, ...)       OP_CALL (be, rmsnorm, __VA_ARGS__)
+#define op_qk_rmsnorm(be, ...)    OP_CALL (be, qk_rmsnorm, __VA_ARGS__)
+#define op_ln_modulate(be, ...)   OP_CALL (be, ln_modulate, __VA_ARGS__)
+#define op_gated_add(be, ...)     OP_CALL (be, gated_add, __VA_ARGS__)
+#define op_groupnorm(be, ...)     OP_CALL (be, groupnorm, __VA_ARGS__)
+#define op_activation(be, ...)    OP_CALL (be, activation, __VA_ARGS__)
+#define op_add(be, ...)           OP_CALL (be, add, __VA_ARGS__)
+#define op_mul(be, ...)           OP_CALL (be, mul, __VA_ARGS__)
+#define op_add_broadcast(be, ...) OP_CALL (be, add_broadcast, __VA_ARGS__)
+#define op_copy(be, ...)          OP_CALL (be, copy, __VA_ARGS__)
+#define op_concat_rows(be, ...)   OP_CALL (be, concat_rows, __VA_ARGS__)
+#define op_split_rows(be, ...)    OP_CALL (be, split_rows, __VA_ARGS__)
+#define op_transpose(be, ...)     OP_CALL (be, transpose, __VA_ARGS__)
+#define op_embedding(be, ...)     OP_CALL (be, embedding, __VA_ARGS__)
+#define op_conv2d(be, ...)        OP_CALL (be, conv2d, __VA_ARGS__)
+#define op_upsample2x(be, ...)    OP_CALL (be, upsample2x, __VA_ARGS__)
+#define op_patchify(be, ...)      OP_CALL (be, patchify, __VA_ARGS__)
+#define op_unpatchify(be, ...)    OP_CALL (be, unpatchify, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,195 @@
+/* sd35.h — the public C API of the gimp-sd35 engine (Stable Diffusion 3.5 in C).
+ *
+ * The engine knows nothing of GIMP or GTK.  One engine = one model (MMDiT + VAE + text
+ * encoders) on one backend (CPU or CUDA).  Everything returns an `enum sd35_status`; on
+ * failure `struct sd35_error` holds a one-line message a user can act on (what failed,
+ * where, what to try).  Cancellation is a status (SD35_CANCELLED), not an error.
+ *
+ * Threads: an engine may be used from one thread at a time; callbacks run on the thread
+ * that called sd35_generate().
+ */
+#ifndef SD35_H
+#define SD35_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SD35_VERSION "0.1.0"
+
+enum sd35_status
+{
+  SD35_OK = 0,
+  SD35_ERR_IO,        /* file missing / unreadable */
+  SD35_ERR_FORMAT,    /* corrupt or hostile file, unsupported format */
+  SD35_ERR_SHAPE,     /* tensor of the wrong shape or dtype */
+  SD35_ERR_MISSING,   /* a needed file or tensor is absent */
+  SD35_ERR_ARG,       /* bad user argument (size, steps, ...) */
+  SD35_ERR_OOM,       /* host or device memory exhausted */
+  SD35_ERR_CUDA,      /* CUDA / cuBLAS failure */
+  SD35_ERR_NAN,       /* NaN / Inf in weights or results */
+  SD35_ERR_INTERNAL,
+  SD35_CANCELLED      /* the caller asked to stop; not an error */
+};
+
+struct sd35_error
+{
+  enum sd35_status status;
+  char             message[1024];
+};
+
+/* Human name of a status ("I/O error", "cancelled", ...). */
+const char *sd35_status_name (enum sd35_status status);
+
+enum sd35_backend_kind
+{
+  SD35_BACKEND_AUTO = 0,  /* CUDA when a GPU and driver are usable, else CPU (one-line notice) */
+  SD35_BACKEND_CPU,
+  SD35_BACKEND_CUDA
+};
+
+enum sd35_variant
+{
+  SD35_VARIANT_UNKNOWN = 0,
+  SD35_VARIANT_LARGE,        /* SD3.5 Large: MMDiT, qk rms-norm, no attn2 */
+  SD35_VARIANT_LARGE_TURBO,  /* same architecture, distilled (by file name or flag) */
+  SD35_VARIANT_MEDIUM,       /* SD3.5 Medium: MMDiT-X (attn2 in some blocks) */
+  SD35_VARIANT_SD3_MEDIUM    /* SD3 Medium (v3.0): no qk-norm */
+};
+
+const char *sd35_variant_name (enum sd35_variant variant);
+
+enum sd35_sampler
+{
+  SD35_SAMPLER_DEFAULT = 0,  /* the variant's default */
+  SD35_SAMPLER_EULER,
+  SD35_SAMPLER_DPMPP_2M
+};
+
+const char *sd35_sampler_name (enum sd35_sampler sampler);
+/* "euler", "dpmpp_2m" (also "dpmpp-2m") → enum; returns 0 on success, -1 if unknown. */
+int         sd35_sampler_from_name (const char *name, enum sd35_sampler *out);
+
+/* Per-variant defaults (sd3_infer.py CONFIGS). */
+struct sd35_defaults
+{
+  int               steps;
+  double            cfg;
+  double            shift;
+  enum sd35_sampler sampler;
+};
+
+void sd35_variant_defaults (enum sd35_variant variant, struct sd35_defaults *out);
+
+struct sd35_engine_options
+{
+  const char            *model_path;        /* MMDiT file, release folder, HF snapshot; NULL/"" = discover */
+  const char            *text_encoders_dir; /* optional extra place for clip_l/clip_g/t5xxl files */
+  const char            *tokenizers_dir;    /* optional folder with clip/ and t5/ */
+  enum sd35_backend_kind backend;
+  int                    use_t5;            /* 0: T5 never loaded, its part of the context is zeros */
+  int                    force_turbo;       /* 1: treat as Large Turbo whatever the file name */
+  int                    n_threads;         /* CPU threads, 0 = all cores */
+  int                    verbose;           /* log loading details to stderr */
+};
+
+void sd35_engine_options_init (struct sd35_engine_options *opts);
+
+typedef struct sd35_engine sd35_engine;
+
+/* What was found and loaded (strings owned by the engine). */
+struct sd35_model_info
+{
+  enum sd35_variant    variant;
+  const char          *variant_name;
+  const char          *mmdit_path;
+  const char          *clip_l_path;
+  const char          *clip_g_path;
+  const char          *t5_path;       /* NULL when T5 is off or absent */
+  const char          *backend_name;  /* "cpu" or "cuda (NVIDIA H200)" */
+  int                  depth;         /* MMDiT blocks */
+  int                  hidden_size;
+  struct sd35_defaults defaults;
+};
+
+enum sd35_status sd35_engine_open (const struct sd35_engine_options *opts,
+                                   sd35_engine                     **out,
+                                   struct sd35_error                *err);
+void             sd35_engine_free (sd35_engine *engine);
+const struct sd35_model_info *sd35_engine_info (const sd35_engine *engine);
+
+/* Callbacks.  on_step: after every sampler step (0-based step of n_steps), with sigma and an
+ * 8-bit RGB preview (HWC, latent size: width/8 × height/8) of the x0 estimate; the buffer is
+ * only valid during the call.  is_cancelled: polled every step and between MMDiT blocks;
+ * returning non-zero makes sd35_generate return SD35_CANCELLED promptly with no output. */
+struct sd35_callbacks
+{
+  void (*on_stage) (void *user, const char *stage);  /* "encoding prompt", "sampling", "decoding" */
+  void (*on_step)  (void *user, int step, int n_steps, float sigma,
+                    const uint8_t *preview_rgb, int preview_w, int preview_h);
+  int  (*is_cancelled) (void *user);
+  void *user;
+};
+
+#define SD35_MAX_SKIP_LAYERS 64
+
+struct sd35_params
+{
+  const char       *prompt;
+  const char       *negative_prompt;  /* NULL = "" */
+  int               width, height;    /* multiples of 16 */
+  int               steps;            /* 0 = variant default; 1..1000 */
+  double            cfg;              /* < 0 = default; < 1 = no guidance (cond only); 1 = cond only, same result */
+  double            shift;            /* <= 0 = default */
+  enum sd35_sampler sampler;
+  uint64_t          seed;             /* torch.manual_seed semantics: truncated to 32 bits */
+  /* skip-layer guidance (off when slg_scale <= 0) */
+  double            slg_scale;
+  double            slg_start, slg_end;
+  int               slg_layers[SD35_MAX_SKIP_LAYERS];
+  int               n_slg_layers;
+  /* optional caller noise [16, height/8, width/8] (replaces the seeded noise) */
+  const float      *noise;
+  /* img2img: RGB u8 HWC, must be width × height (the caller resizes) */
+  const uint8_t    *init_rgb;
+  double            strength;         /* (0, 1], the reference's `denoise` */
+  uint64_t          vae_seed;         /* noise of the VAE-encode sample */
+  int               has_vae_seed;     /* 0: vae_seed = seed */
+  /* optional mask, width × height floats in [0,1] (1 = regenerate); with init_rgb only */
+  const float      *mask;
+};
+
+void sd35_params_init (struct sd35_params *params);
+
+struct sd35_result
+{
+  int      width, height;
+  uint8_t *rgb;          /* HWC u8, the reference's uint8(255·clamp((x+1)/2)) */
+  float   *image_float;  /* [3, H, W], the VAE output in [-1, 1] (not clamped) */
+  float   *final_latent; /* [16, H/8, W/8], VAE space (after process_out) */
+  float   *noise;        /* [16, H/8, W/8] the initial noise used */
+  float   *sigmas;       /* n_sigmas values actually sampled over */
+  int      n_sigmas;
+  uint64_t seed;
+};
+
+void sd35_result_clear (struct sd35_result *result);
+
+enum sd35_status sd35_generate (sd35_engine                 *engine,
+                                const struct sd35_params    *params,
+                                const struct sd35_callbacks *callbacks,
+                                struct sd35_result          *out,
+                                struct sd35_error           *err);
+
+/* Latent (model space, [16, h, w]) → 8-bit RGB HWC of latent size, the 16×3 projection with
+ * bias of ComfyUI's SD3 latent format (sd35-facts.md §6).  rgb must hold h·w·3 bytes. */
+void sd35_latent_preview (const float *latent, int h, int w, uint8_t *rgb);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SD35_H */

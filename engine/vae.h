@@ -1,0 +1,34 @@
+/* vae.h — the SD3 VAE (sd3_impls.py SDVAE): 16 latent channels, factor 8, GroupNorm 32,
+ * mid attention; channel widths from the weights. */
+#ifndef SD35_VAE_H
+#define SD35_VAE_H
+
+#include <stdint.h>
+#include "ops.h"
+#include "safetensors.h"
+
+#define SD35_LATENT_SCALE 1.5305f  /* SD3LatentFormat.scale_factor */
+#define SD35_LATENT_SHIFT 0.0609f  /* SD3LatentFormat.shift_factor */
+
+struct vae;
+
+/* prefix "first_stage_model." for the official files.  Either half may be absent from a file
+ * (need_encoder = 0 then skips it). */
+enum sd35_status vae_load (struct backend *be, struct st_file *file, const char *prefix,
+                           int need_encoder, struct vae **out, struct sd35_error *err);
+void vae_free (struct vae *v);
+
+/* latent [16, h, w] in VAE space (after process_out) → image [3, 8h, 8w] in ~[-1, 1]. */
+enum sd35_status vae_decode (struct vae *v, const float *latent, int h, int w, float *image,
+                             struct sd35_error *err);
+/* image [3, H, W] in [-1, 1] → mean, std [16, H/8, W/8] (std = exp(0.5·clamp(logvar,−30,20))) */
+enum sd35_status vae_encode (struct vae *v, const float *image, int H, int W, float *mean,
+                             float *std, struct sd35_error *err);
+
+/* The reference's conversions (sd3_infer.py vae_decode / vae_encode). */
+void vae_image_to_u8 (const float *image, int H, int W, uint8_t *rgb_hwc);   /* uint8(255·clamp((x+1)/2)) truncating */
+void vae_u8_to_image (const uint8_t *rgb_hwc, int H, int W, float *image);   /* 2·(x/255) − 1, CHW */
+void latent_process_in (float *z, size_t n);   /* (z − shift)·scale */
+void latent_process_out (float *z, size_t n);  /* z/scale + shift */
+
+#endif

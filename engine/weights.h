@@ -1,0 +1,89 @@
+/* weights.h — filling a model part's weights struct by name from safetensors files.
+ *
+ * One loader per model part: it knows the files and the key prefix
+ * ("model.diffusion_model.", "first_stage_model.", "text_model." ...).  Each helper looks
+ * the key up, checks dtype (float) and shape, uploads through backend->weight_from_host and
+ * marks the key used.  On a problem it records it and carries on, so wl_finish can report
+ * every missing or mis-shaped tensor in one message (first 20 + a count).
+ *
+ * Names are printf formats: wl_linear (wl, &b->x.qkv, 3*D, D, 1, "joint_blocks.%d.x_block.attn.qkv", i)
+ * looks up "<prefix>joint_blocks.3.x_block.attn.qkv.weight" and ".bias".
+ */
+#ifndef SD35_WEIGHTS_H
+#define SD35_WEIGHTS_H
+
+#include "ops.h"
+#include "safetensors.h"
+#include "error.h"
+
+#define SD35_PRINTF_LIKE(a, b) SD35_PRINTF (a, b)
+
+struct linear
+{
+  struct tensor *w;  /* [n_out, n_in] */
+  struct tensor *b;  /* [n_out] or NULL */
+};
+
+struct norm
+{
+  struct tensor *w;  /* [D] or NULL */
+  struct tensor *b;  /* [D] or NULL */
+};
+
+struct conv2d
+{
+  struct tensor *w;  /* [Co, Ci, kh, kw] */
+  struct tensor *b;  /* [Co] */
+  int64_t        co, ci, kh, kw;
+};
+
+struct weights_loader;
+
+/* files: 1..n open safetensors (searched in order); prefix prepended to every name. */
+struct weights_loader *wl_new (struct backend *be, struct st_file *const *files, int n_files,
+                               const char *prefix, const char *what /* "MMDiT", "CLIP-L" */);
+void wl_free (struct weights_loader *wl);
+
+/* key lookups (prefix applied); NULL if absent; do not mark used */
+const struct st_tensor *wl_find (struct weights_loader *wl, const char *fmt, ...)
+  SD35_PRINTF_LIKE (2, 3);
+/* shape of a key: returns ndim (0 if absent), fills shape */
+int wl_shape (struct weights_loader *wl, int64_t shape[ST_MAX_DIMS], const char *fmt, ...)
+  SD35_PRINTF_LIKE (3, 4);
+
+/* A tensor of exactly this shape (ndim ≤ 4); returns NULL and records a problem otherwise. */
+struct tensor *wl_tensor (struct weights_loader *wl, enum weight_use use, int ndim,
+                          const int64_t *shape, const char *fmt, ...) SD35_PRINTF_LIKE (5, 6);
+/* Optional tensor: NULL without a problem when absent (still checked when present). */
+struct tensor *wl_tensor_opt (struct weights_loader *wl, enum weight_use use, int ndim,
+                              const int64_t *shape, const char *fmt, ...) SD35_PRINTF_LIKE (5, 6);
+/* Host fp32 copy of a key (for things computed on the host, e.g. a relative-bias table);
+ * checks shape; caller frees. */
+float *wl_host_f32 (struct weights_loader *wl, int ndim, const int64_t *shape,
+                    const char *fmt, ...) SD35_PRINTF_LIKE (4, 5);
+
+/* <name>.weight [n_out, n_in] (+ <name>.bias [n_out] when has_bias) */
+void wl_linear (struct weights_loader *wl, struct linear *l, int64_t n_out, int64_t n_in,
+                int has_bias, const char *fmt, ...) SD35_PRINTF_LIKE (6, 7);
+/* Three linears (q, k, v: each [n, n_in]) concatenated row-wise into one [3n, n_in] (+bias):
+ * HF CLIP/T5 split projections become one packed qkv.  fmt has one %s for "q"/"k"/"v"
+ * segment, e.g. "encoder.layers.%d.self_attn.%s_proj" with names = {"q","k","v"}. */
+void wl_linear_qkv (struct weights_loader *wl, struct linear *l, int64_t n, int64_t n_in,
+                    int has_bias, const char *const names[3], const char *fmt, ...)
+  SD35_PRINTF_LIKE (7, 8);
+/* <name>.weight [D] (+ .bias [D]) */
+void wl_norm (struct weights_loader *wl, struct norm *n, int64_t D, int has_bias,
+              const char *fmt, ...) SD35_PRINTF_LIKE (5, 6);
+/* <name>.weight [co, ci, kh, kw] + .bias [co] */
+void wl_conv2d (struct weights_loader *wl, struct conv2d *c, int64_t co, int64_t ci,
+                int64_t kh, int64_t kw, const char *fmt, ...) SD35_PRINTF_LIKE (7, 8);
+
+/* SD35_OK, or one error listing every problem (first 20, then "and N more"). Logs the keys
+ * under prefix that were never used (sd35_log). */
+enum sd35_status wl_finish (struct weights_loader *wl, struct sd35_error *err);
+
+void linear_free (struct linear *l);
+void norm_free (struct norm *n);
+void conv2d_free (struct conv2d *c);
+
+#endif

@@ -1,0 +1,194 @@
+/* testutil.c — see testutil.h */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int n_failures;
+
+const char *
+test_shared_dir (void)
+{
+  const char *d = getenv ("SD35_SHARED_DIR");
+  struct stat st;
+  if (d == NULL || stat (d, &st) != 0 || !S_ISDIR (st.st_mode))
+    return NULL;
+  return d;
+}
+
+char *
+test_shared_path_or_skip (const char *rel)
+{
+  const char *d = test_shared_dir ();
+  struct stat st;
+  size_t      n;
+  char       *p;
+
+  if (d == NULL)
+    {
+      printf ("SKIP: ../shared (goldens, tokenizers) not found; set SD35_SHARED_DIR\n");
+      exit (TEST_SKIP);
+    }
+  n = strlen (d) + strlen (rel) + 2;
+  p = malloc (n);
+  snprintf (p, n, "%s/%s", d, rel);
+  if (stat (p, &st) != 0)
+    {
+      printf ("SKIP: %s not found\n", p);
+      exit (TEST_SKIP);
+    }
+  return p;
+}
+
+const char *
+test_env_or_skip (const char *var)
+{
+  const char *v = getenv (var);
+  if (v == NULL || v[0] == '\0')
+    {
+      printf ("SKIP: $%s not set\n", var);
+      exit (TEST_SKIP);
+    }
+  return v;
+}
+
+struct st_file *
+test_open_golden (const char *rel)
+{
+  char             *p = test_shared_path_or_skip (rel);
+  struct st_file   *f = NULL;
+  struct sd35_error err = { 0 };
+
+  if (st_open (p, &f, &err) != SD35_OK)
+    {
+      printf ("FAIL: cannot open %s: %s\n", p, err.message);
+      free (p);
+      exit (1);
+    }
+  free (p);
+  return f;
+}
+
+float *
+test_golden_f32 (struct st_file *f, const char *name, size_t *numel)
+{
+  const struct st_tensor *t = st_find (f, name);
+  struct sd35_error       err = { 0 };
+  float                  *d;
+
+  if (t == NULL)
+    {
+      printf ("FAIL: golden %s has no tensor '%s'\n", st_path (f), name);
+      exit (1);
+    }
+  d = st_read_f32 (t, &err);
+  if (d == NULL)
+    {
+      printf ("FAIL: reading '%s': %s\n", name, err.message);
+      exit (1);
+    }
+  if (numel)
+    *numel = t->numel;
+  return d;
+}
+
+int
+test_close (const char *what, const float *got, const float *ref, size_t n, double rel_tol)
+{
+  double max_ref = 0, max_err = 0;
+  size_t at = 0;
+  int    nan = 0;
+
+  for (size_t i = 0; i < n; i++)
+    {
+      double r = fabs ((double) ref[i]);
+      double e = fabs ((double) got[i] - (double) ref[i]);
+      if (isnan (got[i]) || isinf (got[i]))
+        nan = 1;
+      if (r > max_ref)
+        max_ref = r;
+      if (e > max_err)
+        {
+          max_err = e;
+          at = i;
+        }
+    }
+  double tol = rel_tol * max_ref;
+  int    ok = !nan && max_err <= tol;
+  printf ("%s %-44s max|d|=%.3e at %zu (got %.6g ref %.6g)  tol=%.1e*max|ref|=%.3e%s\n",
+          ok ? "ok  " : "FAIL", what, max_err, at, n ? got[at] : 0.0, n ? ref[at] : 0.0,
+          rel_tol, tol, nan ? "  NaN/Inf!" : "");
+  if (!ok)
+    n_failures++;
+  return ok;
+}
+
+int
+test_equal_i32 (const char *what, const int32_t *got, const int64_t *ref, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if ((int64_t) got[i] != ref[i])
+      {
+        printf ("FAIL %s: id %zu is %d, reference %lld\n", what, i, got[i], (long long) ref[i]);
+        n_failures++;
+        return 0;
+      }
+  printf ("ok   %s (%zu ids identical)\n", what, n);
+  return 1;
+}
+
+int
+test_within_u8 (const char *what, const uint8_t *got, const uint8_t *ref, size_t n, int max_diff)
+{
+  int    worst = 0;
+  size_t at = 0, n_off = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      int d = abs ((int) got[i] - (int) ref[i]);
+      if (d > worst)
+        {
+          worst = d;
+          at = i;
+        }
+      if (d > max_diff)
+        n_off++;
+    }
+  int ok = worst <= max_diff;
+  printf ("%s %-44s max|d|=%d at %zu (%zu values over %d)\n", ok ? "ok  " : "FAIL", what, worst,
+          at, n_off, max_diff);
+  if (!ok)
+    n_failures++;
+  return ok;
+}
+
+int
+test_check (int cond, const char *fmt, ...)
+{
+  va_list ap;
+  fputs (cond ? "ok   " : "FAIL ", stdout);
+  va_start (ap, fmt);
+  vprintf (fmt, ap);
+  va_end (ap);
+  fputc ('\n', stdout);
+  if (!cond)
+    n_failures++;
+  return cond;
+}
+
+int
+test_failures (void)
+{
+  return n_failures;
+}
+
+int
+test_exit (void)
+{
+  if (n_failures)
+    printf ("%d check(s) failed\n", n_failures);
+  return n_failures ? 1 : 0;
+}
