@@ -44,4 +44,22 @@ enum sd35_status mmdit_forward (struct mmdit *m, const float *x, const float *si
                                 const struct mmdit_cancel *cancel, float *v,
                                 struct sd35_error *err);
 
+/* Debug hook: called during mmdit_forward with named intermediates (the goldens' dbg_*
+ * names: dbg_t_freq, dbg_patch_embed, dbg_pos_embed_crop, dbg_t_emb, dbg_y_emb, dbg_c_mod,
+ * dbg_context_embedded, dbg_block{i}_x/_context, dbg_final_layer_out) as host fp32.
+ * Costs a download per tensor; NULL turns it off. */
+typedef void (*mmdit_debug_fn) (void *user, const char *name, const float *data,
+                                const int64_t *shape, int ndim);
+void mmdit_set_debug (struct mmdit *m, mmdit_debug_fn fn, void *user);
+
+/* TimestepEmbedder.timestep_embedding (t, 256): [B, 256], cos first (float32 like torch). */
+void mmdit_timestep_embedding (const float *t, int B, float *out);
+
+/* A model of the given shape with random weights (benchmarks): cfg->depth, hidden_size,
+ * num_heads, patch_size, in_channels, pos_embed_max_size, adm_in_channels, context_dim,
+ * qk_norm and attn2[] are used as given.  Weights are bf16 slices of one shared random
+ * pool, so the host memory is that of the largest weight, not of the model. */
+enum sd35_status mmdit_new_random (struct backend *be, const struct mmdit_config *cfg,
+                                   uint64_t seed, struct mmdit **out, struct sd35_error *err);
+
 #endif

@@ -23,7 +23,8 @@ struct st_tensor
   int64_t         shape[ST_MAX_DIMS];
   size_t          numel;
   size_t          nbytes;
-  const void     *data;        /* into the mapping; valid while the file is open */
+  const void     *data;        /* into the mapping; valid while the file is open; aligned
+                                * only as the writer made it (ours: to the element size) */
   const char     *file;        /* path of the file holding it */
 };
 
@@ -48,6 +49,12 @@ const char             *st_path (const struct st_file *f);
 /* __metadata__ string value or NULL */
 const char             *st_metadata (const struct st_file *f, const char *key);
 
+/* Keeps a malloc'd buffer alive as long as f (freed by st_close): data derived from the
+ * file (e.g. a packed qkv built by weights.c) that a backend may alias like mapped data. */
+int         st_file_adopt (struct st_file *f, void *buf);
+/* "[a, b, c]" into buf; returns buf. */
+const char *st_shape_string (int ndim, const int64_t *shape, char *buf, size_t size);
+
 /* Writing (CLI outputs, test models).  Builds in memory, writes atomically (tmp + rename). */
 struct st_writer;
 struct st_writer *st_writer_new (void);
@@ -58,6 +65,9 @@ int  st_writer_add_f32 (struct st_writer *w, const char *name, int ndim, const i
                         const float *data);
 void st_writer_set_metadata (struct st_writer *w, const char *key, const char *value);
 enum sd35_status st_writer_save (struct st_writer *w, const char *path, struct sd35_error *err);
+/* The whole file in a new malloc'd buffer (tests, fuzz seeds). */
+enum sd35_status st_writer_to_memory (struct st_writer *w, void **buf, size_t *len,
+                                      struct sd35_error *err);
 void st_writer_free (struct st_writer *w);
 
 /* Reads a whole tensor as fp32 (float dtypes) into a new malloc'd array (caller frees). */

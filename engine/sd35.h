@@ -132,6 +132,11 @@ struct sd35_callbacks
                     const uint8_t *preview_rgb, int preview_w, int preview_h);
   int  (*is_cancelled) (void *user);
   void *user;
+  /* Optional debug hook (tests, `sd35 txt2img --tensors-out`): after every step, the state x
+   * fed to the denoiser and the guided x0 estimate `denoised`, both model space [16, h, w]
+   * (h = height/8, w = width/8).  Only valid during the call.  NULL = not called. */
+  void (*on_step_tensors) (void *user, int step, int n_steps, float sigma, const float *x,
+                           const float *denoised, int h, int w);
 };
 
 #define SD35_MAX_SKIP_LAYERS 64

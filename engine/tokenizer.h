@@ -37,4 +37,45 @@ enum sd35_status sd3_tokenize (const struct clip_tokenizer *clip, const struct t
                                struct sd35_error *err);
 void sd35_tokens_clear (struct sd35_tokens *tokens);
 
+/* ---- building blocks (also used by the tests and `sd35 tokenize`) ---- */
+
+/* A growable list of token ids. */
+struct tok_ids
+{
+  int32_t *ids;
+  size_t   n, cap;
+};
+
+/* Appends id; returns 0, or -1 (with err set) when out of memory. */
+int  tok_ids_push (struct tok_ids *b, int32_t id, struct sd35_error *err);
+void tok_ids_clear (struct tok_ids *b);
+
+/* One piece of a prompt after the A1111 weight parser (other_impls.py `escape_important`,
+ * `token_weights`, `parse_parentheses`, `unescape_important`): the text with its parentheses
+ * and ":w" removed, and its weight (which the reference then ignores). */
+struct prompt_segment
+{
+  char  *text;    /* NUL-terminated, malloc'd */
+  double weight;
+};
+
+/* Parses prompt (len bytes, valid UTF-8) into *segments (n_segments of them; free with
+ * prompt_segments_free).  Never fails on syntax: unbalanced or odd input is parsed exactly as
+ * the reference does. */
+enum sd35_status prompt_parse_weights (const char *prompt, size_t len,
+                                       struct prompt_segment **segments, int *n_segments,
+                                       struct sd35_error *err);
+void prompt_segments_free (struct prompt_segment *segments, int n_segments);
+
+/* CLIP ids of one word as the reference gets them: HF slow CLIPTokenizer(word)["input_ids"]
+ * without BOS/EOS, appended to out.  word: valid UTF-8.  Thread-safe (the BPE cache is
+ * locked). */
+enum sd35_status clip_tokenize_word (const struct clip_tokenizer *tok, const char *word,
+                                     struct tok_ids *out, struct sd35_error *err);
+
+/* T5 ids of one word as the reference gets them: T5TokenizerFast(word)["input_ids"] without
+ * the final EOS, appended to out.  word: valid UTF-8. */
+enum sd35_status t5_tokenize_word (const struct t5_tokenizer *tok, const char *word,
+                                   struct tok_ids *out, struct sd35_error *err);
+
 #endif

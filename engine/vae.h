@@ -31,4 +31,34 @@ void vae_u8_to_image (const uint8_t *rgb_hwc, int H, int W, float *image);   /* 
 void latent_process_in (float *z, size_t n);   /* (z − shift)·scale */
 void latent_process_out (float *z, size_t n);  /* z/scale + shift */
 
+#define VAE_MAX_LEVELS 8
+
+/* Widths read from the weights (sd35-facts.md §5): real SD3 VAE ch 128, ch_mult (1,2,4,4)
+ * → level widths {128, 256, 512, 512}, 2 res blocks per encoder level, 3 per decoder level. */
+struct vae_coder_config
+{
+  int n_levels;
+  int width[VAE_MAX_LEVELS];  /* output channels of level i's res blocks */
+  int n_blocks;               /* res blocks per level */
+  int conv_in;                /* conv_in output channels (encoder: ch; decoder: mid width) */
+};
+
+struct vae_config
+{
+  int                     z_channels;   /* 16 */
+  int                     has_encoder;
+  struct vae_coder_config encoder;
+  struct vae_coder_config decoder;
+};
+
+const struct vae_config *vae_get_config (const struct vae *v);
+/* Pixels per latent cell: 2^(decoder levels − 1) = 8. */
+int vae_factor (const struct vae *v);
+
+/* A VAE of the given shape with random weights (benchmarks), aliasing one bf16 pool. */
+enum sd35_status vae_new_random (struct backend *be, const struct vae_config *cfg,
+                                 uint64_t seed, struct vae **out, struct sd35_error *err);
+/* The real SD3 VAE shape (ch 128, mult 1,2,4,4, 2/3 res blocks, z 16). */
+void vae_config_sd3 (struct vae_config *cfg, int with_encoder);
+
 #endif

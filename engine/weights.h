@@ -6,6 +6,18 @@
  * marks the key used.  On a problem it records it and carries on, so wl_finish can report
  * every missing or mis-shaped tensor in one message (first 20 + a count).
  *
+ * Lifetimes: a loader lives for one model part: wl_new, the helpers, then wl_finish, which
+ * reports and frees the loader (wl_free only abandons a load early).  Tensors made by the
+ * helpers belong to the caller (linear_free, tensor_free ...).  The st_files must stay open
+ * as long as those tensors: a backend may alias file data (CPU), and host buffers the loader
+ * builds itself (the packed qkv of wl_linear_qkv) are, when the backend aliased them,
+ * attached to the file holding q (st_file_adopt) and freed by its st_close; otherwise they
+ * are freed at once.
+ *
+ * Checks: float dtype and exact shape always; NaN/Inf for WEIGHT_VECTOR tensors of at most
+ * 2^20 elements (cheap, catches a corrupt file early); every tensor after
+ * wl_set_check_finite (wl, 1).  A NaN is an SD35_ERR_NAN problem.
+ *
  * Names are printf formats: wl_linear (wl, &b->x.qkv, 3*D, D, 1, "joint_blocks.%d.x_block.attn.qkv", i)
  * looks up "<prefix>joint_blocks.3.x_block.attn.qkv.weight" and ".bias".
  */
@@ -42,7 +54,10 @@ struct weights_loader;
 /* files: 1..n open safetensors (searched in order); prefix prepended to every name. */
 struct weights_loader *wl_new (struct backend *be, struct st_file *const *files, int n_files,
                                const char *prefix, const char *what /* "MMDiT", "CLIP-L" */);
+/* Abandons a load (frees the loader, not the tensors made so far). */
 void wl_free (struct weights_loader *wl);
+/* all = 1: also check matrices for NaN/Inf (reads every weight once at load). */
+void wl_set_check_finite (struct weights_loader *wl, int all);
 
 /* key lookups (prefix applied); NULL if absent; do not mark used */
 const struct st_tensor *wl_find (struct weights_loader *wl, const char *fmt, ...)
@@ -67,10 +82,11 @@ void wl_linear (struct weights_loader *wl, struct linear *l, int64_t n_out, int6
                 int has_bias, const char *fmt, ...) SD35_PRINTF_LIKE (6, 7);
 /* Three linears (q, k, v: each [n, n_in]) concatenated row-wise into one [3n, n_in] (+bias):
  * HF CLIP/T5 split projections become one packed qkv.  fmt has one %s for "q"/"k"/"v"
- * segment, e.g. "encoder.layers.%d.self_attn.%s_proj" with names = {"q","k","v"}. */
+ * segment, e.g. "encoder.layers.%d.self_attn.%s_proj" with names = {"q","k","v"}; the
+ * variadic arguments fill the other conversions only (so no printf-format check here).
+ * Same-dtype parts keep the file dtype; mixed ones are packed as F32. */
 void wl_linear_qkv (struct weights_loader *wl, struct linear *l, int64_t n, int64_t n_in,
-                    int has_bias, const char *const names[3], const char *fmt, ...)
-  SD35_PRINTF_LIKE (7, 8);
+                    int has_bias, const char *const names[3], const char *fmt, ...);
 /* <name>.weight [D] (+ .bias [D]) */
 void wl_norm (struct weights_loader *wl, struct norm *n, int64_t D, int has_bias,
               const char *fmt, ...) SD35_PRINTF_LIKE (5, 6);
@@ -78,8 +94,10 @@ void wl_norm (struct weights_loader *wl, struct norm *n, int64_t D, int has_bias
 void wl_conv2d (struct weights_loader *wl, struct conv2d *c, int64_t co, int64_t ci,
                 int64_t kh, int64_t kw, const char *fmt, ...) SD35_PRINTF_LIKE (7, 8);
 
-/* SD35_OK, or one error listing every problem (first 20, then "and N more"). Logs the keys
- * under prefix that were never used (sd35_log). */
+/* SD35_OK, or one error listing every problem (first 20, or as many as fit the message,
+ * then "and N more"): SD35_ERR_MISSING if a key is absent, else SD35_ERR_SHAPE (wrong shape
+ * or non-float dtype); an OOM/backend/NaN problem takes precedence.  Logs the keys under
+ * prefix that were never used (sd35_log).  Frees wl in every case. */
 enum sd35_status wl_finish (struct weights_loader *wl, struct sd35_error *err);
 
 void linear_free (struct linear *l);

@@ -13,4 +13,21 @@ struct sd35_command
 /* The table lives in cli/sd35.c.  Add a line there and a prototype here for a new command. */
 extern const struct sd35_command sd35_commands[];
 
+/* cli/cmd_txt2img.c */
+int cmd_txt2img (int argc, char **argv);
+int cmd_img2img (int argc, char **argv);
+/* cli/cmd_make_test_model.c */
+int cmd_make_test_model (int argc, char **argv);
+
+/* cli/cmd_encode.c */
+int cmd_encode (int argc, char **argv);
+
+/* cli/cmd_randn.c */
+int cmd_randn (int argc, char **argv);
+
+/* cli/cmd_mmdit.c, cli/cmd_vae.c (single stages on safetensors inputs) */
+int cmd_mmdit (int argc, char **argv);
+int cmd_vae_decode (int argc, char **argv);
+int cmd_vae_encode (int argc, char **argv);
+
 #endif

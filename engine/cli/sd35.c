@@ -8,6 +8,11 @@
 /* Subcommands (prototypes; keep alphabetical within groups). */
 
 const struct sd35_command sd35_commands[] = {
+  { "randn", cmd_randn, "torch.manual_seed + torch.randn noise, bit-identical, as safetensors" },
+  { "make-test-model", cmd_make_test_model, "write a tiny SD3.5-shaped model with random weights (tests, demos)" },
+  { "mmdit", cmd_mmdit, "one MMDiT forward on safetensors inputs (v, denoised)" },
+  { "vae-decode", cmd_vae_decode, "SD3 VAE decode of a latent (safetensors) to an image" },
+  { "vae-encode", cmd_vae_encode, "SD3 VAE encode of an image (safetensors) to a latent" },
   { NULL, NULL, NULL }
 };
 

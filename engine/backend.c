@@ -1,0 +1,146 @@
+/* backend.c — choosing a backend (AUTO: CUDA, else CPU with a notice) and the backend-neutral
+ * tensor helpers of ops.h (tensor_new, tensor_from_f32, tensor_to_f32, ...). */
+#include "ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+#ifndef SD35_HAVE_CUDA
+enum sd35_status
+backend_cuda_new (struct backend **out, struct sd35_error *err)
+{
+  *out = NULL;
+  return sd35_set_error (err, SD35_ERR_CUDA,
+                         "this build has no CUDA backend (built with -Dcuda=disabled); "
+                         "use the CPU backend or rebuild with CUDA");
+}
+#endif
+
+enum sd35_status
+backend_new (enum sd35_backend_kind kind, int n_threads, struct backend **out,
+             struct sd35_error *err)
+{
+  struct sd35_error cuda_err = { 0 };
+
+  *out = NULL;
+  switch (kind)
+    {
+    case SD35_BACKEND_CPU:
+      return backend_cpu_new (n_threads, out, err);
+    case SD35_BACKEND_CUDA:
+      return backend_cuda_new (out, err);
+    case SD35_BACKEND_AUTO:
+    default:
+      if (backend_cuda_new (out, &cuda_err) == SD35_OK)
+        return SD35_OK;
+      sd35_notice ("no usable GPU (%s): using the CPU backend", cuda_err.message);
+      return backend_cpu_new (n_threads, out, err);
+    }
+}
+
+void
+backend_free (struct backend *be)
+{
+  if (be != NULL)
+    be->ops->destroy (be);
+}
+
+enum sd35_status
+backend_check (struct backend *be, struct sd35_error *err)
+{
+  if (be->err.status != SD35_OK && err != NULL && err->status == SD35_OK)
+    *err = be->err;
+  return be->err.status;
+}
+
+struct tensor *
+tensor_new (struct backend *be, enum sd35_dtype dtype, int ndim, const int64_t *shape)
+{
+  struct tensor *t;
+  size_t         numel = 1;
+
+  if (backend_failed (be))
+    return NULL;
+  if (ndim < 1 || ndim > 4)
+    {
+      sd35_set_error (&be->err, SD35_ERR_INTERNAL, "tensor with %d dims (1..4 allowed)", ndim);
+      return NULL;
+    }
+  for (int i = 0; i < ndim; i++)
+    if (shape[i] < 0 || sd35_mul_size (numel, (size_t) shape[i], &numel) != 0)
+      {
+        sd35_set_error (&be->err, SD35_ERR_OOM,
+                        "tensor shape [%lld, ...] is too large for this machine",
+                        (long long) shape[0]);
+        return NULL;
+      }
+  t = sd35_calloc (1, sizeof *t, "a tensor", &be->err);
+  if (t == NULL)
+    return NULL;
+  t->be = be;
+  t->dtype = dtype;
+  t->ndim = ndim;
+  for (int i = 0; i < ndim; i++)
+    t->shape[i] = shape[i];
+  t->numel = numel;
+  if (be->ops->alloc (be, t) != SD35_OK)
+    {
+      if (be->err.status == SD35_OK)
+        sd35_set_error (&be->err, SD35_ERR_OOM, "could not allocate a tensor of %zu elements",
+                        numel);
+      free (t);
+      return NULL;
+    }
+  return t;
+}
+
+struct tensor *
+tensor_new_act1 (struct backend *be, int64_t d0)
+{
+  return tensor_new (be, be->act_dtype, 1, (int64_t[]) { d0 });
+}
+
+struct tensor *
+tensor_new_act2 (struct backend *be, int64_t d0, int64_t d1)
+{
+  return tensor_new (be, be->act_dtype, 2, (int64_t[]) { d0, d1 });
+}
+
+struct tensor *
+tensor_new_act3 (struct backend *be, int64_t d0, int64_t d1, int64_t d2)
+{
+  return tensor_new (be, be->act_dtype, 3, (int64_t[]) { d0, d1, d2 });
+}
+
+struct tensor *
+tensor_new_act4 (struct backend *be, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
+{
+  return tensor_new (be, be->act_dtype, 4, (int64_t[]) { d0, d1, d2, d3 });
+}
+
+struct tensor *
+tensor_from_f32 (struct backend *be, const float *src, int ndim, const int64_t *shape)
+{
+  struct tensor *t = tensor_new (be, be->act_dtype, ndim, shape);
+  if (t != NULL)
+    be->ops->upload_f32 (be, t, src);
+  return t;
+}
+
+void
+tensor_free (struct tensor *t)
+{
+  if (t == NULL)
+    return;
+  if (t->be != NULL)
+    t->be->ops->release (t->be, t);
+  free (t);
+}
+
+void
+tensor_to_f32 (const struct tensor *t, float *dst)
+{
+  t->be->ops->download_f32 (t->be, dst, t);
+}

@@ -1,0 +1,107 @@
+/* cpu_conv.c — 2-D convolution (torch F.conv2d on an explicitly zero-padded input) as
+ * im2col + the blocked GEMM.  Rows of the im2col matrix are output pixels and columns are
+ * (ci, ky, kx), the flattening of the weight [Co, Ci, kh, kw]; so the weight is used as the
+ * GEMM's [N=Co, K] matrix as stored (F16/BF16 included) and the bias is the GEMM bias.  The
+ * pixels are processed in chunks so the im2col buffer stays ~16 MiB even for a 1024² VAE
+ * decode (a full one would be gigabytes). */
+#include "cpu_ops.h"
+
+#include <stdlib.h>
+
+#include "error.h"
+
+#define CONV_CHUNK_FLOATS (4 << 20)
+
+struct conv_geom
+{
+  int64_t Ci, H, W, kh, kw, stride, pad_t, pad_l, Ho, Wo;
+};
+
+/* col[p − p0, (ci·kh + ky)·kw + kx] = x[ci, oy·s − pt + ky, ox·s − pl + kx] (0 outside) */
+static void
+im2col (float *col, const float *x, const struct conv_geom *g, int64_t p0, int64_t p1)
+{
+  int64_t K = g->Ci * g->kh * g->kw;
+
+  for (int64_t p = p0; p < p1; p++)
+    {
+      int64_t oy = p / g->Wo, ox = p % g->Wo;
+      float  *row = col + (p - p0) * K;
+      for (int64_t ci = 0; ci < g->Ci; ci++)
+        for (int64_t ky = 0; ky < g->kh; ky++)
+          {
+            int64_t iy = oy * g->stride - g->pad_t + ky;
+            float  *dst = row + (ci * g->kh + ky) * g->kw;
+            if (iy < 0 || iy >= g->H)
+              {
+                for (int64_t kx = 0; kx < g->kw; kx++)
+                  dst[kx] = 0.0f;
+                continue;
+              }
+            const float *src = x + (ci * g->H + iy) * g->W;
+            for (int64_t kx = 0; kx < g->kw; kx++)
+              {
+                int64_t ix = ox * g->stride - g->pad_l + kx;
+                dst[kx] = ix >= 0 && ix < g->W ? src[ix] : 0.0f;
+              }
+          }
+    }
+}
+
+void
+cpu_op_conv2d (struct backend *be, struct tensor *out, const struct tensor *in,
+               const struct tensor *w, const struct tensor *b, int64_t B, int64_t Ci, int64_t H,
+               int64_t W, int64_t Co, int64_t kh, int64_t kw, int64_t stride, int64_t pad_t,
+               int64_t pad_l, int64_t pad_b, int64_t pad_r)
+{
+  struct conv_geom g = { Ci, H, W, kh, kw, stride, pad_t, pad_l, 0, 0 };
+  int64_t          K = Ci * kh * kw, P, chunk;
+  float           *col = NULL, *tmp = NULL, *tb = NULL;
+  const float     *bias = NULL;
+  float           *o = out->data;
+
+  if (stride <= 0 || H + pad_t + pad_b < kh || W + pad_l + pad_r < kw)
+    {
+      sd35_set_error (&be->err, SD35_ERR_INTERNAL,
+                      "conv2d: kernel %lld×%lld stride %lld does not fit a %lld×%lld input",
+                      (long long) kh, (long long) kw, (long long) stride, (long long) H,
+                      (long long) W);
+      return;
+    }
+  if (w->dtype != SD35_F32 && w->dtype != SD35_F16 && w->dtype != SD35_BF16)
+    {
+      sd35_set_error (&be->err, SD35_ERR_INTERNAL, "conv2d: %s weight",
+                      sd35_dtype_name (w->dtype));
+      return;
+    }
+  g.Ho = (H + pad_t + pad_b - kh) / stride + 1;
+  g.Wo = (W + pad_l + pad_r - kw) / stride + 1;
+  P = g.Ho * g.Wo;
+  chunk = CONV_CHUNK_FLOATS / (K > Co ? K : Co);
+  chunk = chunk < 1 ? 1 : chunk > P ? P : chunk;
+  if (b != NULL && (bias = cpu_f32_view (be, b, (size_t) Co, &tb)) == NULL)
+    return;
+  col = cpu_scratch (be, (size_t) (chunk * K), "the conv2d im2col buffer");
+  tmp = cpu_scratch (be, (size_t) (chunk * Co), "the conv2d output buffer");
+  if (col == NULL || tmp == NULL)
+    goto done;
+
+  for (int64_t bi = 0; bi < B; bi++)
+    {
+      const float *x = (const float *) in->data + bi * Ci * H * W;
+      float       *ob = o + bi * Co * P;
+      for (int64_t p0 = 0; p0 < P; p0 += chunk)
+        {
+          int64_t np = P - p0 < chunk ? P - p0 : chunk;
+          im2col (col, x, &g, p0, p0 + np);
+          cpu_gemm (be, tmp, col, w->data, w->dtype, bias, np, Co, K, ACT_NONE);
+          for (int64_t co = 0; co < Co; co++)  /* [np, Co] → out[co, p0 : p0+np] */
+            for (int64_t p = 0; p < np; p++)
+              ob[co * P + p0 + p] = tmp[p * Co + co];
+        }
+    }
+done:
+  free (col);
+  free (tmp);
+  free (tb);
+}

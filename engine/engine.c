@@ -1,0 +1,299 @@
+/* engine.c — opening an SD3.5 model: finding its files (model.h), choosing the backend,
+ * loading tokenizers, CLIP-L, CLIP-G, T5 (only with use_t5), the MMDiT and the VAE, and
+ * checking that the parts fit together.  Also the prompt conditioning cache.
+ * sd35_generate is in generate.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "error.h"
+
+static const char *
+prefix_of (const struct st_file *f, const char *official)
+{
+  /* The official single files use "model.diffusion_model." / "first_stage_model."; a file
+   * holding just the part (no prefix) is accepted too. */
+  return st_has_prefix (f, official) ? official : "";
+}
+
+static enum sd35_status
+open_file (const char *path, const char *what, struct st_file **out, struct sd35_error *err)
+{
+  if (st_open (path, out, err) != SD35_OK)
+    {
+      sd35_error_prefix (err, "opening the %s", what);
+      return err->status;
+    }
+  sd35_log ("%s: %s", what, path);
+  return SD35_OK;
+}
+
+static enum sd35_status
+load_text_encoders (struct sd35_engine *e, int use_t5, struct sd35_error *err)
+{
+  const struct sd35_model_files *f = &e->files;
+  int                            heads;
+
+  if (clip_tokenizer_load (f->clip_vocab, f->clip_merges, &e->clip_tok, err) != SD35_OK)
+    {
+      sd35_error_prefix (err, "loading the CLIP tokenizer (%s)", f->clip_vocab);
+      return err->status;
+    }
+  if (use_t5 &&
+      t5_tokenizer_load (f->t5_spiece, f->t5_tokenizer_json, &e->t5_tok, err) != SD35_OK)
+    {
+      sd35_error_prefix (err, "loading the T5 tokenizer (%s)",
+                         f->t5_spiece ? f->t5_spiece : f->t5_tokenizer_json);
+      return err->status;
+    }
+
+  if (open_file (f->clip_l, "CLIP-L text encoder", &e->clip_l_file, err) != SD35_OK)
+    return err->status;
+  heads = f->clip_l_config ? model_config_heads (f->clip_l_config) : 0;
+  if (clip_load (e->be, e->clip_l_file, CLIP_KIND_L, heads, &e->clip_l, err) != SD35_OK)
+    {
+      sd35_error_prefix (err, "loading CLIP-L (%s)", f->clip_l);
+      return err->status;
+    }
+
+  if (open_file (f->clip_g, "CLIP-G text encoder", &e->clip_g_file, err) != SD35_OK)
+    return err->status;
+  heads = f->clip_g_config ? model_config_heads (f->clip_g_config) : 0;
+  if (clip_load (e->be, e->clip_g_file, CLIP_KIND_G, heads, &e->clip_g, err) != SD35_OK)
+    {
+      sd35_error_prefix (err, "loading CLIP-G (%s)", f->clip_g);
+      return err->status;
+    }
+
+  if (!use_t5)
+    return SD35_OK;  /* T5's weights are never opened */
+  if (open_file (f->t5, "T5-XXL text encoder", &e->t5_file, err) != SD35_OK)
+    return err->status;
+  if (t5_load (e->be, e->t5_file, &e->t5, err) != SD35_OK)
+    {
+      sd35_error_prefix (err, "loading T5-XXL (%s)", f->t5);
+      return err->status;
+    }
+  return SD35_OK;
+}
+
+static enum sd35_status
+load_diffusion (struct sd35_engine *e, int force_turbo, struct sd35_error *err)
+{
+  const struct sd35_model_files *f = &e->files;
+  const char                    *vae_prefix;
+
+  if (open_file (f->mmdit, "MMDiT", &e->mmdit_file, err) != SD35_OK)
+    return err->status;
+  e->info.variant = model_detect_variant (e->mmdit_file, f->mmdit, force_turbo);
+  if (mmdit_load (e->be, e->mmdit_file, prefix_of (e->mmdit_file, "model.diffusion_model."),
+                  &e->mmdit, err) != SD35_OK)
+    {
+      sd35_error_prefix (err, "loading the MMDiT (%s)", f->mmdit);
+      return err->status;
+    }
+
+  if (f->vae != NULL)
+    {
+      if (open_file (f->vae, "VAE", &e->vae_file, err) != SD35_OK)
+        return err->status;
+    }
+  else if (!st_has_prefix (e->mmdit_file, "first_stage_model.decoder."))
+    return sd35_set_error (err, SD35_ERR_MISSING,
+                           "%s holds no VAE (no first_stage_model.* tensors) and no separate "
+                           "VAE file was found; use the official single-file release "
+                           "(sd3.5_large.safetensors / sd3.5_medium.safetensors), which "
+                           "includes it", f->mmdit);
+  {
+    struct st_file *vf = e->vae_file ? e->vae_file : e->mmdit_file;
+    const char     *path = f->vae ? f->vae : f->mmdit;
+    char            enc[64];
+
+    vae_prefix = prefix_of (vf, "first_stage_model.");
+    snprintf (enc, sizeof enc, "%sencoder.", vae_prefix);
+    e->has_vae_encoder = st_has_prefix (vf, enc);
+    if (vae_load (e->be, vf, vae_prefix, e->has_vae_encoder, &e->vae, err) != SD35_OK)
+      {
+        sd35_error_prefix (err, "loading the VAE (%s)", path);
+        return err->status;
+      }
+  }
+  return SD35_OK;
+}
+
+/* The parts must agree: pooled = CLIP-L ⊕ CLIP-G widths = the MMDiT's y_embedder input; the
+ * CLIP hidden states are zero-padded to, and T5 produces, the context_embedder input. */
+static enum sd35_status
+check_fit (struct sd35_engine *e, struct sd35_error *err)
+{
+  const struct mmdit_config *c = mmdit_get_config (e->mmdit);
+  int                        wl = clip_width (e->clip_l), wg = clip_width (e->clip_g);
+
+  if (wl + wg != c->adm_in_channels)
+    return sd35_set_error (err, SD35_ERR_SHAPE,
+                           "the text encoders do not fit the MMDiT: CLIP-L width %d + CLIP-G "
+                           "width %d = %d, but the MMDiT's y_embedder expects %d (%s, %s, %s); "
+                           "are they from the same model release?", wl, wg, wl + wg,
+                           c->adm_in_channels, e->files.clip_l, e->files.clip_g,
+                           e->files.mmdit);
+  if (wl + wg > c->context_dim)
+    return sd35_set_error (err, SD35_ERR_SHAPE,
+                           "the CLIP hidden states (%d wide) do not fit the MMDiT's context "
+                           "width %d (%s)", wl + wg, c->context_dim, e->files.mmdit);
+  if (e->t5 != NULL && t5_width (e->t5) != c->context_dim)
+    return sd35_set_error (err, SD35_ERR_SHAPE,
+                           "T5 width %d does not match the MMDiT's context_embedder input %d "
+                           "(%s, %s)", t5_width (e->t5), c->context_dim, e->files.t5,
+                           e->files.mmdit);
+  return SD35_OK;
+}
+
+enum sd35_status
+sd35_engine_open (const struct sd35_engine_options *opts, sd35_engine **out,
+                  struct sd35_error *err)
+{
+  struct sd35_engine_options defaults;
+  struct model_find_options  find;
+  struct sd35_engine        *e;
+  const struct mmdit_config *c;
+  struct sd35_error          local_err;
+
+  if (err == NULL)
+    err = &local_err;
+  sd35_error_clear (err);
+  *out = NULL;
+  if (opts == NULL)
+    {
+      sd35_engine_options_init (&defaults);
+      opts = &defaults;
+    }
+  if (opts->verbose)
+    sd35_log_set_verbose (1);
+
+  e = sd35_calloc (1, sizeof *e, "the engine", err);
+  if (e == NULL)
+    return err->status;
+
+  memset (&find, 0, sizeof find);
+  find.model_path = opts->model_path;
+  find.text_encoders_dir = opts->text_encoders_dir;
+  find.tokenizers_dir = opts->tokenizers_dir;
+  find.need_t5 = opts->use_t5;
+  if (model_find (&find, &e->files, err) != SD35_OK)
+    goto fail;
+
+  if (backend_new (opts->backend, opts->n_threads, &e->be, err) != SD35_OK)
+    goto fail;
+
+  if (load_diffusion (e, opts->force_turbo, err) != SD35_OK ||
+      load_text_encoders (e, opts->use_t5, err) != SD35_OK ||
+      check_fit (e, err) != SD35_OK)
+    goto fail;
+
+  c = mmdit_get_config (e->mmdit);
+  e->backend_name = strdup (e->be->name ? e->be->name : "?");
+  if (e->backend_name == NULL)
+    {
+      sd35_set_error (err, SD35_ERR_OOM, "out of memory");
+      goto fail;
+    }
+  e->info.variant_name = sd35_variant_name (e->info.variant);
+  e->info.mmdit_path = e->files.mmdit;
+  e->info.clip_l_path = e->files.clip_l;
+  e->info.clip_g_path = e->files.clip_g;
+  e->info.t5_path = opts->use_t5 ? e->files.t5 : NULL;
+  e->info.backend_name = e->backend_name;
+  e->info.depth = c->depth;
+  e->info.hidden_size = c->hidden_size;
+  sd35_variant_defaults (e->info.variant, &e->info.defaults);
+  sd35_log ("model: %s, depth %d, hidden %d, backend %s%s", e->info.variant_name, c->depth,
+            c->hidden_size, e->backend_name, opts->use_t5 ? "" : ", T5 off");
+  *out = e;
+  return SD35_OK;
+
+fail:
+  sd35_engine_free (e);
+  return err->status;
+}
+
+void
+sd35_engine_free (sd35_engine *e)
+{
+  if (e == NULL)
+    return;
+  for (int i = 0; i < ENGINE_COND_CACHE; i++)
+    {
+      free (e->cache[i].text);
+      sd35_cond_clear (&e->cache[i].cond);
+    }
+  vae_free (e->vae);
+  mmdit_free (e->mmdit);
+  t5_free (e->t5);
+  clip_free (e->clip_g);
+  clip_free (e->clip_l);
+  t5_tokenizer_free (e->t5_tok);
+  clip_tokenizer_free (e->clip_tok);
+  /* model weights may alias the mappings: close files after the models */
+  st_close (e->t5_file);
+  st_close (e->clip_g_file);
+  st_close (e->clip_l_file);
+  st_close (e->vae_file);
+  st_close (e->mmdit_file);
+  backend_free (e->be);
+  model_files_clear (&e->files);
+  free (e->backend_name);
+  free (e);
+}
+
+const struct sd35_model_info *
+sd35_engine_info (const sd35_engine *e)
+{
+  return e ? &e->info : NULL;
+}
+
+enum sd35_status
+engine_condition (struct sd35_engine *e, const char *text, const struct sd35_cond **out,
+                  struct sd35_error *err)
+{
+  struct cond_cache_entry *slot = &e->cache[0];
+  struct sd35_tokens       tokens;
+  enum sd35_status         st;
+
+  for (int i = 0; i < ENGINE_COND_CACHE; i++)
+    if (e->cache[i].text != NULL && strcmp (e->cache[i].text, text) == 0)
+      {
+        e->cache[i].last_use = ++e->use_counter;
+        *out = &e->cache[i].cond;
+        return SD35_OK;
+      }
+  /* least recently used (empty slots have last_use 0) */
+  for (int i = 1; i < ENGINE_COND_CACHE; i++)
+    if (e->cache[i].last_use < slot->last_use)
+      slot = &e->cache[i];
+  free (slot->text);
+  slot->text = NULL;
+  sd35_cond_clear (&slot->cond);
+  slot->last_use = 0;
+
+  memset (&tokens, 0, sizeof tokens);
+  st = sd3_tokenize (e->clip_tok, e->t5_tok, text, &tokens, err);
+  if (st == SD35_OK)
+    st = sd3_condition (e->clip_l, e->clip_g, e->t5, &tokens,
+                        mmdit_get_config (e->mmdit)->context_dim, &slot->cond, err);
+  sd35_tokens_clear (&tokens);
+  if (st != SD35_OK)
+    {
+      sd35_cond_clear (&slot->cond);
+      return st;
+    }
+  slot->text = strdup (text);
+  if (slot->text == NULL)
+    {
+      sd35_cond_clear (&slot->cond);
+      return sd35_set_error (err, SD35_ERR_OOM, "out of memory copying the prompt");
+    }
+  slot->last_use = ++e->use_counter;
+  *out = &slot->cond;
+  return SD35_OK;
+}

@@ -1,0 +1,52 @@
+/* engine.h — the inside of `struct sd35_engine` (engine-internal): every model part of one
+ * SD3.5 model on one backend, and the prompt conditioning with its small cache.
+ * engine.c loads and frees it; generate.c runs sd35_generate on it. */
+#ifndef SD35_ENGINE_H
+#define SD35_ENGINE_H
+
+#include "sd35.h"
+#include "model.h"
+#include "ops.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+#include "text_encoders.h"
+#include "mmdit.h"
+#include "vae.h"
+
+/* One remembered conditioning (the GIMP plug-in re-runs the same prompt with other seeds). */
+struct cond_cache_entry
+{
+  char            *text;  /* NULL = empty slot */
+  struct sd35_cond cond;
+  unsigned         last_use;
+};
+
+#define ENGINE_COND_CACHE 4
+
+struct sd35_engine
+{
+  struct sd35_model_files files;
+  struct backend         *be;
+  struct st_file         *mmdit_file, *vae_file, *clip_l_file, *clip_g_file, *t5_file;
+  struct clip_tokenizer  *clip_tok;
+  struct t5_tokenizer    *t5_tok;    /* NULL without T5 */
+  struct clip_model      *clip_l, *clip_g;
+  struct t5_model        *t5;        /* NULL without T5 */
+  struct mmdit           *mmdit;
+  struct vae             *vae;
+  int                     has_vae_encoder;
+  struct sd35_model_info  info;
+  char                   *backend_name;
+
+  struct cond_cache_entry cache[ENGINE_COND_CACHE];
+  unsigned                use_counter;
+};
+
+/* The SD3 conditioning of `text` (tokenise + CLIP-L/G [+ T5] + assembly), from the cache when
+ * the same text was encoded before.  The returned pointer is owned by the engine and stays
+ * valid until the next engine_condition call with another text that evicts it (callers get
+ * both prompt and negative first, so the cache holds ≥ 2 entries). */
+enum sd35_status engine_condition (struct sd35_engine *e, const char *text,
+                                   const struct sd35_cond **out, struct sd35_error *err);
+
+#endif

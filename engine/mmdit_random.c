@@ -1,0 +1,162 @@
+/* mmdit_random.c — an MMDiT of any shape with random weights, for benchmarks (no file).
+ * Every weight is a slice of one shared bf16 pool: the CPU backend aliases bf16 matrices, so
+ * a depth-24 Medium fits in the memory of its largest matrix; the arithmetic is the same as
+ * with real weights. */
+#include "mmdit_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+struct random_ctx
+{
+  struct backend *be;
+  const uint16_t *pool;
+  int             failed;
+};
+
+static struct tensor *
+rand_tensor (struct random_ctx *r, enum weight_use use, int ndim, int64_t d0, int64_t d1,
+             int64_t d2, int64_t d3)
+{
+  struct tensor *t;
+  int64_t        shape[4] = { d0, d1, d2, d3 };
+
+  if (r->failed)
+    return NULL;
+  t = calloc (1, sizeof *t);
+  if (t == NULL)
+    {
+      r->failed = 1;
+      return NULL;
+    }
+  t->be = r->be;
+  t->ndim = ndim;
+  memcpy (t->shape, shape, sizeof shape);
+  if (r->be->ops->weight_from_host (r->be, t, r->pool, SD35_BF16, use) != SD35_OK)
+    {
+      free (t);
+      r->failed = 1;
+      return NULL;
+    }
+  return t;
+}
+
+static void
+rand_linear (struct random_ctx *r, struct linear *l, int64_t n_out, int64_t n_in)
+{
+  l->w = rand_tensor (r, WEIGHT_MATRIX, 2, n_out, n_in, 0, 0);
+  l->b = rand_tensor (r, WEIGHT_VECTOR, 1, n_out, 0, 0, 0);
+}
+
+static void
+rand_attn (struct random_ctx *r, struct mmdit_attn *a, int64_t D, int qk_norm, int pre_only)
+{
+  rand_linear (r, &a->qkv, 3 * D, D);
+  if (qk_norm)
+    {
+      a->ln_q = rand_tensor (r, WEIGHT_VECTOR, 1, MMDIT_HEAD_DIM, 0, 0, 0);
+      a->ln_k = rand_tensor (r, WEIGHT_VECTOR, 1, MMDIT_HEAD_DIM, 0, 0, 0);
+    }
+  if (!pre_only)
+    rand_linear (r, &a->proj, D, D);
+}
+
+static void
+rand_stream (struct random_ctx *r, struct mmdit_stream *s, const struct mmdit_config *cfg,
+             int pre_only, int has_attn2)
+{
+  int64_t D = cfg->hidden_size;
+
+  s->pre_only = pre_only;
+  s->has_attn2 = has_attn2;
+  s->n_chunks = pre_only ? 2 : has_attn2 ? 9 : 6;
+  rand_linear (r, &s->adaln, s->n_chunks * D, D);
+  rand_attn (r, &s->attn, D, cfg->qk_norm, pre_only);
+  if (has_attn2)
+    rand_attn (r, &s->attn2, D, cfg->qk_norm, 0);
+  if (!pre_only)
+    {
+      rand_linear (r, &s->fc1, 4 * D, D);
+      rand_linear (r, &s->fc2, D, 4 * D);
+    }
+}
+
+enum sd35_status
+mmdit_new_random (struct backend *be, const struct mmdit_config *cfg, uint64_t seed,
+                  struct mmdit **out, struct sd35_error *err)
+{
+  struct random_ctx r = { be, NULL, 0 };
+  struct mmdit     *m;
+  const int64_t     D = cfg->hidden_size, C = cfg->in_channels, p = cfg->patch_size;
+  const int64_t     M = cfg->pos_embed_max_size;
+  size_t            n_pool;
+  uint16_t         *pool;
+  uint64_t          state = seed * 6364136223846793005ull + 1442695040888963407ull;
+
+  *out = NULL;
+  if (cfg->depth < 1 || cfg->depth > (int) sizeof cfg->attn2 || D != (int64_t) 64 * cfg->depth
+      || cfg->num_heads != cfg->depth || p < 1 || C < 1 || M < 1 || cfg->adm_in_channels < 1
+      || cfg->context_dim < 1)
+    return sd35_set_error (err, SD35_ERR_ARG, "mmdit_new_random: inconsistent config (depth "
+                           "%d, hidden %d, heads %d)", cfg->depth, cfg->hidden_size,
+                           cfg->num_heads);
+  /* the largest weight: the 9-chunk adaLN, fc1/fc2, pos_embed or the input linears */
+  n_pool = (size_t) (9 * D * D);
+  if ((size_t) (M * M * D) > n_pool)
+    n_pool = (size_t) (M * M * D);
+  if ((size_t) (cfg->context_dim * D) > n_pool)
+    n_pool = (size_t) (cfg->context_dim * D);
+  if ((size_t) (cfg->adm_in_channels * D) > n_pool)
+    n_pool = (size_t) (cfg->adm_in_channels * D);
+  pool = sd35_malloc (n_pool * sizeof *pool, "random MMDiT weights", err);
+  m = sd35_calloc (1, sizeof *m, "MMDiT", err);
+  if (pool == NULL || m == NULL)
+    {
+      free (pool);
+      free (m);
+      return SD35_ERR_OOM;
+    }
+  /* uniform in ±0.02 (a typical init scale), rounded to bf16 */
+  for (size_t i = 0; i < n_pool; i++)
+    {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      pool[i] = sd35_f32_to_bf16 (((float) (state >> 40) / 16777216.0f - 0.5f) * 0.04f);
+    }
+  m->be = be;
+  m->cfg = *cfg;
+  m->host_pool = pool;
+  r.pool = pool;
+  m->blocks = sd35_calloc ((size_t) cfg->depth, sizeof *m->blocks, "MMDiT blocks", err);
+  if (m->blocks == NULL)
+    {
+      mmdit_free (m);
+      return SD35_ERR_OOM;
+    }
+  m->x_embedder.w = rand_tensor (&r, WEIGHT_MATRIX, 4, D, C, p, p);
+  m->x_embedder.b = rand_tensor (&r, WEIGHT_VECTOR, 1, D, 0, 0, 0);
+  m->pos_embed = rand_tensor (&r, WEIGHT_VECTOR, 3, 1, M * M, D, 0);
+  rand_linear (&r, &m->t_embedder.mlp_0, D, MMDIT_FREQ_DIM);
+  rand_linear (&r, &m->t_embedder.mlp_2, D, D);
+  rand_linear (&r, &m->y_embedder.mlp_0, D, cfg->adm_in_channels);
+  rand_linear (&r, &m->y_embedder.mlp_2, D, D);
+  rand_linear (&r, &m->context_embedder, D, cfg->context_dim);
+  for (int i = 0; i < cfg->depth; i++)
+    {
+      rand_stream (&r, &m->blocks[i].context_block, cfg, i == cfg->depth - 1, 0);
+      rand_stream (&r, &m->blocks[i].x_block, cfg, 0, cfg->attn2[i]);
+    }
+  rand_linear (&r, &m->final_layer.adaln, 2 * D, D);
+  rand_linear (&r, &m->final_layer.linear, p * p * C, D);
+  if (r.failed)
+    {
+      enum sd35_status st = backend_check (be, err);
+      mmdit_free (m);
+      return st != SD35_OK ? st : sd35_set_error (err, SD35_ERR_OOM, "out of memory building "
+                                                  "a random MMDiT");
+    }
+  mmdit_log_config (&m->cfg);
+  *out = m;
+  return SD35_OK;
+}

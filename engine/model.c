@@ -1,0 +1,505 @@
+/* model.c — finding the files of an SD3.5 model (see model.h for the layouts) and telling
+ * its variant from the MMDiT keys.  Every place looked at is remembered, so a missing file is
+ * one message naming what is missing and where it was looked for. */
+#include "model.h"
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "io_safetensors.h"
+
+struct finder
+{
+  const struct model_find_options *opts;
+  char      *model_dir;   /* folder of the MMDiT file */
+  GString   *searched;    /* every folder looked in, for sd35_model_files.searched */
+  GString   *missing;     /* "what (names; looked in ...)" items */
+  GPtrArray *dirs;        /* folders of the current search, shown in the message */
+};
+
+static int
+is_file (const char *p)
+{
+  return g_file_test (p, G_FILE_TEST_IS_REGULAR);
+}
+
+static int
+is_dir (const char *p)
+{
+  return g_file_test (p, G_FILE_TEST_IS_DIR);
+}
+
+static void
+note_dir (struct finder *fd, const char *dir)
+{
+  for (guint i = 0; i < fd->dirs->len; i++)
+    if (strcmp (fd->dirs->pdata[i], dir) == 0)
+      return;
+  g_ptr_array_add (fd->dirs, g_strdup (dir));
+  if (strstr (fd->searched->str, dir) == NULL)
+    g_string_append_printf (fd->searched, fd->searched->len ? ", %s" : "%s", dir);
+}
+
+/* First dir/name that is a regular file, over dirs × names (dirs may hold NULLs). */
+static char *
+find_file (struct finder *fd, const char *const *dirs, int n_dirs, const char *const *names)
+{
+  for (int d = 0; d < n_dirs; d++)
+    {
+      if (dirs[d] == NULL)
+        continue;
+      note_dir (fd, dirs[d]);
+      for (int k = 0; names[k] != NULL; k++)
+        {
+          char *p = g_build_filename (dirs[d], names[k], NULL);
+          if (is_file (p))
+            return p;
+          g_free (p);
+        }
+    }
+  return NULL;
+}
+
+/* Adds "what (names; looked in A, B)" to the missing list; the model folder is written
+ * MODEL to keep the message short. */
+static void
+add_missing (struct finder *fd, const char *what, const char *names)
+{
+  size_t ml = fd->model_dir != NULL ? strlen (fd->model_dir) : 0;
+
+  g_string_append_printf (fd->missing, "%s%s (%s; looked in ", fd->missing->len ? "; " : "",
+                          what, names);
+  for (guint i = 0; i < fd->dirs->len; i++)
+    {
+      const char *d = fd->dirs->pdata[i];
+      if (i)
+        g_string_append (fd->missing, ", ");
+      if (ml > 0 && strncmp (d, fd->model_dir, ml) == 0 && (d[ml] == '/' || d[ml] == '\0'))
+        g_string_append_printf (fd->missing, "MODEL%s", d + ml);
+      else
+        g_string_append (fd->missing, d);
+    }
+  g_string_append_c (fd->missing, ')');
+}
+
+static void
+reset_dirs (struct finder *fd)
+{
+  g_ptr_array_set_size (fd->dirs, 0);
+}
+
+static int
+cmp_str (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+static GPtrArray *
+list_dir (const char *dir)
+{
+  GPtrArray  *v = g_ptr_array_new_with_free_func (g_free);
+  GDir       *d = g_dir_open (dir, 0, NULL);
+  const char *e;
+
+  while (d != NULL && (e = g_dir_read_name (d)) != NULL)
+    g_ptr_array_add (v, g_strdup (e));
+  if (d != NULL)
+    g_dir_close (d);
+  g_ptr_array_sort (v, cmp_str);
+  return v;
+}
+
+static int
+is_text_encoder_name (const char *n)
+{
+  return g_str_has_prefix (n, "clip_l") || g_str_has_prefix (n, "clip_g")
+         || g_str_has_prefix (n, "t5xxl");
+}
+
+/* The MMDiT file at the top of a folder: sd3*.safetensors (or .index.json), else the only
+ * .safetensors that is not a text encoder. */
+static enum sd35_status
+mmdit_in_dir (const char *dir, char **out, struct sd35_error *err)
+{
+  GPtrArray *names = list_dir (dir), *sd3 = g_ptr_array_new (), *other = g_ptr_array_new ();
+  GPtrArray *pick;
+  enum sd35_status st = SD35_OK;
+
+  *out = NULL;
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *n = names->pdata[i];
+      char       *p = g_build_filename (dir, n, NULL);
+      int         st_file = g_str_has_suffix (n, ".safetensors")
+                            || g_str_has_suffix (n, ".safetensors.index.json");
+      if (is_file (p) && st_file)
+        g_ptr_array_add (g_ascii_strncasecmp (n, "sd3", 3) == 0 ? sd3
+                         : is_text_encoder_name (n)              ? names /* ignored */
+                                                                 : other, (gpointer) n);
+      g_free (p);
+    }
+  /* (text encoder names were appended to `names` itself: harmless, never picked) */
+  pick = sd3->len > 0 ? sd3 : other;
+  if (pick->len == 1)
+    *out = g_build_filename (dir, pick->pdata[0], NULL);
+  else if (pick->len > 1)
+    {
+      GString *l = g_string_new (NULL);
+      for (guint i = 0; i < pick->len; i++)
+        g_string_append_printf (l, i ? ", %s" : "%s", (const char *) pick->pdata[i]);
+      st = sd35_set_error (err, SD35_ERR_ARG, "folder %s holds several model files (%s); pass "
+                           "the one to use with --model FILE", dir, l->str);
+      g_string_free (l, TRUE);
+    }
+  else
+    {
+      char *tr = g_build_filename (dir, "transformer", NULL);
+      if (is_dir (tr))
+        st = sd35_set_error (err, SD35_ERR_FORMAT, "%s is a diffusers layout (transformer/, "
+                             "vae/ ...), which is not supported: use the single-file release "
+                             "(sd3.5_large.safetensors, sd3.5_medium.safetensors ... at the top "
+                             "of the Hugging Face repository) with its text_encoders/ folder",
+                             dir);
+      g_free (tr);
+      for (guint i = 0; st == SD35_OK && i < names->len; i++)
+        if (g_ascii_strncasecmp (names->pdata[i], "sd3", 3) == 0
+            && st_is_pickle_name (names->pdata[i]))
+          {
+            char *p = g_build_filename (dir, names->pdata[i], NULL);
+            st = st_refuse_pickle (p, err);
+            g_free (p);
+          }
+    }
+  g_ptr_array_free (sd3, TRUE);
+  g_ptr_array_free (other, TRUE);
+  g_ptr_array_free (names, TRUE);
+  return st;
+}
+
+/* Hugging Face cache: <hub>/models--stabilityai--stable-diffusion-3.5-*/snapshots/<rev>/,
+ * the revision of refs/main first. */
+static char *
+mmdit_in_hf_cache (struct finder *fd)
+{
+  const char *env[3] = { g_getenv ("HF_HUB_CACHE"), g_getenv ("HF_HOME"), g_getenv ("HOME") };
+  char       *hubs[3];
+  char       *found = NULL;
+
+  hubs[0] = env[0] && env[0][0] ? g_strdup (env[0]) : NULL;
+  hubs[1] = env[1] && env[1][0] ? g_build_filename (env[1], "hub", NULL) : NULL;
+  hubs[2] = env[2] && env[2][0] ? g_build_filename (env[2], ".cache", "huggingface", "hub", NULL)
+                                : NULL;
+  for (int h = 0; h < 3 && found == NULL; h++)
+    {
+      GPtrArray *repos;
+      if (hubs[h] == NULL)
+        continue;
+      g_string_append_printf (fd->searched, "%s%s/models--stabilityai--stable-diffusion-3.5-*",
+                              fd->searched->len ? ", " : "", hubs[h]);
+      repos = list_dir (hubs[h]);
+      for (guint r = 0; r < repos->len && found == NULL; r++)
+        {
+          char      *snaps, *ref, *main_rev = NULL;
+          GPtrArray *revs;
+          if (!g_str_has_prefix (repos->pdata[r], "models--stabilityai--stable-diffusion-3.5-"))
+            continue;
+          snaps = g_build_filename (hubs[h], repos->pdata[r], "snapshots", NULL);
+          ref = g_build_filename (hubs[h], repos->pdata[r], "refs", "main", NULL);
+          if (g_file_get_contents (ref, &main_rev, NULL, NULL))
+            g_strstrip (main_rev);
+          revs = list_dir (snaps);
+          for (int pass = 0; pass < 2 && found == NULL; pass++)
+            for (guint s = 0; s < revs->len && found == NULL; s++)
+              {
+                int   is_main = main_rev != NULL && strcmp (revs->pdata[s], main_rev) == 0;
+                char *dir;
+                if (is_main != (pass == 0))
+                  continue;
+                dir = g_build_filename (snaps, revs->pdata[s], NULL);
+                if (mmdit_in_dir (dir, &found, NULL) != SD35_OK)
+                  found = NULL;
+                g_free (dir);
+              }
+          g_ptr_array_free (revs, TRUE);
+          g_free (main_rev);
+          g_free (ref);
+          g_free (snaps);
+        }
+      g_ptr_array_free (repos, TRUE);
+    }
+  for (int h = 0; h < 3; h++)
+    g_free (hubs[h]);
+  return found;
+}
+
+static enum sd35_status
+find_mmdit (struct finder *fd, struct sd35_model_files *out, struct sd35_error *err)
+{
+  const char *path = fd->opts->model_path;
+  const char *from = "--model";
+
+  if (path == NULL || path[0] == '\0')
+    {
+      path = g_getenv ("SD35_MODEL");
+      from = "$SD35_MODEL";
+    }
+  if (path == NULL || path[0] == '\0')
+    {
+      g_string_append (fd->searched, "$SD35_MODEL (unset)");
+      out->mmdit = mmdit_in_hf_cache (fd);
+      if (out->mmdit == NULL)
+        return sd35_set_error (err, SD35_ERR_MISSING, "no model given and none found (looked "
+                               "in %s); pass --model with the sd3.5_*.safetensors file or its "
+                               "folder (download stabilityai/stable-diffusion-3.5-large or "
+                               "-medium from Hugging Face)", fd->searched->str);
+    }
+  else if (is_dir (path))
+    {
+      if (mmdit_in_dir (path, &out->mmdit, err) != SD35_OK)
+        return err != NULL ? err->status : SD35_ERR_ARG;
+      if (out->mmdit == NULL)
+        return sd35_set_error (err, SD35_ERR_MISSING, "%s %s: no sd3*.safetensors model file "
+                               "in this folder", from, path);
+    }
+  else if (st_is_pickle_name (path))
+    return st_refuse_pickle (path, err);
+  else if (is_file (path))
+    out->mmdit = g_strdup (path);
+  else
+    return sd35_set_error (err, SD35_ERR_MISSING, "%s %s: no such file or folder (give the "
+                           "sd3.5_*.safetensors file or the folder holding it)", from, path);
+  fd->model_dir = g_path_get_dirname (out->mmdit);
+  sd35_log ("model: %s", out->mmdit);
+  return SD35_OK;
+}
+
+/* A separate VAE only when the MMDiT file has none (first_stage_model.*). */
+static enum sd35_status
+find_vae (struct finder *fd, struct sd35_model_files *out, struct sd35_error *err)
+{
+  static const char *const names[] = { "vae.safetensors", "sd3_vae.safetensors",
+                                       "sd3.5_vae.safetensors", NULL };
+  struct st_file *f = NULL;
+  int             has_vae;
+  const char     *dirs[1] = { fd->model_dir };
+
+  if (st_open (out->mmdit, &f, err) != SD35_OK)
+    return err != NULL ? err->status : SD35_ERR_FORMAT;
+  has_vae = st_has_prefix (f, "first_stage_model.");
+  st_close (f);
+  if (has_vae)
+    return SD35_OK;
+  reset_dirs (fd);
+  out->vae = find_file (fd, dirs, 1, names);
+  if (out->vae == NULL)
+    add_missing (fd, "VAE (the MMDiT file has no first_stage_model.* tensors)",
+                 "vae.safetensors");
+  return SD35_OK;
+}
+
+static void
+find_text_encoders (struct finder *fd, struct sd35_model_files *out)
+{
+  static const char *const clip_l[] = { "clip_l.safetensors", NULL };
+  static const char *const clip_g[] = { "clip_g.safetensors", NULL };
+  static const char *const t5[] = { "t5xxl_fp16.safetensors", "t5xxl.safetensors",
+                                    "t5xxl_fp8_e4m3fn.safetensors",
+                                    "t5xxl_fp8_e4m3fn_scaled.safetensors", NULL };
+  static const char *const hf[] = { "model.safetensors", "model.safetensors.index.json", NULL };
+  static const char *const cfg[] = { "config.json", NULL };
+  const char *ted = fd->opts->text_encoders_dir;
+  char       *dirs[3] = { NULL, NULL, NULL }, *sub[3], *tmp;
+  const char *order[4];
+
+  if (ted != NULL && ted[0] != '\0')
+    {
+      dirs[0] = g_strdup (ted);
+      dirs[1] = g_build_filename (ted, "text_encoders", NULL);
+    }
+  dirs[2] = g_build_filename (fd->model_dir, "text_encoders", NULL);
+  order[0] = dirs[0];
+  order[1] = dirs[1];
+  order[2] = dirs[2];
+  order[3] = fd->model_dir;
+  for (int i = 0; i < 3; i++)
+    sub[i] = g_build_filename (fd->model_dir, i == 0 ? "text_encoder" : i == 1
+                               ? "text_encoder_2" : "text_encoder_3", NULL);
+
+  reset_dirs (fd);
+  out->clip_l = find_file (fd, order, 4, clip_l);
+  if (out->clip_l == NULL)
+    out->clip_l = find_file (fd, (const char *const *) &sub[0], 1, hf);
+  if (out->clip_l == NULL)
+    add_missing (fd, "CLIP-L text encoder", "clip_l.safetensors");
+  reset_dirs (fd);
+  out->clip_g = find_file (fd, order, 4, clip_g);
+  if (out->clip_g == NULL)
+    out->clip_g = find_file (fd, (const char *const *) &sub[1], 1, hf);
+  if (out->clip_g == NULL)
+    add_missing (fd, "CLIP-G text encoder", "clip_g.safetensors");
+  reset_dirs (fd);
+  out->t5 = find_file (fd, order, 4, t5);
+  if (out->t5 == NULL)
+    out->t5 = find_file (fd, (const char *const *) &sub[2], 1, hf);
+  if (out->t5 == NULL && fd->opts->need_t5)
+    add_missing (fd, "T5-XXL text encoder", "t5xxl_fp16.safetensors or "
+                 "t5xxl_fp8_e4m3fn.safetensors; or run without T5");
+
+  /* HF config.json of each encoder: beside the model, or in --text-encoders DIR */
+  for (int i = 0; i < 3; i++)
+    {
+      const char *leaf = i == 0 ? "text_encoder" : i == 1 ? "text_encoder_2" : "text_encoder_3";
+      char       *cdirs[2] = { ted != NULL && ted[0] ? g_build_filename (ted, leaf, NULL) : NULL,
+                               sub[i] };
+      tmp = find_file (fd, (const char *const *) cdirs, 2, cfg);
+      if (i == 0)
+        out->clip_l_config = tmp;
+      else if (i == 1)
+        out->clip_g_config = tmp;
+      else
+        out->t5_config = tmp;
+      g_free (cdirs[0]);
+    }
+  for (int i = 0; i < 3; i++)
+    {
+      g_free (dirs[i]);
+      g_free (sub[i]);
+    }
+}
+
+/* First folder (of leaves under each base) holding all `need` names, or any of `any`. */
+static char *
+find_tok_dir (struct finder *fd, const char *const *bases, int n_bases,
+              const char *const *leaves, const char *const *need, const char *const *any)
+{
+  for (int b = 0; b < n_bases; b++)
+    for (int l = 0; bases[b] != NULL && leaves[l] != NULL; l++)
+      {
+        char *d = g_build_filename (bases[b], leaves[l], NULL);
+        int   ok = need != NULL;
+        note_dir (fd, d);
+        for (int k = 0; need != NULL && need[k] != NULL; k++)
+          {
+            char *p = g_build_filename (d, need[k], NULL);
+            ok &= is_file (p);
+            g_free (p);
+          }
+        for (int k = 0; any != NULL && any[k] != NULL && !ok; k++)
+          {
+            char *p = g_build_filename (d, any[k], NULL);
+            ok = is_file (p);
+            g_free (p);
+          }
+        if (ok)
+          return d;
+        g_free (d);
+      }
+  return NULL;
+}
+
+static char *
+file_in (const char *dir, const char *name)
+{
+  char *p = g_build_filename (dir, name, NULL);
+  if (!is_file (p))
+    {
+      g_free (p);
+      return NULL;
+    }
+  return p;
+}
+
+static void
+find_tokenizers (struct finder *fd, struct sd35_model_files *out)
+{
+  static const char *const clip_need[] = { "vocab.json", "merges.txt", NULL };
+  static const char *const t5_any[] = { "spiece.model", "tokenizer.json", NULL };
+  static const char *const tok_leaves_clip[] = { "clip", "tokenizer", "tokenizer_2", ".", NULL };
+  static const char *const tok_leaves_t5[] = { "t5", "tokenizer_3", ".", NULL };
+  static const char *const model_leaves_clip[] = { "tokenizer", "tokenizer_2", "tokenizers/clip",
+                                                   NULL };
+  static const char *const model_leaves_t5[] = { "tokenizer_3", "tokenizers/t5", NULL };
+  const char *td = fd->opts->tokenizers_dir;
+  const char *bases[1] = { td != NULL && td[0] != '\0' ? td : NULL };
+  const char *mbase[1] = { fd->model_dir };
+  char       *d;
+
+  reset_dirs (fd);
+  d = find_tok_dir (fd, bases, 1, tok_leaves_clip, clip_need, NULL);
+  if (d == NULL)
+    d = find_tok_dir (fd, mbase, 1, model_leaves_clip, clip_need, NULL);
+  if (d != NULL)
+    {
+      out->clip_vocab = file_in (d, "vocab.json");
+      out->clip_merges = file_in (d, "merges.txt");
+      g_free (d);
+    }
+  else
+    add_missing (fd, "CLIP tokenizer", "vocab.json + merges.txt");
+
+  reset_dirs (fd);
+  d = find_tok_dir (fd, bases, 1, tok_leaves_t5, NULL, t5_any);
+  if (d == NULL)
+    d = find_tok_dir (fd, mbase, 1, model_leaves_t5, NULL, t5_any);
+  if (d != NULL)
+    {
+      out->t5_spiece = file_in (d, "spiece.model");
+      out->t5_tokenizer_json = file_in (d, "tokenizer.json");
+      g_free (d);
+    }
+  else if (fd->opts->need_t5)
+    add_missing (fd, "T5 tokenizer", "spiece.model or tokenizer.json");
+}
+
+enum sd35_status
+model_find (const struct model_find_options *opts, struct sd35_model_files *out,
+            struct sd35_error *err)
+{
+  struct finder    fd = { 0 };
+  enum sd35_status st;
+
+  memset (out, 0, sizeof *out);
+  fd.opts = opts;
+  fd.searched = g_string_new (NULL);
+  fd.missing = g_string_new (NULL);
+  fd.dirs = g_ptr_array_new_with_free_func (g_free);
+  st = find_mmdit (&fd, out, err);
+  if (st == SD35_OK)
+    st = find_vae (&fd, out, err);
+  if (st == SD35_OK)
+    {
+      find_text_encoders (&fd, out);
+      find_tokenizers (&fd, out);
+      if (fd.missing->len > 0)
+        st = sd35_set_error (err, SD35_ERR_MISSING, "model %s: missing %s, where MODEL = %s. "
+                             "Pass --text-encoders DIR and --tokenizers DIR (holding clip/ "
+                             "and t5/)%s", out->mmdit, fd.missing->str, fd.model_dir,
+                             opts->need_t5 ? ", or run without T5" : "");
+    }
+  out->searched = g_string_free (fd.searched, FALSE);
+  if (st != SD35_OK)
+    {
+      model_files_clear (out);
+      out->searched = NULL;
+    }
+  g_string_free (fd.missing, TRUE);
+  g_ptr_array_free (fd.dirs, TRUE);
+  g_free (fd.model_dir);
+  return st;
+}
+
+void
+model_files_clear (struct sd35_model_files *f)
+{
+  char **fields[] = { &f->mmdit, &f->vae, &f->clip_l, &f->clip_g, &f->t5, &f->clip_l_config,
+                      &f->clip_g_config, &f->t5_config, &f->clip_vocab, &f->clip_merges,
+                      &f->t5_spiece, &f->t5_tokenizer_json, &f->searched };
+  for (size_t i = 0; i < G_N_ELEMENTS (fields); i++)
+    {
+      g_free (*fields[i]);
+      *fields[i] = NULL;
+    }
+}

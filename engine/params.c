@@ -1,0 +1,121 @@
+/* params.c — checking sd35_params before any work, and resolving the per-variant defaults
+ * (sd3_infer.py CONFIGS) into a struct gen_params that generate.c runs. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "generate.h"
+
+#define MAX_SIDE 8192  /* 64 MP: beyond this the latent/attention sizes are unreasonable */
+
+/* "1000 (nearest valid: 992 or 1008)" */
+static void
+nearest_sizes (int v, char *buf, size_t n)
+{
+  int lo = v / 16 * 16, hi = lo + 16;
+
+  if (lo < 16)
+    snprintf (buf, n, "nearest valid: %d", hi);
+  else
+    snprintf (buf, n, "nearest valid: %d or %d", lo, hi);
+}
+
+static enum sd35_status
+check_side (const char *what, int v, struct sd35_error *err)
+{
+  char near[64];
+
+  if (v > 0 && v % 16 == 0 && v <= MAX_SIDE)
+    return SD35_OK;
+  if (v <= 0)
+    return sd35_set_error (err, SD35_ERR_ARG, "%s %d: must be a positive multiple of 16 "
+                           "(e.g. 1024)", what, v);
+  if (v > MAX_SIDE)
+    return sd35_set_error (err, SD35_ERR_ARG, "%s %d is larger than the %d pixels this engine "
+                           "accepts", what, v, MAX_SIDE);
+  nearest_sizes (v, near, sizeof near);
+  return sd35_set_error (err, SD35_ERR_ARG, "%s %d is not a multiple of 16 (%s)", what, v,
+                         near);
+}
+
+enum sd35_status
+gen_params_resolve (const struct sd35_params *p, enum sd35_variant variant,
+                    struct gen_params *g, struct sd35_error *err)
+{
+  struct sd35_defaults d;
+
+  memset (g, 0, sizeof *g);
+  if (p == NULL)
+    return sd35_set_error (err, SD35_ERR_ARG, "no generation parameters given");
+  if (p->width % 16 != 0 && p->height % 16 != 0 && p->width > 0 && p->height > 0)
+    {
+      char nw[64], nh[64];
+      nearest_sizes (p->width, nw, sizeof nw);
+      nearest_sizes (p->height, nh, sizeof nh);
+      return sd35_set_error (err, SD35_ERR_ARG, "image size %d×%d: width and height must be "
+                             "multiples of 16 (width: %s; height: %s)", p->width, p->height,
+                             nw, nh);
+    }
+  if (check_side ("width", p->width, err) != SD35_OK ||
+      check_side ("height", p->height, err) != SD35_OK)
+    return err->status;
+
+  sd35_variant_defaults (variant, &d);
+  g->width = p->width;
+  g->height = p->height;
+  g->h = p->height / 8;
+  g->w = p->width / 8;
+  g->steps = p->steps > 0 ? p->steps : d.steps;
+  if (p->steps < 0 || g->steps > 1000)
+    return sd35_set_error (err, SD35_ERR_ARG, "steps %d: must be between 1 and 1000 (0 = the "
+                           "model's default, %d)", p->steps, d.steps);
+  g->cfg = p->cfg < 0 ? d.cfg : p->cfg;
+  if (p->cfg != p->cfg || !isfinite (g->cfg) || (p->cfg < 0 && p->cfg != -1.0))
+    return sd35_set_error (err, SD35_ERR_ARG, "guidance scale %g: must be ≥ 0 (below 1 = no "
+                           "guidance; -1 = the model's default %g)", p->cfg, d.cfg);
+  g->shift = p->shift > 0 ? p->shift : d.shift;
+  if (!isfinite (g->shift) || g->shift > 1000)
+    return sd35_set_error (err, SD35_ERR_ARG, "shift %g: must be a positive number (0 = the "
+                           "model's default %g)", p->shift, d.shift);
+  g->sampler = p->sampler != SD35_SAMPLER_DEFAULT ? p->sampler : d.sampler;
+  if (g->sampler != SD35_SAMPLER_EULER && g->sampler != SD35_SAMPLER_DPMPP_2M)
+    return sd35_set_error (err, SD35_ERR_ARG, "unknown sampler %d (euler or dpmpp_2m)",
+                           (int) p->sampler);
+  g->seed = p->seed;
+
+  if (p->slg_scale > 0)
+    {
+      if (!isfinite (p->slg_scale) || p->n_slg_layers <= 0 ||
+          p->n_slg_layers > SD35_MAX_SKIP_LAYERS)
+        return sd35_set_error (err, SD35_ERR_ARG, "skip-layer guidance needs 1 to %d layers "
+                               "(got %d) and a finite scale", SD35_MAX_SKIP_LAYERS,
+                               p->n_slg_layers);
+      if (!(p->slg_start >= 0 && p->slg_end <= 1 && p->slg_start < p->slg_end))
+        return sd35_set_error (err, SD35_ERR_ARG, "skip-layer guidance start %g / end %g: need "
+                               "0 ≤ start < end ≤ 1 (fractions of the steps)", p->slg_start,
+                               p->slg_end);
+      g->slg_scale = p->slg_scale;
+      g->slg_start = p->slg_start;
+      g->slg_end = p->slg_end;
+      g->n_slg_layers = p->n_slg_layers;
+      memcpy (g->slg_layers, p->slg_layers, sizeof g->slg_layers);
+    }
+
+  g->strength = 1.0;
+  if (p->init_rgb != NULL)
+    {
+      if (!(p->strength > 0 && p->strength <= 1))
+        return sd35_set_error (err, SD35_ERR_ARG, "img2img strength %g: must be in (0, 1] "
+                               "(1 = ignore the init image's content, small = stay close)",
+                               p->strength);
+      g->strength = p->strength;
+      g->vae_seed = p->has_vae_seed ? p->vae_seed : p->seed;
+    }
+  else if (p->mask != NULL)
+    return sd35_set_error (err, SD35_ERR_ARG, "a mask needs an init image (img2img)");
+
+  g->prompt = p->prompt ? p->prompt : "";
+  g->negative = p->negative_prompt ? p->negative_prompt : "";
+  return SD35_OK;
+}

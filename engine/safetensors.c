@@ -1,0 +1,287 @@
+/* safetensors.c — opening safetensors files read-only through mmap, the tensor table and
+ * reads into host arrays.  Header validation is in io_st_header.c, sharded sets in
+ * io_st_index.c, writing in io_st_writer.c. */
+#include "io_safetensors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int
+has_suffix_ci (const char *s, const char *suffix)
+{
+  size_t n = strlen (s), m = strlen (suffix);
+  return n >= m && g_ascii_strcasecmp (s + n - m, suffix) == 0;
+}
+
+int
+st_is_pickle_name (const char *path)
+{
+  static const char *const ext[] = { ".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle" };
+  for (size_t i = 0; i < G_N_ELEMENTS (ext); i++)
+    if (has_suffix_ci (path, ext[i]))
+      return 1;
+  return 0;
+}
+
+enum sd35_status
+st_refuse_pickle (const char *name, struct sd35_error *err)
+{
+  return sd35_set_error (err, SD35_ERR_FORMAT,
+                         "%s is a PyTorch pickle checkpoint, not safetensors: pickle files can "
+                         "run arbitrary code and are never loaded; convert it to .safetensors "
+                         "(e.g. safetensors.torch.save_file in Python) or download the "
+                         ".safetensors release", name);
+}
+
+const char *
+st_shape_string (int ndim, const int64_t *shape, char *buf, size_t size)
+{
+  size_t n = 0;
+
+  if (size == 0)
+    return buf;
+  buf[0] = '\0';
+  n += (size_t) snprintf (buf + n, size - n, "[");
+  for (int d = 0; d < ndim && n < size; d++)
+    n += (size_t) snprintf (buf + n, size - n, d ? ", %lld" : "%lld", (long long) shape[d]);
+  if (n < size)
+    snprintf (buf + n, size - n, "]");
+  return buf;
+}
+
+struct st_file *
+st_file_new (const char *path, struct sd35_error *err)
+{
+  struct st_file *f = sd35_calloc (1, sizeof *f, "safetensors file", err);
+  if (f == NULL)
+    return NULL;
+  f->path = g_strdup (path);
+  f->by_name = g_hash_table_new (g_str_hash, g_str_equal);
+  f->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  f->adopted = g_ptr_array_new_with_free_func (free);
+  return f;
+}
+
+struct st_map *
+st_map_file (struct st_file *f, const char *path, struct sd35_error *err)
+{
+  struct stat    sb;
+  struct st_map *maps, *m;
+  void          *addr;
+  int            fd;
+
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      sd35_set_error (err, errno == ENOENT ? SD35_ERR_MISSING : SD35_ERR_IO,
+                      "cannot open %s: %s", path, strerror (errno));
+      return NULL;
+    }
+  if (fstat (fd, &sb) != 0 || !S_ISREG (sb.st_mode))
+    {
+      sd35_set_error (err, SD35_ERR_IO, "%s is not a regular file", path);
+      close (fd);
+      return NULL;
+    }
+  if (sb.st_size == 0)
+    {
+      sd35_set_error (err, SD35_ERR_FORMAT, "%s: invalid safetensors file: the file is empty "
+                      "(0 bytes)", path);
+      close (fd);
+      return NULL;
+    }
+  addr = mmap (NULL, (size_t) sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close (fd);
+  if (addr == MAP_FAILED)
+    {
+      sd35_set_error (err, SD35_ERR_IO, "cannot map %s (%lld bytes): %s", path,
+                      (long long) sb.st_size, strerror (errno));
+      return NULL;
+    }
+  maps = realloc (f->maps, (size_t) (f->n_maps + 1) * sizeof *maps);
+  if (maps == NULL)
+    {
+      munmap (addr, (size_t) sb.st_size);
+      sd35_set_error (err, SD35_ERR_OOM, "out of memory opening %s", path);
+      return NULL;
+    }
+  f->maps = maps;
+  m = &maps[f->n_maps++];
+  m->addr = addr;
+  m->len = (size_t) sb.st_size;
+  m->path = g_strdup (path);
+  return m;
+}
+
+enum sd35_status
+st_open (const char *path, struct st_file **out, struct sd35_error *err)
+{
+  struct st_file  *f;
+  struct st_map   *m;
+  enum sd35_status st;
+
+  *out = NULL;
+  if (has_suffix_ci (path, ".index.json"))
+    return st_open_index (path, out, err);
+  if (st_is_pickle_name (path))
+    return st_refuse_pickle (path, err);
+  f = st_file_new (path, err);
+  if (f == NULL)
+    return SD35_ERR_OOM;
+  m = st_map_file (f, path, err);
+  st = m != NULL ? st_parse_into (f, m->addr, m->len, m->path, m->path, err)
+                 : (err != NULL ? err->status : SD35_ERR_IO);
+  if (st != SD35_OK)
+    {
+      st_close (f);
+      return st;
+    }
+  *out = f;
+  return SD35_OK;
+}
+
+enum sd35_status
+st_open_memory (const void *buf, size_t len, const char *name, struct st_file **out,
+                struct sd35_error *err)
+{
+  struct st_file  *f;
+  enum sd35_status st;
+
+  *out = NULL;
+  f = st_file_new (name, err);
+  if (f == NULL)
+    return SD35_ERR_OOM;
+  st = st_parse_into (f, buf, len, f->path, f->path, err);
+  if (st != SD35_OK)
+    {
+      st_close (f);
+      return st;
+    }
+  *out = f;
+  return SD35_OK;
+}
+
+void
+st_close (struct st_file *f)
+{
+  if (f == NULL)
+    return;
+  for (size_t i = 0; i < f->n_tensors; i++)
+    g_free ((char *) f->tensors[i].name);
+  free (f->tensors);
+  for (int i = 0; i < f->n_maps; i++)
+    {
+      munmap (f->maps[i].addr, f->maps[i].len);
+      g_free (f->maps[i].path);
+    }
+  free (f->maps);
+  g_hash_table_destroy (f->by_name);
+  g_hash_table_destroy (f->metadata);
+  g_ptr_array_free (f->adopted, TRUE);
+  g_free (f->path);
+  free (f);
+}
+
+int
+st_file_adopt (struct st_file *f, void *buf)
+{
+  if (buf == NULL)
+    return 0;
+  g_ptr_array_add (f->adopted, buf);
+  return 0;
+}
+
+size_t
+st_count (const struct st_file *f)
+{
+  return f->n_tensors;
+}
+
+const struct st_tensor *
+st_at (const struct st_file *f, size_t i)
+{
+  return i < f->n_tensors ? &f->tensors[i] : NULL;
+}
+
+const struct st_tensor *
+st_find (const struct st_file *f, const char *name)
+{
+  gpointer v = g_hash_table_lookup (f->by_name, name);
+  return v != NULL ? &f->tensors[GPOINTER_TO_SIZE (v) - 1] : NULL;
+}
+
+int
+st_has_prefix (const struct st_file *f, const char *prefix)
+{
+  size_t n = strlen (prefix);
+  for (size_t i = 0; i < f->n_tensors; i++)
+    if (strncmp (f->tensors[i].name, prefix, n) == 0)
+      return 1;
+  return 0;
+}
+
+const char *
+st_path (const struct st_file *f)
+{
+  return f->path;
+}
+
+const char *
+st_metadata (const struct st_file *f, const char *key)
+{
+  return g_hash_table_lookup (f->metadata, key);
+}
+
+float *
+st_read_f32 (const struct st_tensor *t, struct sd35_error *err)
+{
+  float *v;
+
+  if (!sd35_dtype_is_float (t->dtype))
+    {
+      sd35_set_error (err, SD35_ERR_SHAPE, "%s: tensor \"%s\" is %s, expected a float tensor",
+                      t->file, t->name, sd35_dtype_name (t->dtype));
+      return NULL;
+    }
+  v = sd35_calloc (t->numel, sizeof *v, t->name, err);
+  if (v != NULL)
+    sd35_convert_to_f32 (v, t->data, t->dtype, t->numel);
+  return v;
+}
+
+int64_t *
+st_read_i64 (const struct st_tensor *t, struct sd35_error *err)
+{
+  const uint8_t *b = t->data;
+  int64_t       *v;
+
+  if (t->dtype != SD35_I64 && t->dtype != SD35_I32 && t->dtype != SD35_U8)
+    {
+      sd35_set_error (err, SD35_ERR_SHAPE, "%s: tensor \"%s\" is %s, expected an integer tensor "
+                      "(I64, I32 or U8)", t->file, t->name, sd35_dtype_name (t->dtype));
+      return NULL;
+    }
+  v = sd35_calloc (t->numel, sizeof *v, t->name, err);
+  if (v == NULL)
+    return NULL;
+  for (size_t i = 0; i < t->numel; i++)
+    {
+      if (t->dtype == SD35_I64)
+        memcpy (&v[i], b + 8 * i, 8);
+      else if (t->dtype == SD35_I32)
+        {
+          int32_t x;
+          memcpy (&x, b + 4 * i, 4);
+          v[i] = x;
+        }
+      else
+        v[i] = b[i];
+    }
+  return v;
+}

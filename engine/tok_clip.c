@@ -1,0 +1,585 @@
+/* tok_clip.c — the CLIP BPE tokenizer exactly as the reference runs it: HF transformers 4.x
+ * *slow* CLIPTokenizer without ftfy (sd35-facts.md §1.1).  Per word:
+ *   1. literal "<|startoftext|>" / "<|endoftext|>" split out (HF added-token trie) → 49406/49407;
+ *   2. BasicTokenizer(strip_accents=False, do_split_on_punc=False): chars of category C* (but
+ *      \t\n\r), U+0000 and U+FFFD deleted, whitespace → ' ', spaces around CJK ideographs, NFC,
+ *      str.split(), str.lower(), " ".join;
+ *   3. the regex <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|
+ *      [^\s\p{L}\p{N}]+ (IGNORECASE), scanned by hand below;
+ *   4. bytes → unicode map, BPE with "</w>" (merges 1..48894 = merges.txt[1:49152-256-2+1]),
+ *      unknown pieces → 49407. */
+#include "tokenizer.h"
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+#define CLIP_VOCAB    49408
+#define CLIP_BOS      49406
+#define CLIP_EOS      49407  /* also unk_token */
+#define CLIP_N_MERGES (49152 - 256 - 2)  /* CLIPTokenizer: merges[1 : 49152 - 256 - 2 + 1] */
+#define CLIP_CACHE_MAX 200000
+
+struct clip_tokenizer
+{
+  GHashTable *vocab;        /* piece (owned) → id + 1 */
+  GHashTable *ranks;        /* "first second" (owned) → rank + 1 */
+  GHashTable *cache;        /* byte-encoded token (owned) → GArray of int32 ids */
+  GMutex      cache_lock;
+  char        byte_enc[256][4];  /* bytes_to_unicode(), as UTF-8 */
+};
+
+/* bytes_to_unicode() of openai/CLIP: printable bytes map to themselves, the others to 256+n. */
+static void
+init_byte_encoder (struct clip_tokenizer *tok)
+{
+  int n = 0;
+  for (int b = 0; b < 256; b++)
+    {
+      gunichar c;
+      int      len;
+      if ((b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff))
+        c = (gunichar) b;
+      else
+        c = (gunichar) (256 + n++);
+      len = g_unichar_to_utf8 (c, tok->byte_enc[b]);
+      tok->byte_enc[b][len] = '\0';
+    }
+}
+
+void
+clip_tokenizer_free (struct clip_tokenizer *tok)
+{
+  if (tok == NULL)
+    return;
+  if (tok->vocab)
+    g_hash_table_destroy (tok->vocab);
+  if (tok->ranks)
+    g_hash_table_destroy (tok->ranks);
+  if (tok->cache)
+    g_hash_table_destroy (tok->cache);
+  g_mutex_clear (&tok->cache_lock);
+  g_free (tok);
+}
+
+static enum sd35_status
+load_vocab (struct clip_tokenizer *tok, const char *path, struct sd35_error *err)
+{
+  JsonParser *parser = json_parser_new ();
+  GError     *gerr = NULL;
+  JsonNode   *root;
+  JsonObjectIter it;
+  const char *key;
+  JsonNode   *val;
+  enum sd35_status st = SD35_OK;
+
+  if (!json_parser_load_from_file (parser, path, &gerr))
+    {
+      st = sd35_set_error (err, g_error_matches (gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT) ?
+                           SD35_ERR_MISSING : SD35_ERR_FORMAT,
+                           "CLIP vocabulary %s: %s (expected the vocab.json of "
+                           "openai/clip-vit-large-patch14)", path, gerr->message);
+      g_error_free (gerr);
+      g_object_unref (parser);
+      return st;
+    }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_object_unref (parser);
+      return sd35_set_error (err, SD35_ERR_FORMAT,
+                             "CLIP vocabulary %s: not a JSON object of piece → id", path);
+    }
+  json_object_iter_init (&it, json_node_get_object (root));
+  while (json_object_iter_next (&it, &key, &val))
+    {
+      gint64 id = JSON_NODE_HOLDS_VALUE (val) ? json_node_get_int (val) : -1;
+      if (json_node_get_value_type (val) != G_TYPE_INT64 || id < 0 || id >= CLIP_VOCAB)
+        {
+          st = sd35_set_error (err, SD35_ERR_FORMAT,
+                               "CLIP vocabulary %s: entry '%s' has no id in 0..%d", path, key,
+                               CLIP_VOCAB - 1);
+          break;
+        }
+      g_hash_table_insert (tok->vocab, g_strdup (key), GINT_TO_POINTER ((int) id + 1));
+    }
+  if (st == SD35_OK && g_hash_table_size (tok->vocab) != CLIP_VOCAB)
+    st = sd35_set_error (err, SD35_ERR_FORMAT,
+                         "CLIP vocabulary %s: %u entries, expected %d (openai/clip-vit-large-"
+                         "patch14)", path, g_hash_table_size (tok->vocab), CLIP_VOCAB);
+  g_object_unref (parser);
+  return st;
+}
+
+static enum sd35_status
+load_merges (struct clip_tokenizer *tok, const char *path, struct sd35_error *err)
+{
+  char   *text = NULL;
+  gsize   len = 0;
+  GError *gerr = NULL;
+  char   *line, *next;
+  int     rank = 0, lineno = 0;
+
+  if (!g_file_get_contents (path, &text, &len, &gerr))
+    {
+      enum sd35_status st =
+        sd35_set_error (err, g_error_matches (gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT) ?
+                        SD35_ERR_MISSING : SD35_ERR_IO, "CLIP merges %s: %s", path,
+                        gerr->message);
+      g_error_free (gerr);
+      return st;
+    }
+  /* HF: merges_handle.read().strip().split("\n")[1:48895]: line 0 is "#version: 0.2" */
+  for (line = text; line != NULL && rank < CLIP_N_MERGES; line = next)
+    {
+      char *a, *b, *sp;
+      next = strchr (line, '\n');
+      if (next != NULL)
+        *next++ = '\0';
+      if (lineno++ == 0)
+        continue;
+      a = g_strstrip (line);
+      sp = strpbrk (a, " \t");
+      if (sp == NULL)
+        {
+          if (*a == '\0' && next == NULL)
+            break;
+          g_free (text);
+          return sd35_set_error (err, SD35_ERR_FORMAT,
+                                 "CLIP merges %s line %d: expected two pieces 'a b'", path,
+                                 lineno);
+        }
+      *sp = '\0';
+      b = g_strchug (sp + 1);
+      g_hash_table_insert (tok->ranks, g_strconcat (a, " ", b, NULL),
+                           GINT_TO_POINTER (rank + 1));
+      rank++;
+    }
+  g_free (text);
+  if (rank < CLIP_N_MERGES)
+    return sd35_set_error (err, SD35_ERR_FORMAT,
+                           "CLIP merges %s: %d merges, expected %d (bpe_simple_vocab_16e6)",
+                           path, rank, CLIP_N_MERGES);
+  return SD35_OK;
+}
+
+enum sd35_status
+clip_tokenizer_load (const char *vocab_json, const char *merges_txt,
+                     struct clip_tokenizer **out, struct sd35_error *err)
+{
+  struct clip_tokenizer *tok = g_new0 (struct clip_tokenizer, 1);
+  enum sd35_status       st;
+
+  *out = NULL;
+  g_mutex_init (&tok->cache_lock);
+  tok->vocab = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  tok->ranks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  tok->cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                      (GDestroyNotify) g_array_unref);
+  init_byte_encoder (tok);
+  st = load_vocab (tok, vocab_json, err);
+  if (st == SD35_OK)
+    st = load_merges (tok, merges_txt, err);
+  if (st != SD35_OK)
+    {
+      clip_tokenizer_free (tok);
+      return st;
+    }
+  *out = tok;
+  return SD35_OK;
+}
+
+/* ---- text cleaning (transformers BasicTokenizer + str.lower) ---- */
+
+static int
+is_cjk (gunichar c)
+{
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+         (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+         (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+/* unicodedata.category(c).startswith("C") */
+static int
+is_category_c (gunichar c)
+{
+  switch (g_unichar_type (c))
+    {
+    case G_UNICODE_CONTROL:
+    case G_UNICODE_FORMAT:
+    case G_UNICODE_UNASSIGNED:
+    case G_UNICODE_PRIVATE_USE:
+    case G_UNICODE_SURROGATE:
+      return 1;
+    default:
+      return 0;
+    }
+}
+
+/* Python str.isspace() (what str.split() splits on) */
+static int
+py_isspace (gunichar c)
+{
+  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
+/* Unicode Cased, approximately (Lu/Ll/Lt and the Other_* letters that matter). */
+static int
+is_cased (gunichar c)
+{
+  GUnicodeType t = g_unichar_type (c);
+  return t == G_UNICODE_UPPERCASE_LETTER || t == G_UNICODE_LOWERCASE_LETTER ||
+         t == G_UNICODE_TITLECASE_LETTER || c == 0xaa || c == 0xba ||
+         (c >= 0x2160 && c <= 0x217f) || (c >= 0x24b6 && c <= 0x24e9);
+}
+
+/* Unicode Case_Ignorable, approximately (Mn Me Cf Lm Sk + Word_Break MidLetter/MidNumLet). */
+static int
+is_case_ignorable (gunichar c)
+{
+  switch (g_unichar_type (c))
+    {
+    case G_UNICODE_NON_SPACING_MARK:
+    case G_UNICODE_ENCLOSING_MARK:
+    case G_UNICODE_FORMAT:
+    case G_UNICODE_MODIFIER_LETTER:
+    case G_UNICODE_MODIFIER_SYMBOL:
+      return 1;
+    default:
+      return c == '\'' || c == '.' || c == ':' || c == 0xb7 || c == 0x387 || c == 0x5f4 ||
+             c == 0x2018 || c == 0x2019 || c == 0x2024 || c == 0x2027 || c == 0xfe13 ||
+             c == 0xfe52 || c == 0xfe55 || c == 0xff07 || c == 0xff0e || c == 0xff1a;
+    }
+}
+
+/* Python str.lower() of s[0..n): full lowercase mapping, locale-independent (GLib's
+ * g_utf8_strdown follows the locale), Final_Sigma as in unicodeobject.c handle_capital_sigma,
+ * and the Nl/So letters (Roman numerals, circled letters) GLib leaves alone. */
+static void
+py_lower_append (GString *out, const gunichar *s, long n)
+{
+  for (long i = 0; i < n; i++)
+    {
+      gunichar c = s[i], l;
+      if (c == 0x130)
+        {
+          g_string_append (out, "i\xcc\x87");
+          continue;
+        }
+      if (c == 0x3a3)
+        {
+          long j;
+          int  final = 0;
+          for (j = i - 1; j >= 0 && is_case_ignorable (s[j]); j--)
+            ;
+          final = j >= 0 && is_cased (s[j]);
+          if (final)
+            {
+              for (j = i + 1; j < n && is_case_ignorable (s[j]); j++)
+                ;
+              final = j == n || !is_cased (s[j]);
+            }
+          l = final ? 0x3c2 : 0x3c3;
+        }
+      else if (c >= 0x2160 && c <= 0x216f)
+        l = c + 0x10;
+      else if (c >= 0x24b6 && c <= 0x24cf)
+        l = c + 26;
+      else
+        l = g_unichar_tolower (c);
+      g_string_append_unichar (out, l);
+    }
+}
+
+/* BasicTokenizer.tokenize + lower + " ".join, of text[0..len) (valid UTF-8). */
+static GString *
+clip_clean_text (const char *text, size_t len)
+{
+  GString  *clean = g_string_sized_new (len + 8);
+  GString  *out = g_string_sized_new (len + 8);
+  gunichar *u;
+  glong     n = 0;
+  char     *nfc;
+
+  for (const char *p = text; p < text + len; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+      if (c == 0 || c == 0xfffd || (is_category_c (c) && c != '\t' && c != '\n' && c != '\r'))
+        continue;
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+          g_unichar_type (c) == G_UNICODE_SPACE_SEPARATOR)
+        g_string_append_c (clean, ' ');
+      else if (is_cjk (c))
+        {
+          g_string_append_c (clean, ' ');
+          g_string_append_unichar (clean, c);
+          g_string_append_c (clean, ' ');
+        }
+      else
+        g_string_append_unichar (clean, c);
+    }
+  nfc = g_utf8_normalize (clean->str, (gssize) clean->len, G_NORMALIZE_NFC);
+  g_string_free (clean, TRUE);
+  u = nfc ? g_utf8_to_ucs4_fast (nfc, -1, &n) : NULL;
+  g_free (nfc);
+  for (glong i = 0; i < n;)
+    {
+      glong j;
+      if (py_isspace (u[i]))
+        {
+          i++;
+          continue;
+        }
+      for (j = i; j < n && !py_isspace (u[j]); j++)
+        ;
+      if (out->len > 0)
+        g_string_append_c (out, ' ');
+      py_lower_append (out, u + i, j - i);
+      i = j;
+    }
+  g_free (u);
+  return out;
+}
+
+/* ---- BPE ---- */
+
+static int
+vocab_id (const struct clip_tokenizer *tok, const char *piece)
+{
+  gpointer v = g_hash_table_lookup (tok->vocab, piece);
+  return v ? GPOINTER_TO_INT (v) - 1 : CLIP_EOS;
+}
+
+/* bpe() of openai/CLIP / HF CLIPTokenizer on one byte-encoded token; ids into ids. */
+static void
+bpe (const struct clip_tokenizer *tok, const char *token, GArray *ids)
+{
+  GPtrArray *w = g_ptr_array_new_with_free_func (g_free);
+  GString   *key = g_string_new (NULL);
+
+  for (const char *p = token; *p; p = g_utf8_next_char (p))
+    {
+      const char *q = g_utf8_next_char (p);
+      g_ptr_array_add (w, *q ? g_strndup (p, (gsize) (q - p)) : g_strconcat (p, "</w>", NULL));
+    }
+  while (w->len > 1)
+    {
+      int   best = 0;
+      guint i, n = 0;
+      char *first, *second;
+      for (i = 0; i + 1 < w->len; i++)
+        {
+          int r;
+          g_string_printf (key, "%s %s", (char *) w->pdata[i], (char *) w->pdata[i + 1]);
+          r = GPOINTER_TO_INT (g_hash_table_lookup (tok->ranks, key->str));
+          if (r > 0 && (best == 0 || r < best))
+            best = r, n = i;
+        }
+      if (best == 0)
+        break;
+      first = g_strdup (w->pdata[n]);
+      second = g_strdup (w->pdata[n + 1]);
+      /* merge every (first, second) left to right */
+      for (i = 0; i + 1 < w->len; i++)
+        if (strcmp (w->pdata[i], first) == 0 && strcmp (w->pdata[i + 1], second) == 0)
+          {
+            char *m = g_strconcat (first, second, NULL);
+            g_free (w->pdata[i]);
+            w->pdata[i] = m;
+            g_ptr_array_remove_index (w, i + 1);
+          }
+      g_free (first);
+      g_free (second);
+    }
+  for (guint i = 0; i < w->len; i++)
+    {
+      int32_t id = vocab_id (tok, w->pdata[i]);
+      g_array_append_val (ids, id);
+    }
+  g_string_free (key, TRUE);
+  g_ptr_array_unref (w);
+}
+
+/* ids of one regex match (bytes m[0..len)), through the cache */
+static enum sd35_status
+bpe_token (const struct clip_tokenizer *ctok, const char *m, size_t len, struct tok_ids *out,
+           struct sd35_error *err)
+{
+  struct clip_tokenizer *tok = (struct clip_tokenizer *) ctok;  /* the cache is mutable */
+  GString *enc = g_string_sized_new (len * 2 + 1);
+  GArray  *ids;
+  enum sd35_status st = SD35_OK;
+
+  for (size_t i = 0; i < len; i++)
+    g_string_append (enc, tok->byte_enc[(unsigned char) m[i]]);
+  g_mutex_lock (&tok->cache_lock);
+  ids = g_hash_table_lookup (tok->cache, enc->str);
+  if (ids != NULL)
+    g_array_ref (ids);
+  g_mutex_unlock (&tok->cache_lock);
+  if (ids == NULL)
+    {
+      ids = g_array_new (FALSE, FALSE, sizeof (int32_t));
+      bpe (tok, enc->str, ids);
+      g_mutex_lock (&tok->cache_lock);
+      if (g_hash_table_size (tok->cache) >= CLIP_CACHE_MAX)
+        g_hash_table_remove_all (tok->cache);
+      g_hash_table_replace (tok->cache, g_strdup (enc->str), g_array_ref (ids));
+      g_mutex_unlock (&tok->cache_lock);
+    }
+  for (guint i = 0; i < ids->len && st == SD35_OK; i++)
+    if (tok_ids_push (out, g_array_index (ids, int32_t, i), err) != 0)
+      st = SD35_ERR_OOM;
+  g_array_unref (ids);
+  g_string_free (enc, TRUE);
+  return st;
+}
+
+/* ---- the pre-tokenizer regex ---- */
+
+static int
+is_letter (gunichar c)
+{
+  switch (g_unichar_type (c))
+    {
+    case G_UNICODE_UPPERCASE_LETTER:
+    case G_UNICODE_LOWERCASE_LETTER:
+    case G_UNICODE_TITLECASE_LETTER:
+    case G_UNICODE_MODIFIER_LETTER:
+    case G_UNICODE_OTHER_LETTER:
+      return 1;
+    default:
+      return 0;
+    }
+}
+
+static int
+is_number (gunichar c)
+{
+  GUnicodeType t = g_unichar_type (c);
+  return t == G_UNICODE_DECIMAL_NUMBER || t == G_UNICODE_LETTER_NUMBER ||
+         t == G_UNICODE_OTHER_NUMBER;
+}
+
+/* \s of the `regex` module (Unicode White_Space) */
+static int
+is_regex_space (gunichar c)
+{
+  return (c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+         c == 0x205f || c == 0x3000;
+}
+
+/* length of a contraction match ('s 't 're 've 'm 'll 'd, IGNORECASE) at p, or 0 */
+static size_t
+match_contraction (const char *p)
+{
+  static const char *const alts[] = { "s", "t", "re", "ve", "m", "ll", "d" };
+  if (p[0] != '\'')
+    return 0;
+  if (strncmp (p + 1, "\xc5\xbf", 2) == 0)  /* U+017F LONG S case-folds to 's' */
+    return 3;
+  for (size_t k = 0; k < G_N_ELEMENTS (alts); k++)
+    {
+      size_t n = strlen (alts[k]);
+      if (g_ascii_strncasecmp (p + 1, alts[k], n) == 0)
+        return n + 1;
+    }
+  return 0;
+}
+
+/* re.findall(pat, text) → BPE ids */
+static enum sd35_status
+clip_pretokenize (const struct clip_tokenizer *tok, const char *text, struct tok_ids *out,
+                  struct sd35_error *err)
+{
+  const char *p = text;
+
+  while (*p)
+    {
+      gunichar    c = g_utf8_get_char (p);
+      const char *q = g_utf8_next_char (p);
+      size_t      n;
+      enum sd35_status st;
+
+      if (g_ascii_strncasecmp (p, "<|startoftext|>", 15) == 0 ||
+          g_ascii_strncasecmp (p, "<|endoftext|>", 13) == 0)
+        {
+          int start = g_ascii_strncasecmp (p, "<|startoftext|>", 15) == 0;
+          if (tok_ids_push (out, start ? CLIP_BOS : CLIP_EOS, err) != 0)
+            return SD35_ERR_OOM;
+          p += start ? 15 : 13;
+          continue;
+        }
+      if ((n = match_contraction (p)) > 0)
+        q = p + n;
+      else if (is_letter (c))
+        while (*q && is_letter (g_utf8_get_char (q)))
+          q = g_utf8_next_char (q);
+      else if (is_number (c))
+        ;
+      else if (is_regex_space (c))
+        {
+          p = q;
+          continue;
+        }
+      else
+        while (*q)
+          {
+            gunichar d = g_utf8_get_char (q);
+            if (is_regex_space (d) || is_letter (d) || is_number (d))
+              break;
+            q = g_utf8_next_char (q);
+          }
+      st = bpe_token (tok, p, (size_t) (q - p), out, err);
+      if (st != SD35_OK)
+        return st;
+      p = q;
+    }
+  return SD35_OK;
+}
+
+/* cleaning + regex + BPE of a piece free of literal special tokens */
+static enum sd35_status
+clip_tokenize_plain (const struct clip_tokenizer *tok, const char *text, size_t len,
+                     struct tok_ids *out, struct sd35_error *err)
+{
+  GString *clean = clip_clean_text (text, len);
+  enum sd35_status st = clip_pretokenize (tok, clean->str, out, err);
+  g_string_free (clean, TRUE);
+  return st;
+}
+
+enum sd35_status
+clip_tokenize_word (const struct clip_tokenizer *tok, const char *word, struct tok_ids *out,
+                    struct sd35_error *err)
+{
+  const char *p = word;
+
+  if (!g_utf8_validate (word, -1, NULL))
+    return sd35_set_error (err, SD35_ERR_ARG, "CLIP tokenizer: text is not valid UTF-8");
+  /* the added-token trie: exact "<|startoftext|>" / "<|endoftext|>" split out first */
+  while (*p)
+    {
+      const char *s = strstr (p, "<|startoftext|>");
+      const char *e = strstr (p, "<|endoftext|>");
+      const char *hit = s && (!e || s < e) ? s : e;
+      enum sd35_status st;
+
+      if (hit == NULL)
+        return clip_tokenize_plain (tok, p, strlen (p), out, err);
+      st = clip_tokenize_plain (tok, p, (size_t) (hit - p), out, err);
+      if (st != SD35_OK)
+        return st;
+      if (tok_ids_push (out, hit == s ? CLIP_BOS : CLIP_EOS, err) != 0)
+        return SD35_ERR_OOM;
+      p = hit + (hit == s ? 15 : 13);
+    }
+  return SD35_OK;
+}

@@ -1,0 +1,587 @@
+/* weights.c — the weights loader (see weights.h): key lookup with a prefix over one or more
+ * files, dtype and shape checks, upload through backend->weight_from_host, and one error
+ * listing every problem at the end (stable-diffusion.cpp's model_loader idea: report all
+ * missing and mis-shaped tensors at once instead of failing on the first). */
+#include "weights.h"
+
+#include <glib.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* problems listed in full in the final message; the rest are counted */
+#define WL_MAX_LISTED 20
+/* WEIGHT_VECTOR tensors up to this many elements are checked for NaN/Inf at load */
+#define WL_FINITE_MAX_NUMEL ((size_t) 1 << 20)
+
+struct weights_loader
+{
+  struct backend  *be;
+  struct st_file **files;
+  int              n_files;
+  char            *prefix;
+  char            *what;
+  GHashTable      *used;        /* full keys looked up by a loading helper */
+  GPtrArray       *problems;    /* one line each */
+  size_t           n_missing, n_shape;
+  enum sd35_status other;       /* status of the first other problem (OOM, NaN, backend) */
+  int              check_all;   /* wl_set_check_finite (wl, 1): matrices too */
+  int              be_reported; /* the backend's sticky error is listed once */
+};
+
+struct weights_loader *
+wl_new (struct backend *be, struct st_file *const *files, int n_files, const char *prefix,
+        const char *what)
+{
+  struct weights_loader *wl = calloc (1, sizeof *wl);
+
+  if (wl == NULL || n_files < 0)
+    {
+      free (wl);
+      return NULL;
+    }
+  wl->files = calloc ((size_t) n_files + 1, sizeof *wl->files);
+  if (wl->files == NULL)
+    {
+      free (wl);
+      return NULL;
+    }
+  for (int i = 0; i < n_files; i++)
+    if (files[i] != NULL)
+      wl->files[wl->n_files++] = files[i];
+  wl->be = be;
+  wl->prefix = g_strdup (prefix != NULL ? prefix : "");
+  wl->what = g_strdup (what != NULL ? what : "model");
+  wl->used = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  wl->problems = g_ptr_array_new_with_free_func (g_free);
+  return wl;
+}
+
+void
+wl_free (struct weights_loader *wl)
+{
+  if (wl == NULL)
+    return;
+  g_hash_table_destroy (wl->used);
+  g_ptr_array_free (wl->problems, TRUE);
+  g_free (wl->prefix);
+  g_free (wl->what);
+  free (wl->files);
+  free (wl);
+}
+
+void
+wl_set_check_finite (struct weights_loader *wl, int all)
+{
+  wl->check_all = all;
+}
+
+static void SD35_PRINTF (3, 4)
+wl_problem (struct weights_loader *wl, enum sd35_status status, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  g_ptr_array_add (wl->problems, g_strdup_vprintf (fmt, ap));
+  va_end (ap);
+  if (status == SD35_ERR_MISSING)
+    wl->n_missing++;
+  else if (status == SD35_ERR_SHAPE)
+    wl->n_shape++;
+  else if (wl->other == SD35_OK)
+    wl->other = status;
+}
+
+static char *
+wl_keyv (struct weights_loader *wl, const char *fmt, va_list ap)
+{
+  char *name = g_strdup_vprintf (fmt, ap);
+  char *key = g_strconcat (wl->prefix, name, NULL);
+  g_free (name);
+  return key;
+}
+
+/* full key → tensor (and the file holding it) */
+static const struct st_tensor *
+wl_lookup (struct weights_loader *wl, const char *key, struct st_file **file)
+{
+  for (int i = 0; i < wl->n_files; i++)
+    {
+      const struct st_tensor *t = st_find (wl->files[i], key);
+      if (t != NULL)
+        {
+          if (file != NULL)
+            *file = wl->files[i];
+          return t;
+        }
+    }
+  return NULL;
+}
+
+const struct st_tensor *
+wl_find (struct weights_loader *wl, const char *fmt, ...)
+{
+  const struct st_tensor *t;
+  va_list                 ap;
+  char                   *key;
+
+  va_start (ap, fmt);
+  key = wl_keyv (wl, fmt, ap);
+  va_end (ap);
+  t = wl_lookup (wl, key, NULL);
+  g_free (key);
+  return t;
+}
+
+int
+wl_shape (struct weights_loader *wl, int64_t shape[ST_MAX_DIMS], const char *fmt, ...)
+{
+  const struct st_tensor *t;
+  va_list                 ap;
+  char                   *key;
+
+  va_start (ap, fmt);
+  key = wl_keyv (wl, fmt, ap);
+  va_end (ap);
+  t = wl_lookup (wl, key, NULL);
+  g_free (key);
+  if (t == NULL)
+    return 0;
+  memcpy (shape, t->shape, sizeof t->shape);
+  return t->ndim;
+}
+
+static int
+all_finite (const void *data, enum sd35_dtype dt, size_t n)
+{
+  float buf[1024];
+  for (size_t i = 0; i < n; i += 1024)
+    {
+      size_t k = n - i < 1024 ? n - i : 1024;
+      sd35_convert_to_f32 (buf, (const uint8_t *) data + i * sd35_dtype_size (dt), dt, k);
+      for (size_t j = 0; j < k; j++)
+        if (!isfinite (buf[j]))
+          return 0;
+    }
+  return 1;
+}
+
+/* Looks key up and checks float dtype and shape; marks it used.  NULL (with a problem
+ * recorded unless optional and absent) when unusable. */
+static const struct st_tensor *
+wl_checked (struct weights_loader *wl, const char *key, int ndim, const int64_t *shape,
+            int optional, struct st_file **file)
+{
+  const struct st_tensor *t = wl_lookup (wl, key, file);
+  char                    got[160], want[160];
+  int                     same;
+
+  if (t == NULL)
+    {
+      if (!optional)
+        wl_problem (wl, SD35_ERR_MISSING, "missing %s", key);
+      return NULL;
+    }
+  g_hash_table_add (wl->used, g_strdup (key));
+  same = t->ndim == ndim;
+  for (int d = 0; same && d < ndim; d++)
+    same = t->shape[d] == shape[d];
+  if (!same)
+    {
+      wl_problem (wl, SD35_ERR_SHAPE, "%s has shape %s, expected %s", key,
+                  st_shape_string (t->ndim, t->shape, got, sizeof got),
+                  st_shape_string (ndim, shape, want, sizeof want));
+      return NULL;
+    }
+  if (!sd35_dtype_is_float (t->dtype))
+    {
+      wl_problem (wl, SD35_ERR_SHAPE, "%s is %s, expected a float tensor", key,
+                  sd35_dtype_name (t->dtype));
+      return NULL;
+    }
+  return t;
+}
+
+/* New backend tensor from host bytes.  `owned` (malloc'd, may be NULL) is the source buffer
+ * when it is not file data: kept alive with `file` if the backend aliased it, freed if not. */
+static struct tensor *
+wl_upload (struct weights_loader *wl, const char *key, const void *src, enum sd35_dtype dt,
+           int ndim, const int64_t *shape, enum weight_use use, void *owned, size_t owned_len,
+           struct st_file *file)
+{
+  struct tensor   *x;
+  enum sd35_status st;
+  size_t           numel = 1;
+
+  if (ndim > 4)
+    {
+      wl_problem (wl, SD35_ERR_SHAPE, "%s has %d dimensions (at most 4 supported)", key, ndim);
+      free (owned);
+      return NULL;
+    }
+  if (backend_failed (wl->be) || (x = calloc (1, sizeof *x)) == NULL)
+    {
+      if (!wl->be_reported)
+        wl_problem (wl, backend_failed (wl->be) ? wl->be->err.status : SD35_ERR_OOM,
+                    "%s: %s", key, backend_failed (wl->be) ? wl->be->err.message
+                                                           : "out of memory");
+      wl->be_reported = 1;
+      free (owned);
+      return NULL;
+    }
+  for (int d = 0; d < ndim; d++)
+    {
+      x->shape[d] = shape[d];
+      numel *= (size_t) shape[d];  /* fits: checked against the file's byte size */
+    }
+  x->be = wl->be;
+  x->dtype = dt;
+  x->ndim = ndim;
+  x->numel = numel;
+  st = wl->be->ops->weight_from_host (wl->be, x, src, dt, use);
+  if (st != SD35_OK)
+    {
+      free (x);
+      if (!wl->be_reported)
+        wl_problem (wl, st, "%s: %s", key, backend_failed (wl->be) ? wl->be->err.message
+                                                                  : sd35_status_name (st));
+      wl->be_reported = 1;
+      free (owned);
+      return NULL;
+    }
+  if (owned != NULL)
+    {
+      const uint8_t *d = x->data, *o = owned;
+      if (d >= o && d < o + owned_len)
+        st_file_adopt (file, owned);   /* aliased: lives as long as the mapping */
+      else
+        free (owned);
+    }
+  return x;
+}
+
+static struct tensor *
+wl_tensor_key (struct weights_loader *wl, enum weight_use use, int ndim, const int64_t *shape,
+               int optional, const char *key)
+{
+  struct st_file         *file = NULL;
+  const struct st_tensor *t = wl_checked (wl, key, ndim, shape, optional, &file);
+
+  if (t == NULL)
+    return NULL;
+  if ((use == WEIGHT_VECTOR && t->numel <= WL_FINITE_MAX_NUMEL) || wl->check_all)
+    if (!all_finite (t->data, t->dtype, t->numel))
+      {
+        wl_problem (wl, SD35_ERR_NAN, "%s (in %s) contains NaN or Inf (corrupt file?)", key,
+                    t->file);
+        return NULL;
+      }
+  return wl_upload (wl, key, t->data, t->dtype, ndim, shape, use, NULL, 0, NULL);
+}
+
+struct tensor *
+wl_tensor (struct weights_loader *wl, enum weight_use use, int ndim, const int64_t *shape,
+           const char *fmt, ...)
+{
+  struct tensor *x;
+  va_list        ap;
+  char          *key;
+
+  va_start (ap, fmt);
+  key = wl_keyv (wl, fmt, ap);
+  va_end (ap);
+  x = wl_tensor_key (wl, use, ndim, shape, 0, key);
+  g_free (key);
+  return x;
+}
+
+struct tensor *
+wl_tensor_opt (struct weights_loader *wl, enum weight_use use, int ndim, const int64_t *shape,
+               const char *fmt, ...)
+{
+  struct tensor *x;
+  va_list        ap;
+  char          *key;
+
+  va_start (ap, fmt);
+  key = wl_keyv (wl, fmt, ap);
+  va_end (ap);
+  x = wl_tensor_key (wl, use, ndim, shape, 1, key);
+  g_free (key);
+  return x;
+}
+
+float *
+wl_host_f32 (struct weights_loader *wl, int ndim, const int64_t *shape, const char *fmt, ...)
+{
+  const struct st_tensor *t;
+  struct sd35_error       e = { 0 };
+  va_list                 ap;
+  char                   *key;
+  float                  *v = NULL;
+
+  va_start (ap, fmt);
+  key = wl_keyv (wl, fmt, ap);
+  va_end (ap);
+  t = wl_checked (wl, key, ndim, shape, 0, NULL);
+  if (t != NULL && (v = st_read_f32 (t, &e)) == NULL)
+    wl_problem (wl, e.status, "%s", e.message);
+  g_free (key);
+  return v;
+}
+
+void
+wl_linear (struct weights_loader *wl, struct linear *l, int64_t n_out, int64_t n_in,
+           int has_bias, const char *fmt, ...)
+{
+  const int64_t ws[2] = { n_out, n_in }, bs[1] = { n_out };
+  va_list       ap;
+  char         *base, *key;
+
+  va_start (ap, fmt);
+  base = wl_keyv (wl, fmt, ap);
+  va_end (ap);
+  key = g_strconcat (base, ".weight", NULL);
+  l->w = wl_tensor_key (wl, WEIGHT_MATRIX, 2, ws, 0, key);
+  g_free (key);
+  l->b = NULL;
+  if (has_bias)
+    {
+      key = g_strconcat (base, ".bias", NULL);
+      l->b = wl_tensor_key (wl, WEIGHT_VECTOR, 1, bs, 0, key);
+      g_free (key);
+    }
+  g_free (base);
+}
+
+/* Three checked tensors of `each` elements stacked into one [3·rows, cols...] tensor: the
+ * file bytes concatenated when the dtypes agree (no conversion, so the backend sees file
+ * data), else an fp32 copy. */
+static struct tensor *
+wl_stack3 (struct weights_loader *wl, const struct st_tensor *t[3], struct st_file *file,
+           enum weight_use use, int ndim, const int64_t *shape3, const char *what)
+{
+  int      same = t[0]->dtype == t[1]->dtype && t[1]->dtype == t[2]->dtype;
+  size_t   each = same ? t[0]->nbytes : t[0]->numel * sizeof (float), len;
+  uint8_t *buf;
+
+  if (sd35_mul_size (each, 3, &len) != 0 || (buf = malloc (len ? len : 1)) == NULL)
+    {
+      wl_problem (wl, SD35_ERR_OOM, "%s: out of memory packing q, k, v", what);
+      return NULL;
+    }
+  for (int i = 0; i < 3; i++)
+    {
+      if (use == WEIGHT_VECTOR && !all_finite (t[i]->data, t[i]->dtype, t[i]->numel))
+        {
+          wl_problem (wl, SD35_ERR_NAN, "%s (in %s) contains NaN or Inf (corrupt file?)",
+                      t[i]->name, t[i]->file);
+          free (buf);
+          return NULL;
+        }
+      if (same)
+        memcpy (buf + i * each, t[i]->data, each);
+      else
+        sd35_convert_to_f32 ((float *) (void *) (buf + i * each), t[i]->data, t[i]->dtype,
+                             t[i]->numel);
+    }
+  return wl_upload (wl, what, buf, same ? t[0]->dtype : SD35_F32, ndim, shape3, use, buf, len,
+                    file);
+}
+
+/* fmt with its "%s" replaced by names[i] after the other conversions are done: the %s is
+ * swapped for a marker before formatting. */
+static void
+wl_qkv_keys (struct weights_loader *wl, const char *const names[3], const char *fmt,
+             va_list ap, char *keys[3], char **packed)
+{
+  const char *s = strstr (fmt, "%s");
+  char       *f2 = s != NULL ? g_strdup_printf ("%.*s\001%s", (int) (s - fmt), fmt, s + 2)
+                             : g_strdup (fmt);
+  char       *base = wl_keyv (wl, f2, ap);
+  char      **parts = g_strsplit (base, "\001", 2);
+
+  for (int i = 0; i < 3; i++)
+    keys[i] = g_strconcat (parts[0], parts[1] != NULL ? names[i] : "", parts[1], NULL);
+  *packed = g_strdup_printf ("%s{%s,%s,%s}%s", parts[0], names[0], names[1], names[2],
+                             parts[1] != NULL ? parts[1] : "");
+  g_strfreev (parts);
+  g_free (base);
+  g_free (f2);
+}
+
+void
+wl_linear_qkv (struct weights_loader *wl, struct linear *l, int64_t n, int64_t n_in,
+               int has_bias, const char *const names[3], const char *fmt, ...)
+{
+  const int64_t ws[2] = { n, n_in }, bs[1] = { n };
+  const int64_t ws3[2] = { 3 * n, n_in }, bs3[1] = { 3 * n };
+  const struct st_tensor *tw[3], *tb[3];
+  struct st_file         *file = NULL;
+  char                   *keys[3], *packed, *k;
+  int                     ok_w = 1, ok_b = 1;
+  va_list                 ap;
+
+  va_start (ap, fmt);
+  wl_qkv_keys (wl, names, fmt, ap, keys, &packed);
+  va_end (ap);
+  l->w = l->b = NULL;
+  for (int i = 0; i < 3; i++)
+    {
+      k = g_strconcat (keys[i], ".weight", NULL);
+      tw[i] = wl_checked (wl, k, 2, ws, 0, i == 0 ? &file : NULL);
+      ok_w &= tw[i] != NULL;
+      g_free (k);
+      if (has_bias)
+        {
+          k = g_strconcat (keys[i], ".bias", NULL);
+          tb[i] = wl_checked (wl, k, 1, bs, 0, NULL);
+          ok_b &= tb[i] != NULL;
+          g_free (k);
+        }
+    }
+  if (ok_w && file != NULL)
+    {
+      k = g_strconcat (packed, ".weight", NULL);
+      l->w = wl_stack3 (wl, tw, file, WEIGHT_MATRIX, 2, ws3, k);
+      g_free (k);
+    }
+  if (has_bias && ok_b && file != NULL)
+    {
+      k = g_strconcat (packed, ".bias", NULL);
+      l->b = wl_stack3 (wl, tb, file, WEIGHT_VECTOR, 1, bs3, k);
+      g_free (k);
+    }
+  for (int i = 0; i < 3; i++)
+    g_free (keys[i]);
+  g_free (packed);
+}
+
+void
+wl_norm (struct weights_loader *wl, struct norm *nm, int64_t D, int has_bias, const char *fmt,
+         ...)
+{
+  const int64_t s[1] = { D };
+  va_list       ap;
+  char         *base, *key;
+
+  va_start (ap, fmt);
+  base = wl_keyv (wl, fmt, ap);
+  va_end (ap);
+  key = g_strconcat (base, ".weight", NULL);
+  nm->w = wl_tensor_key (wl, WEIGHT_VECTOR, 1, s, 0, key);
+  g_free (key);
+  nm->b = NULL;
+  if (has_bias)
+    {
+      key = g_strconcat (base, ".bias", NULL);
+      nm->b = wl_tensor_key (wl, WEIGHT_VECTOR, 1, s, 0, key);
+      g_free (key);
+    }
+  g_free (base);
+}
+
+void
+wl_conv2d (struct weights_loader *wl, struct conv2d *c, int64_t co, int64_t ci, int64_t kh,
+           int64_t kw, const char *fmt, ...)
+{
+  const int64_t ws[4] = { co, ci, kh, kw }, bs[1] = { co };
+  va_list       ap;
+  char         *base, *key;
+
+  va_start (ap, fmt);
+  base = wl_keyv (wl, fmt, ap);
+  va_end (ap);
+  c->co = co;
+  c->ci = ci;
+  c->kh = kh;
+  c->kw = kw;
+  key = g_strconcat (base, ".weight", NULL);
+  c->w = wl_tensor_key (wl, WEIGHT_MATRIX, 4, ws, 0, key);
+  g_free (key);
+  key = g_strconcat (base, ".bias", NULL);
+  c->b = wl_tensor_key (wl, WEIGHT_VECTOR, 1, bs, 0, key);
+  g_free (key);
+  g_free (base);
+}
+
+static void
+wl_log_unused (struct weights_loader *wl)
+{
+  size_t n_unused = 0, plen = strlen (wl->prefix);
+
+  for (int f = 0; f < wl->n_files; f++)
+    for (size_t i = 0; i < st_count (wl->files[f]); i++)
+      {
+        const char *name = st_at (wl->files[f], i)->name;
+        if (strncmp (name, wl->prefix, plen) != 0 || g_hash_table_contains (wl->used, name))
+          continue;
+        if (n_unused++ < 50)
+          sd35_log ("%s: unused tensor %s in %s", wl->what, name, st_path (wl->files[f]));
+      }
+  if (n_unused > 50)
+    sd35_log ("%s: and %zu more unused tensors", wl->what, n_unused - 50);
+}
+
+enum sd35_status
+wl_finish (struct weights_loader *wl, struct sd35_error *err)
+{
+  enum sd35_status st = SD35_OK;
+  GString         *msg;
+  guint            n = wl->problems->len, listed;
+
+  if (n > 0)
+    {
+      st = wl->other != SD35_OK ? wl->other
+           : wl->n_missing > 0  ? SD35_ERR_MISSING
+                                : SD35_ERR_SHAPE;
+      msg = g_string_new (NULL);
+      g_string_append_printf (msg, "%s weights (", wl->what);
+      for (int f = 0; f < wl->n_files; f++)
+        g_string_append_printf (msg, f ? ", %s" : "%s", st_path (wl->files[f]));
+      g_string_append_printf (msg, "): %u problem%s: ", n, n > 1 ? "s" : "");
+      /* as many as fit in the message (at most 20), then a count */
+      for (listed = 0; listed < n && listed < WL_MAX_LISTED; listed++)
+        {
+          const char *p = wl->problems->pdata[listed];
+          if (listed > 0 && msg->len + strlen (p) + 100 > sizeof err->message)
+            break;
+          g_string_append_printf (msg, listed ? "; %s" : "%s", p);
+        }
+      if (listed < n)
+        g_string_append_printf (msg, "; and %u more", n - listed);
+      if (st == SD35_ERR_MISSING || st == SD35_ERR_SHAPE)
+        g_string_append (msg, " (is this the right file for this model part?)");
+      sd35_set_error (err, st, "%s", msg->str);
+      g_string_free (msg, TRUE);
+    }
+  wl_log_unused (wl);
+  wl_free (wl);
+  return st;
+}
+
+void
+linear_free (struct linear *l)
+{
+  tensor_free (l->w);
+  tensor_free (l->b);
+  l->w = l->b = NULL;
+}
+
+void
+norm_free (struct norm *n)
+{
+  tensor_free (n->w);
+  tensor_free (n->b);
+  n->w = n->b = NULL;
+}
+
+void
+conv2d_free (struct conv2d *c)
+{
+  tensor_free (c->w);
+  tensor_free (c->b);
+  c->w = c->b = NULL;
+}

@@ -1,0 +1,398 @@
+/* attention.cu — multi-head attention on the packed qkv layout [B, L, 3, H, dh]:
+ *   out[b, l, h·dh + d] = Σ_j softmax_j(scale·q_l·k_j + bias[h,l,j] (+ causal)) · v_j[d]
+ *   torch: F.scaled_dot_product_attention(q, k, v) with q,k,v = qkv.unbind(2), heads on dim 2.
+ *
+ * Two paths:
+ *  - flash_attn_d64: FlashAttention-2 style for dh = 64, no bias, no mask (MMDiT joint
+ *    attention, L = 4429 at 1024²).  One block = NW warps × 16 query rows; K/V tiles of 64
+ *    keys double-buffered in shared memory with cp.async; S = Q·Kᵀ and O += P·V on the tensor
+ *    cores (mma.sync m16n8k16 bf16, fp32 accumulate); online softmax in fp32 (exp2 with the
+ *    scale folded in).  Never materialises L×L.
+ *  - general: any dh, optional fp32 bias [H, L, L] (T5) and causal mask (CLIP), also the VAE
+ *    mid-block (H = 1, dh = C).  Queries in chunks: S = Q·Kᵀ by a batched cuBLASLt GEMM over
+ *    heads (fp32 scores, ≤ 512 MiB per chunk), a row softmax kernel (fp32) writing bf16 P,
+ *    then O = P·V by a second batched GEMM straight into the output. */
+#include "cuda_common.h"
+
+#define FA_BN   64      /* keys per tile */
+#define FA_D    64      /* head dim */
+#define FA_LDS  72      /* smem row stride in bf16: 144 B rows keep ldmatrix conflict-free */
+
+__device__ __forceinline__ void
+cp_async16 (void *smem, const void *gmem, int valid)
+{
+  unsigned s = (unsigned) __cvta_generic_to_shared (smem);
+  int      n = valid ? 16 : 0;   /* src-size 0: zero-fill */
+  asm volatile ("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(s), "l"(gmem), "r"(n));
+}
+
+__device__ __forceinline__ void
+ldmatrix_x4 (unsigned r[4], const void *smem)
+{
+  unsigned s = (unsigned) __cvta_generic_to_shared (smem);
+  asm volatile ("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+}
+
+__device__ __forceinline__ void
+ldmatrix_x4_trans (unsigned r[4], const void *smem)
+{
+  unsigned s = (unsigned) __cvta_generic_to_shared (smem);
+  asm volatile ("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+}
+
+__device__ __forceinline__ void
+mma_bf16 (float c[4], const unsigned a[4], unsigned b0, unsigned b1)
+{
+  asm volatile ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ unsigned
+pack_bf16 (float lo, float hi)
+{
+  __nv_bfloat162 v = __floats2bfloat162_rn (lo, hi);
+  return *(unsigned *) &v;
+}
+
+/* rows [row0, row0+nrows) of a 64-wide bf16 tile from global (row stride ld) into smem */
+template <int NT>
+__device__ __forceinline__ void
+load_tile (__nv_bfloat16 *s, const __nv_bfloat16 *g, int64_t ld, int row0, int nrows, int L)
+{
+  for (int c = threadIdx.x; c < nrows * 8; c += NT)
+    {
+      int r = c >> 3, col = (c & 7) * 8;
+      int ok = row0 + r < L;
+      cp_async16 (s + r * FA_LDS + col, g + (int64_t) (ok ? row0 + r : 0) * ld + col, ok);
+    }
+}
+
+template <int NW>
+__global__ void __launch_bounds__ (NW * 32)
+flash_attn_d64 (__nv_bfloat16 *__restrict__ out, const __nv_bfloat16 *__restrict__ qkv,
+                int L, int H, float scale_log2)
+{
+  constexpr int NT = NW * 32, BM = NW * 16;
+  extern __shared__ __align__ (16) unsigned char smem_raw[];
+  __nv_bfloat16 *sQ = (__nv_bfloat16 *) smem_raw;          /* BM × LDS */
+  __nv_bfloat16 *sK = sQ + BM * FA_LDS;                     /* 2 × BN × LDS */
+  __nv_bfloat16 *sV = sK + 2 * FA_BN * FA_LDS;              /* 2 × BN × LDS */
+
+  const int     warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int     h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * BM;
+  const int64_t ld = (int64_t) 3 * H * FA_D;                /* token stride in qkv */
+  const __nv_bfloat16 *Q = qkv + (int64_t) b * L * ld + (int64_t) h * FA_D;
+  const __nv_bfloat16 *K = Q + (int64_t) H * FA_D;
+  const __nv_bfloat16 *V = Q + (int64_t) 2 * H * FA_D;
+  const int     ntiles = (L + FA_BN - 1) / FA_BN;
+
+  load_tile<NT> (sQ, Q, ld, q0, BM, L);
+  load_tile<NT> (sK, K, ld, 0, FA_BN, L);
+  load_tile<NT> (sV, V, ld, 0, FA_BN, L);
+  asm volatile ("cp.async.commit_group;\n");
+
+  unsigned qf[4][4];
+  float    o[8][4];
+  float    m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+#pragma unroll
+  for (int i = 0; i < 8; i++)
+    o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+
+  for (int t = 0; t < ntiles; t++)
+    {
+      const int st = t & 1;
+      if (t + 1 < ntiles)
+        {
+          load_tile<NT> (sK + (st ^ 1) * FA_BN * FA_LDS, K, ld, (t + 1) * FA_BN, FA_BN, L);
+          load_tile<NT> (sV + (st ^ 1) * FA_BN * FA_LDS, V, ld, (t + 1) * FA_BN, FA_BN, L);
+        }
+      asm volatile ("cp.async.commit_group;\n");
+      asm volatile ("cp.async.wait_group 1;\n");
+      __syncthreads ();
+
+      if (t == 0)
+        {
+#pragma unroll
+          for (int kk = 0; kk < 4; kk++)
+            ldmatrix_x4 (qf[kk], sQ + (warp * 16 + (lane & 15)) * FA_LDS + kk * 16
+                         + (lane >> 4) * 8);
+        }
+
+      const __nv_bfloat16 *k_s = sK + st * FA_BN * FA_LDS;
+      const __nv_bfloat16 *v_s = sV + st * FA_BN * FA_LDS;
+      float s[8][4];
+#pragma unroll
+      for (int j = 0; j < 8; j++)
+        s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+        for (int jp = 0; jp < 4; jp++)
+          {
+            unsigned r[4];
+            ldmatrix_x4 (r, k_s + (jp * 16 + (lane & 7) + (lane >> 4) * 8) * FA_LDS + kk * 16
+                         + ((lane >> 3) & 1) * 8);
+            mma_bf16 (s[2 * jp], qf[kk], r[0], r[1]);
+            mma_bf16 (s[2 * jp + 1], qf[kk], r[2], r[3]);
+          }
+
+      /* online softmax; rows g = lane/4 (regs 0,1) and g+8 (regs 2,3) */
+      const int kbase = t * FA_BN + (lane & 3) * 2;
+      float     mx0 = m0, mx1 = m1;
+#pragma unroll
+      for (int j = 0; j < 8; j++)
+        {
+          int key = kbase + j * 8;
+#pragma unroll
+          for (int e = 0; e < 2; e++)
+            {
+              int ok = key + e < L;
+              s[j][e] = ok ? s[j][e] * scale_log2 : -INFINITY;
+              s[j][2 + e] = ok ? s[j][2 + e] * scale_log2 : -INFINITY;
+              mx0 = fmaxf (mx0, s[j][e]);
+              mx1 = fmaxf (mx1, s[j][2 + e]);
+            }
+        }
+      mx0 = fmaxf (mx0, __shfl_xor_sync (0xffffffffu, mx0, 1));
+      mx0 = fmaxf (mx0, __shfl_xor_sync (0xffffffffu, mx0, 2));
+      mx1 = fmaxf (mx1, __shfl_xor_sync (0xffffffffu, mx1, 1));
+      mx1 = fmaxf (mx1, __shfl_xor_sync (0xffffffffu, mx1, 2));
+      const float a0 = exp2f (m0 - mx0), a1 = exp2f (m1 - mx1);
+      m0 = mx0;
+      m1 = mx1;
+      float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+      for (int j = 0; j < 8; j++)
+        {
+          s[j][0] = exp2f (s[j][0] - m0);
+          s[j][1] = exp2f (s[j][1] - m0);
+          s[j][2] = exp2f (s[j][2] - m1);
+          s[j][3] = exp2f (s[j][3] - m1);
+          sum0 += s[j][0] + s[j][1];
+          sum1 += s[j][2] + s[j][3];
+        }
+      l0 = l0 * a0 + sum0;
+      l1 = l1 * a1 + sum1;
+#pragma unroll
+      for (int i = 0; i < 8; i++)
+        {
+          o[i][0] *= a0;
+          o[i][1] *= a0;
+          o[i][2] *= a1;
+          o[i][3] *= a1;
+        }
+
+      /* O += P · V */
+#pragma unroll
+      for (int kk = 0; kk < 4; kk++)
+        {
+          unsigned pa[4];
+          pa[0] = pack_bf16 (s[2 * kk][0], s[2 * kk][1]);
+          pa[1] = pack_bf16 (s[2 * kk][2], s[2 * kk][3]);
+          pa[2] = pack_bf16 (s[2 * kk + 1][0], s[2 * kk + 1][1]);
+          pa[3] = pack_bf16 (s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+          for (int ip = 0; ip < 4; ip++)
+            {
+              unsigned r[4];
+              ldmatrix_x4_trans (r, v_s + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8)
+                                 * FA_LDS + ip * 16 + (lane >> 4) * 8);
+              mma_bf16 (o[2 * ip], pa, r[0], r[1]);
+              mma_bf16 (o[2 * ip + 1], pa, r[2], r[3]);
+            }
+        }
+      __syncthreads ();   /* stage st is overwritten by the next iteration's loads */
+    }
+  asm volatile ("cp.async.wait_group 0;\n");
+
+  l0 += __shfl_xor_sync (0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync (0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync (0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync (0xffffffffu, l1, 2);
+  const float inv0 = 1.f / l0, inv1 = 1.f / l1;
+  const int   r0 = q0 + warp * 16 + (lane >> 2), r1 = r0 + 8;
+  const int64_t ldo = (int64_t) H * FA_D;
+  __nv_bfloat16 *O = out + (int64_t) b * L * ldo + (int64_t) h * FA_D + (lane & 3) * 2;
+#pragma unroll
+  for (int i = 0; i < 8; i++)
+    {
+      if (r0 < L)
+        *(__nv_bfloat162 *) (O + (int64_t) r0 * ldo + i * 8)
+          = __floats2bfloat162_rn (o[i][0] * inv0, o[i][1] * inv0);
+      if (r1 < L)
+        *(__nv_bfloat162 *) (O + (int64_t) r1 * ldo + i * 8)
+          = __floats2bfloat162_rn (o[i][2] * inv1, o[i][3] * inv1);
+    }
+}
+
+/* --- general path: row softmax of one chunk of scores ----------------------------------------- */
+
+/* S: fp32 [H, Lc, L] scores of query rows i0..i0+Lc; P: bf16 [H, Lc, L] */
+__global__ void
+softmax_rows_kernel (__nv_bfloat16 *P, const float *S, const void *bias, int bias_dt,
+                     int64_t L, int64_t Lc, int64_t i0, float scale, int causal)
+{
+  __shared__ float red[32];
+  const int64_t row = blockIdx.x;              /* h·Lc + i */
+  const int64_t h = row / Lc, i = row % Lc, qi = i0 + i;
+  const float  *s = S + row * L;
+  __nv_bfloat16 *p = P + row * L;
+  const int64_t bias_off = (h * L + qi) * L;
+  const int64_t jmax = causal ? qi + 1 : L;     /* keys j > qi are masked */
+  float         mx = -INFINITY, sum = 0.f;
+
+  for (int64_t j = threadIdx.x; j < jmax; j += blockDim.x)
+    {
+      float v = s[j] * scale + (bias ? ld_f32 (bias, bias_dt, bias_off + j) : 0.f);
+      mx = fmaxf (mx, v);
+    }
+  for (int o = 16; o; o >>= 1)
+    mx = fmaxf (mx, __shfl_xor_sync (0xffffffffu, mx, o));
+  if ((threadIdx.x & 31) == 0)
+    red[threadIdx.x >> 5] = mx;
+  __syncthreads ();
+  mx = -INFINITY;
+  for (int w = 0; w < (int) (blockDim.x >> 5); w++)
+    mx = fmaxf (mx, red[w]);
+  __syncthreads ();
+  for (int64_t j = threadIdx.x; j < jmax; j += blockDim.x)
+    {
+      float v = s[j] * scale + (bias ? ld_f32 (bias, bias_dt, bias_off + j) : 0.f);
+      sum += __expf (v - mx);
+    }
+  for (int o = 16; o; o >>= 1)
+    sum += __shfl_xor_sync (0xffffffffu, sum, o);
+  if ((threadIdx.x & 31) == 0)
+    red[threadIdx.x >> 5] = sum;
+  __syncthreads ();
+  sum = 0.f;
+  for (int w = 0; w < (int) (blockDim.x >> 5); w++)
+    sum += red[w];
+  const float inv = 1.f / sum;
+  for (int64_t j = threadIdx.x; j < L; j += blockDim.x)
+    {
+      float v = 0.f;
+      if (j < jmax)
+        v = __expf (s[j] * scale + (bias ? ld_f32 (bias, bias_dt, bias_off + j) : 0.f) - mx)
+            * inv;
+      p[j] = __float2bfloat16 (v);
+    }
+}
+
+static void
+attention_general (struct backend *be, struct tensor *out, const __nv_bfloat16 *qkv,
+                   const struct tensor *bias, int64_t B, int64_t L, int64_t H, int64_t dh,
+                   float scale, int causal)
+{
+  struct cuda_impl *ci = cuda_impl_of (be);
+  const int64_t     ld = 3 * H * dh, ldo = H * dh;
+  const size_t      budget = (size_t) 512 << 20;
+  int64_t           Lc = (int64_t) (budget / ((size_t) H * L * 4));
+  size_t            s_bytes, p_bytes;
+  float            *S;
+  __nv_bfloat16    *P;
+
+  if (Lc < 1)
+    Lc = 1;
+  if (Lc > L)
+    Lc = L;
+  s_bytes = (size_t) H * Lc * L * 4;
+  p_bytes = (size_t) H * Lc * L * 2;
+  S = (float *) cuda_scratch_alloc (be, s_bytes);
+  P = (__nv_bfloat16 *) cuda_scratch_alloc (be, p_bytes);
+  if (S == NULL || P == NULL)
+    goto out;
+  for (int64_t b = 0; b < B && !backend_failed (be); b++)
+    for (int64_t i0 = 0; i0 < L && !backend_failed (be); i0 += Lc)
+      {
+        const int64_t n = L - i0 < Lc ? L - i0 : Lc;
+        const __nv_bfloat16 *q = qkv + (b * L + i0) * ld;
+        const __nv_bfloat16 *k = qkv + b * L * ld + H * dh;
+        const __nv_bfloat16 *v = qkv + b * L * ld + 2 * H * dh;
+        int rc;
+
+        /* Sᵀ(L × n) = Kᵀ·Q per head (column-major view of row-major S[n, L]) */
+        rc = cuda_gemm (be, 1, 0, L, n, dh, k, SD35_BF16, ld, dh, q, SD35_BF16, ld, dh,
+                        S, SD35_F32, L, n * L, (int) H, NULL, 0, 0, 1.f, 0.f);
+        if (rc == 0)
+          {
+            softmax_rows_kernel<<<(unsigned) (H * n), 256, 0, ci->stream>>>
+              (P, S, bias ? bias->data : NULL, bias ? bias->dtype : SD35_F32, L, n, i0, scale,
+               causal);
+            if (CUDA_LAUNCH_CHECK (be))
+              break;
+            /* Oᵀ(dh × n) = Vᵀ·Pᵀ per head, written into out[b, i0 + i, h·dh + d] */
+            rc = cuda_gemm (be, 0, 0, dh, n, L, v, SD35_BF16, ld, dh, P, SD35_BF16, L, n * L,
+                            (char *) out->data + (size_t) ((b * L + i0) * ldo)
+                            * sd35_dtype_size (out->dtype), out->dtype, ldo, dh, (int) H,
+                            NULL, 0, 0, 1.f, 0.f);
+          }
+        if (rc == 2)
+          CUDA_FAIL (be, SD35_ERR_CUDA, "cuBLASLt has no algorithm for attention L=%lld H=%lld "
+                     "dh=%lld", (long long) L, (long long) H, (long long) dh);
+      }
+out:
+  cuda_scratch_free (be, S, s_bytes);
+  cuda_scratch_free (be, P, p_bytes);
+}
+
+template <int NW>
+static void
+launch_flash (struct backend *be, struct tensor *out, const __nv_bfloat16 *qkv, int64_t B,
+              int64_t L, int64_t H, float scale)
+{
+  const int  smem = (NW * 16 + 4 * FA_BN) * FA_LDS * 2;
+  dim3       grid ((unsigned) ((L + NW * 16 - 1) / (NW * 16)), (unsigned) H, (unsigned) B);
+  static int attr_set;
+
+  if (!attr_set)
+    {
+      if (CUDA_TRY (be, cudaFuncSetAttribute (flash_attn_d64<NW>,
+                                              cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                              smem)))
+        return;
+      attr_set = 1;
+    }
+  flash_attn_d64<NW><<<grid, NW * 32, smem, cuda_impl_of (be)->stream>>>
+    ((__nv_bfloat16 *) out->data, qkv, (int) L, (int) H, scale * 1.4426950408889634f);
+  CUDA_LAUNCH_CHECK (be);
+}
+
+void
+cuda_op_attention (struct backend *be, struct tensor *out, const struct tensor *qkv,
+                   const struct tensor *bias, int64_t B, int64_t L, int64_t H, int64_t dh,
+                   float scale, int causal)
+{
+  const __nv_bfloat16 *q = (const __nv_bfloat16 *) qkv->data;
+  void                *tmp = NULL;
+  size_t               n = (size_t) B * L * 3 * H * dh, tmp_bytes = n * 2;
+
+  if (cuda_check_float (be, out, "attention", "output")
+      || cuda_check_float (be, qkv, "attention", "qkv")
+      || (bias && cuda_check_float (be, bias, "attention", "bias")))
+    return;
+  if (B <= 0 || L <= 0 || H <= 0 || dh <= 0)
+    return;
+  if (L > INT32_MAX / 4 || H > 65535 || B > 65535)
+    {
+      CUDA_FAIL (be, SD35_ERR_ARG, "cuda attention: sizes out of range (B=%lld L=%lld H=%lld)",
+                 (long long) B, (long long) L, (long long) H);
+      return;
+    }
+  if (qkv->dtype != SD35_BF16)
+    {
+      if ((tmp = cuda_scratch_alloc (be, tmp_bytes)) == NULL)
+        return;
+      cuda_convert (be, tmp, SD35_BF16, qkv->data, qkv->dtype, n);
+      q = (const __nv_bfloat16 *) tmp;
+    }
+  if (dh == FA_D && bias == NULL && !causal && out->dtype == SD35_BF16)
+    launch_flash<4> (be, out, q, B, L, H, scale);
+  else
+    attention_general (be, out, q, bias, B, L, H, dh, scale, causal);
+  cuda_scratch_free (be, tmp, tmp_bytes);
+}

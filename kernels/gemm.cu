@@ -1,0 +1,291 @@
+/* gemm.cu — the single cuBLASLt wrapper (llm.c matmul_cublaslt style) and op linear.
+ *
+ *   linear: out[M,N] = act(in[M,K] · w[N,K]ᵀ + b[N])            torch: F.linear(in, w, b)
+ *
+ * Row-major out[M,N] is column-major outᵀ[N,M], so we ask cuBLASLt for D(N×M) = wᵀ·in with
+ * A = w (K×N column-major, transposed), B = in (K×M column-major): no copies.  bf16 operands,
+ * fp32 accumulation (CUBLAS_COMPUTE_32F), bias and GELU-tanh fused as epilogues.
+ * The heuristic's choice is cached per (shape, dtypes, alignment, epilogue): asking costs more
+ * than a small GEMM. */
+#include "cuda_common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct gemm_key
+{
+  int64_t m, n, k, lda, ldb, ldd, sa, sb, sd;
+  int     ta, tb, adt, bdt, ddt, biasdt, epi, batch, align_a, align_b, align_d, beta_nz;
+};
+
+struct gemm_cache_entry
+{
+  struct gemm_key         key;
+  cublasLtMatmulAlgo_t    algo;
+};
+
+void cuda_gemm_cache_free (struct cuda_impl *ci);
+
+void
+cuda_gemm_cache_free (struct cuda_impl *ci)
+{
+  free (ci->gemm_cache);
+  ci->gemm_cache = NULL;
+  ci->gemm_cache_n = ci->gemm_cache_cap = 0;
+}
+
+static cudaDataType_t
+cuda_type (int dt)
+{
+  return dt == SD35_BF16 ? CUDA_R_16BF : dt == SD35_F16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
+static int64_t
+dt_size (int dt)
+{
+  return dt == SD35_F32 ? 4 : 2;
+}
+
+static int
+ptr_align (const void *p)
+{
+  uintptr_t a = (uintptr_t) p;
+  int       al = 256;
+  while (al > 1 && (a % al) != 0)
+    al >>= 1;
+  return al;
+}
+
+int
+cuda_gemm (struct backend *be, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+           const void *A, int a_dt, int64_t lda, int64_t stride_a,
+           const void *B, int b_dt, int64_t ldb, int64_t stride_b,
+           void *D, int d_dt, int64_t ldd, int64_t stride_d, int batch,
+           const void *bias, int bias_dt, int gelu, float alpha, float beta)
+{
+  struct cuda_impl       *ci = cuda_impl_of (be);
+  cublasLtMatmulDesc_t    op = NULL;
+  cublasLtMatrixLayout_t  la = NULL, lb = NULL, ld = NULL;
+  cublasOperation_t       opa = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t       opb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasLtEpilogue_t      epi;
+  struct gemm_key         key;
+  cublasLtMatmulAlgo_t    algo;
+  int                     found = 0, rc = 1;
+
+  if (backend_failed (be))
+    return 1;
+  if (m <= 0 || n <= 0 || k <= 0 || batch <= 0)
+    return 0;
+  if (bias)
+    epi = gelu ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+  else
+    epi = gelu ? CUBLASLT_EPILOGUE_GELU : CUBLASLT_EPILOGUE_DEFAULT;
+
+  memset (&key, 0, sizeof key);
+  key.m = m; key.n = n; key.k = k; key.lda = lda; key.ldb = ldb; key.ldd = ldd;
+  key.sa = stride_a; key.sb = stride_b; key.sd = stride_d;
+  key.ta = trans_a; key.tb = trans_b; key.adt = a_dt; key.bdt = b_dt; key.ddt = d_dt;
+  key.biasdt = bias ? bias_dt : -1; key.epi = (int) epi; key.batch = batch;
+  key.align_a = ptr_align (A); key.align_b = ptr_align (B); key.align_d = ptr_align (D);
+  key.beta_nz = beta != 0.f;
+  if (batch > 1)
+    {
+      /* every batch entry must keep the alignment the algorithm is chosen for */
+      int sa = ptr_align ((const void *) (uintptr_t) (stride_a * dt_size (a_dt)));
+      int sb = ptr_align ((const void *) (uintptr_t) (stride_b * dt_size (b_dt)));
+      int sd = ptr_align ((const void *) (uintptr_t) (stride_d * dt_size (d_dt)));
+      key.align_a = key.align_a < sa || stride_a == 0 ? key.align_a : sa;
+      key.align_b = key.align_b < sb || stride_b == 0 ? key.align_b : sb;
+      key.align_d = key.align_d < sd || stride_d == 0 ? key.align_d : sd;
+    }
+  if (bias)
+    key.align_d = key.align_d < ptr_align (bias) ? key.align_d : ptr_align (bias);
+
+  if (CUBLAS_TRY (be, cublasLtMatmulDescCreate (&op, CUBLAS_COMPUTE_32F, CUDA_R_32F)))
+    goto out;
+  cublasLtMatmulDescSetAttribute (op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa);
+  cublasLtMatmulDescSetAttribute (op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb);
+  cublasLtMatmulDescSetAttribute (op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+  if (bias)
+    {
+      int32_t bt = (int32_t) cuda_type (bias_dt);
+      cublasLtMatmulDescSetAttribute (op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                      sizeof bias);
+      cublasLtMatmulDescSetAttribute (op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt);
+    }
+  if (CUBLAS_TRY (be, cublasLtMatrixLayoutCreate (&la, cuda_type (a_dt), trans_a ? k : m,
+                                                  trans_a ? m : k, lda))
+      || CUBLAS_TRY (be, cublasLtMatrixLayoutCreate (&lb, cuda_type (b_dt), trans_b ? n : k,
+                                                     trans_b ? k : n, ldb))
+      || CUBLAS_TRY (be, cublasLtMatrixLayoutCreate (&ld, cuda_type (d_dt), m, n, ldd)))
+    goto out;
+  if (batch > 1)
+    {
+      int32_t bc = batch;
+      cublasLtMatrixLayoutSetAttribute (la, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc);
+      cublasLtMatrixLayoutSetAttribute (lb, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc);
+      cublasLtMatrixLayoutSetAttribute (ld, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc);
+      cublasLtMatrixLayoutSetAttribute (la, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                        &stride_a, sizeof stride_a);
+      cublasLtMatrixLayoutSetAttribute (lb, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                        &stride_b, sizeof stride_b);
+      cublasLtMatrixLayoutSetAttribute (ld, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                        &stride_d, sizeof stride_d);
+    }
+
+  for (int i = 0; i < ci->gemm_cache_n; i++)
+    if (memcmp (&ci->gemm_cache[i].key, &key, sizeof key) == 0)
+      {
+        algo = ci->gemm_cache[i].algo;
+        found = 1;
+        break;
+      }
+  if (!found)
+    {
+      cublasLtMatmulPreference_t      pref = NULL;
+      cublasLtMatmulHeuristicResult_t res;
+      int                             nres = 0;
+      uint32_t                        al_a = key.align_a, al_b = key.align_b;
+      uint32_t                        al_d = key.align_d;
+      uint64_t                        ws = ci->workspace_size;
+
+      if (CUBLAS_TRY (be, cublasLtMatmulPreferenceCreate (&pref)))
+        goto out;
+      cublasLtMatmulPreferenceSetAttribute (pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                            &ws, sizeof ws);
+      cublasLtMatmulPreferenceSetAttribute (pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                            &al_a, sizeof al_a);
+      cublasLtMatmulPreferenceSetAttribute (pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                            &al_b, sizeof al_b);
+      cublasLtMatmulPreferenceSetAttribute (pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                            &al_d, sizeof al_d);
+      cublasLtMatmulPreferenceSetAttribute (pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                            &al_d, sizeof al_d);
+      cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic (ci->lt, op, la, lb, ld, ld, pref, 1,
+                                                         &res, &nres);
+      cublasLtMatmulPreferenceDestroy (pref);
+      if (s != CUBLAS_STATUS_SUCCESS || nres == 0)
+        {
+          rc = 2;   /* no algorithm: the caller may retry another way */
+          goto out;
+        }
+      algo = res.algo;
+      if (ci->gemm_cache_n == ci->gemm_cache_cap)
+        {
+          int   cap = ci->gemm_cache_cap ? 2 * ci->gemm_cache_cap : 64;
+          void *p = realloc (ci->gemm_cache, cap * sizeof *ci->gemm_cache);
+          if (p)
+            {
+              ci->gemm_cache = (struct gemm_cache_entry *) p;
+              ci->gemm_cache_cap = cap;
+            }
+        }
+      if (ci->gemm_cache_n < ci->gemm_cache_cap)
+        {
+          ci->gemm_cache[ci->gemm_cache_n].key = key;
+          ci->gemm_cache[ci->gemm_cache_n].algo = algo;
+          ci->gemm_cache_n++;
+        }
+    }
+  if (CUBLAS_TRY (be, cublasLtMatmul (ci->lt, op, &alpha, A, la, B, lb, &beta, D, ld, D, ld,
+                                      &algo, ci->workspace, ci->workspace_size, ci->stream)))
+    goto out;
+  rc = 0;
+out:
+  if (la) cublasLtMatrixLayoutDestroy (la);
+  if (lb) cublasLtMatrixLayoutDestroy (lb);
+  if (ld) cublasLtMatrixLayoutDestroy (ld);
+  if (op) cublasLtMatmulDescDestroy (op);
+  return rc;
+}
+
+/* out[i] = act(out[i] (+ bias[i % N])) for activations cuBLASLt cannot fuse */
+__global__ void
+bias_act_kernel (void *out, int out_dt, const void *bias, int bias_dt, size_t total, int64_t N,
+                 int act)
+{
+  for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < total;
+       i += (size_t) gridDim.x * blockDim.x)
+    {
+      float v = ld_f32 (out, out_dt, i);
+      if (bias)
+        v += ld_f32 (bias, bias_dt, i % N);
+      st_f32 (out, out_dt, i, act_apply (v, act));
+    }
+}
+
+void
+cuda_op_linear (struct backend *be, struct tensor *out, const struct tensor *in,
+                const struct tensor *w, const struct tensor *b, int64_t M, int64_t N, int64_t K,
+                enum op_act act)
+{
+  struct cuda_impl *ci = cuda_impl_of (be);
+  const void       *A = w->data, *Bm = in->data, *bias = b ? b->data : NULL;
+  void             *tmp_w = NULL, *tmp_in = NULL;
+  size_t            wbytes = 0, inbytes = 0;
+  int               bias_dt = b ? b->dtype : SD35_F32;
+  int               fuse_gelu = act == ACT_GELU_TANH;
+  int               rc;
+
+  if (cuda_check_float (be, out, "linear", "output") || cuda_check_float (be, in, "linear", "input")
+      || cuda_check_float (be, w, "linear", "weight")
+      || (b && cuda_check_float (be, b, "linear", "bias")))
+    return;
+  if (M <= 0 || N <= 0 || K <= 0)
+    return;
+  /* cuBLASLt wants A and B of one type: bring fp32/f16 operands to bf16 */
+  if (w->dtype != SD35_BF16)
+    {
+      wbytes = (size_t) N * K * 2;
+      if ((tmp_w = cuda_scratch_alloc (be, wbytes)) == NULL)
+        return;
+      cuda_convert (be, tmp_w, SD35_BF16, w->data, w->dtype, (size_t) N * K);
+      A = tmp_w;
+    }
+  if (in->dtype != SD35_BF16)
+    {
+      inbytes = (size_t) M * K * 2;
+      if ((tmp_in = cuda_scratch_alloc (be, inbytes)) == NULL)
+        goto out;
+      cuda_convert (be, tmp_in, SD35_BF16, in->data, in->dtype, (size_t) M * K);
+      Bm = tmp_in;
+    }
+  rc = 2;
+  if (bias == NULL || bias_dt == out->dtype || ci->bias_f32_ok)
+    rc = cuda_gemm (be, 1, 0, N, M, K, A, SD35_BF16, K, 0, Bm, SD35_BF16, K, 0,
+                    out->data, out->dtype, N, 0, 1, bias, bias_dt, fuse_gelu, 1.f, 0.f);
+  if (rc == 2 && bias && bias_dt != out->dtype)
+    {
+      /* this cuBLASLt takes no fp32 bias with a bf16 output: add bias (and act) separately */
+      ci->bias_f32_ok = 0;
+      rc = cuda_gemm (be, 1, 0, N, M, K, A, SD35_BF16, K, 0, Bm, SD35_BF16, K, 0,
+                      out->data, out->dtype, N, 0, 1, NULL, 0, 0, 1.f, 0.f);
+      if (rc == 0)
+        {
+          size_t total = (size_t) M * N;
+          bias_act_kernel<<<cuda_grid_1d (total, 256), 256, 0, ci->stream>>>
+            (out->data, out->dtype, bias, bias_dt, total, N, act);
+          CUDA_LAUNCH_CHECK (be);
+          goto out;
+        }
+    }
+  if (rc == 2)
+    {
+      CUDA_FAIL (be, SD35_ERR_CUDA, "cuBLASLt has no algorithm for linear M=%lld N=%lld "
+                 "K=%lld (%s × %s → %s)", (long long) M, (long long) N, (long long) K,
+                 sd35_dtype_name (in->dtype), sd35_dtype_name (w->dtype),
+                 sd35_dtype_name (out->dtype));
+      goto out;
+    }
+  if (rc == 0 && act != ACT_NONE && !fuse_gelu)
+    {
+      size_t total = (size_t) M * N;
+      bias_act_kernel<<<cuda_grid_1d (total, 256), 256, 0, ci->stream>>>
+        (out->data, out->dtype, NULL, 0, total, N, act);
+      CUDA_LAUNCH_CHECK (be);
+    }
+out:
+  cuda_scratch_free (be, tmp_w, wbytes);
+  cuda_scratch_free (be, tmp_in, inbytes);
+}

@@ -1,0 +1,134 @@
+/* settings.c — the "sd35-settings" parasite: how a layer was made, as JSON.
+ *
+ * Attached (persistent, undoable) to every new layer with its own seed, and to the image as
+ * its last settings; it travels in .xcf files.  An interactive run on an image that has one
+ * starts from it.  Keys: mode, prompt, negative, seed, steps, guidance, sampler, model (file
+ * name of the MMDiT), engine-version; a reader ignores keys it does not know.
+ */
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+
+#include "sd35-plugin.h"
+
+static const gchar *
+sampler_nick (enum sd35_sampler sampler)
+{
+  switch (sampler)
+    {
+    case SD35_SAMPLER_EULER:    return "euler";
+    case SD35_SAMPLER_DPMPP_2M: return "dpmpp-2m";
+    case SD35_SAMPLER_DEFAULT:  break;
+    }
+  return "default";
+}
+
+gchar *
+sd35_settings_to_json (const Sd35Request *request,
+                       guint32            seed,
+                       const gchar       *model_name)
+{
+  JsonBuilder   *b = json_builder_new ();
+  JsonGenerator *gen;
+  JsonNode      *root;
+  gchar         *json;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "mode");
+  json_builder_add_string_value (b, request->mode == SD35_MODE_IMG2IMG ? "img2img" : "txt2img");
+  json_builder_set_member_name (b, "prompt");
+  json_builder_add_string_value (b, request->prompt);
+  json_builder_set_member_name (b, "negative");
+  json_builder_add_string_value (b, request->negative);
+  json_builder_set_member_name (b, "seed");
+  json_builder_add_int_value (b, seed);
+  json_builder_set_member_name (b, "steps");
+  json_builder_add_int_value (b, request->steps);
+  json_builder_set_member_name (b, "guidance");
+  json_builder_add_double_value (b, request->guidance);
+  json_builder_set_member_name (b, "sampler");
+  json_builder_add_string_value (b, sampler_nick (request->sampler));
+  if (request->mode == SD35_MODE_IMG2IMG)
+    {
+      json_builder_set_member_name (b, "strength");
+      json_builder_add_double_value (b, request->strength);
+    }
+  json_builder_set_member_name (b, "model");
+  json_builder_add_string_value (b, model_name != NULL ? model_name : "");
+  json_builder_set_member_name (b, "engine-version");
+  json_builder_add_string_value (b, SD35_VERSION);
+  json_builder_end_object (b);
+
+  root = json_builder_get_root (b);
+  gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  json = json_generator_to_data (gen, NULL);
+  json_node_unref (root);
+  g_object_unref (gen);
+  g_object_unref (b);
+  return json;
+}
+
+gboolean
+sd35_settings_attach (GimpItem    *item,
+                      GimpImage   *image,
+                      const gchar *json)
+{
+  GimpParasite *parasite;
+  gboolean      ok = TRUE;
+
+  parasite = gimp_parasite_new (SD35_PARASITE_NAME,
+                                GIMP_PARASITE_PERSISTENT | GIMP_PARASITE_UNDOABLE,
+                                (guint32) strlen (json), json);
+  if (item != NULL)
+    ok = gimp_item_attach_parasite (item, parasite);
+  if (image != NULL)
+    ok = gimp_image_attach_parasite (image, parasite) && ok;
+  gimp_parasite_free (parasite);
+  return ok;
+}
+
+/* Sets prompt, negative-prompt, seed, steps, guidance and sampler of config from the image's
+ * parasite.  FALSE (config untouched) when there is none or it does not parse. */
+gboolean
+sd35_settings_apply (GimpImage           *image,
+                     GimpProcedureConfig *config)
+{
+  GimpParasite *parasite = gimp_image_get_parasite (image, SD35_PARASITE_NAME);
+  JsonParser   *parser;
+  JsonObject   *o;
+  gchar        *text;
+  guint32       size = 0;
+  gconstpointer data;
+  gboolean      ok = FALSE;
+
+  if (parasite == NULL)
+    return FALSE;
+  data = gimp_parasite_get_data (parasite, &size);
+  text = g_strndup (data, size);
+  gimp_parasite_free (parasite);
+
+  parser = json_parser_new ();
+  if (json_parser_load_from_data (parser, text, -1, NULL) &&
+      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      o = json_node_get_object (json_parser_get_root (parser));
+      if (json_object_has_member (o, "prompt"))
+        g_object_set (config, "prompt", json_object_get_string_member (o, "prompt"), NULL);
+      if (json_object_has_member (o, "negative"))
+        g_object_set (config, "negative-prompt",
+                      json_object_get_string_member (o, "negative"), NULL);
+      if (json_object_has_member (o, "seed"))
+        g_object_set (config, "seed", (gint) json_object_get_int_member (o, "seed"), NULL);
+      if (json_object_has_member (o, "steps"))
+        g_object_set (config, "steps", (gint) json_object_get_int_member (o, "steps"), NULL);
+      if (json_object_has_member (o, "guidance"))
+        g_object_set (config, "guidance", json_object_get_double_member (o, "guidance"), NULL);
+      if (json_object_has_member (o, "sampler"))
+        g_object_set (config, "sampler", json_object_get_string_member (o, "sampler"), NULL);
+      ok = TRUE;
+    }
+  g_object_unref (parser);
+  g_free (text);
+  return ok;
+}

@@ -1,0 +1,340 @@
+# Python-Fu checks of the gimp-sd35 plug-in, run inside a headless GIMP 3 by run-gimp-tests:
+#   gimp-console-3.0 -i -d -f --batch-interpreter=python-fu-eval \
+#       -b 'exec(open("tests/gimp/check_plugin.py").read())' --quit
+# (python-fu-eval provides Gimp, Gegl, Babl, Gio, GLib.)  env: SD35_TEST_MODEL (a release
+# folder of the tiny golden models), SD35_CLI (the sd35 binary for the reference pixels),
+# SD35_TEST_OUT (a scratch folder), SD35_TEST_ONLY (comma-separated section names).
+# Each check prints "ok   ...", "FAIL ..." or "info ..."; any FAIL makes the batch fail
+# (gimp-console then exits non-zero) and the last line says RESULT: PASS or FAIL.
+import json, os, subprocess, tempfile, time, traceback
+
+MODEL = os.environ.get("SD35_TEST_MODEL", "")
+CLI = os.environ.get("SD35_CLI", "")
+OUT = os.environ.get("SD35_TEST_OUT") or tempfile.mkdtemp()
+ONLY = [s for s in os.environ.get("SD35_TEST_ONLY", "").split(",") if s]
+PROMPT, SEED, STEPS = "a red fox in the snow", 1234, 2
+failures = []
+os.makedirs(OUT, exist_ok=True)
+
+
+def log(line):
+    print(line, flush=True)
+
+
+def check(cond, msg):
+    log(("ok   " if cond else "FAIL ") + msg)
+    if not cond:
+        failures.append(msg)
+    return cond
+
+
+def pdb_proc(name):
+    return Gimp.get_pdb().lookup_procedure(name)
+
+
+def run(name, img, drawables=None, **args):
+    """Runs a procedure non-interactively; returns (status, [values...])."""
+    proc = pdb_proc(name)
+    cfg = proc.create_config()
+    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    if img is not None:
+        cfg.set_property("image", img)
+    if drawables is not None:
+        cfg.set_core_object_array("drawables", drawables)
+    for k, v in args.items():
+        k = k.replace("_", "-")
+        if k == "model":
+            v = Gio.File.new_for_path(v) if v else None
+        cfg.set_property(k, v)
+    res = proc.run(cfg)
+    return res.index(0), [res.index(i) for i in range(1, res.length())]
+
+
+def txt2img(img, drawables=None, **kw):
+    args = dict(prompt=PROMPT, model=MODEL, seed=SEED, steps=STEPS)
+    args.update(kw)
+    return run("plug-in-sd35-txt2img", img, drawables, **args)
+
+
+def new_image(w, h, base=None, precision=None, fill=True):
+    base = base if base is not None else Gimp.ImageBaseType.RGB
+    if precision is None:
+        img = Gimp.Image.new(w, h, base)
+    else:
+        img = Gimp.Image.new_with_precision(w, h, base, precision)
+    t = Gimp.ImageType.GRAY_IMAGE if base == Gimp.ImageBaseType.GRAY else Gimp.ImageType.RGB_IMAGE
+    bg = Gimp.Layer.new(img, "bg", w, h, t, 100.0, Gimp.LayerMode.NORMAL)
+    img.insert_layer(bg, None, 0)
+    if fill:  # a smooth, non-constant picture: img2img has something to start from
+        px = bytearray()
+        for y in range(h):
+            for x in range(w):
+                px += bytes(((x * 255) // max(w - 1, 1), (y * 255) // max(h - 1, 1), 128))
+        bg.get_buffer().set(Gegl.Rectangle.new(0, 0, w, h), "R'G'B' u8", bytes(px))
+        bg.update(0, 0, w, h)
+    return img, bg
+
+
+def pixels(drawable, fmt="R'G'B'A u8", rect=None):
+    if rect is None:
+        rect = (0, 0, drawable.get_width(), drawable.get_height())
+    return bytes(drawable.get_buffer().get(Gegl.Rectangle.new(*rect), 1.0, fmt,
+                                           Gegl.AbyssPolicy.NONE))
+
+
+def max_diff(a, b):
+    return max(abs(x - y) for x, y in zip(a, b)) if len(a) == len(b) and a else 999
+
+
+def parasite_json(obj):
+    p = obj.get_parasite("sd35-settings")
+    if p is None:
+        return None
+    data = p.get_data()
+    return json.loads(bytes(data).decode("utf-8"))
+
+
+def cli_pixels(w, h, seed, path):
+    """The CLI's picture for the same settings, as R'G'B'A u8 (alpha 255)."""
+    cmd = [CLI, "txt2img", "--model", MODEL, "--prompt", PROMPT, "--seed", str(seed),
+           "--steps", str(STEPS), "--width", str(w), "--height", str(h), "--output", path]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        log("info CLI: %s -> %d: %s" % (" ".join(cmd), r.returncode, r.stderr.strip()[-400:]))
+        return None
+    img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
+    data = pixels(img.get_layers()[0])
+    img.delete()
+    return data
+
+
+# ---------------------------------------------------------------------------------------
+def section_registration():
+    want = ["run-mode", "image", "drawables", "prompt", "negative-prompt", "model", "steps",
+            "guidance", "seed", "width", "height", "sampler", "shift", "slg-scale", "use-t5",
+            "batch-count", "backend"]
+    for name, extra in (("plug-in-sd35-txt2img", []),
+                        ("plug-in-sd35-img2img", ["strength", "use-selection-mask"])):
+        p = pdb_proc(name)
+        if not check(p is not None, "%s is registered" % name):
+            continue
+        args = [a.name for a in p.get_arguments()]
+        check(args == want + extra, "%s arguments %s" % (name, args))
+        rets = [a.name for a in p.get_return_values()]
+        check(rets == ["layers", "seed"], "%s return values %s" % (name, rets))
+        check("<Image>/Filters/Render/Stable Diffusion 3.5" in p.get_menu_paths(),
+              "%s menu %s" % (name, p.get_menu_paths()))
+        check(bool(p.get_blurb()) and bool(p.get_help()) and bool(p.get_authors()),
+              "%s has documentation, help and attribution" % name)
+        cfg = p.create_config()
+        check(cfg.get_property("sampler") == "default" and cfg.get_property("backend") == "auto",
+              "%s choice defaults sampler=%s backend=%s" % (name, cfg.get_property("sampler"),
+                                                          cfg.get_property("backend")))
+    ext = pdb_proc("extension-sd35")
+    check(ext is not None and ext.get_proc_type() == Gimp.PDBProcType.PERSISTENT,
+          "extension-sd35 is a persistent procedure")
+    for name in ("plug-in-sd35-resident-txt2img", "plug-in-sd35-resident-img2img",
+                 "plug-in-sd35-resident-status"):
+        p = pdb_proc(name)
+        check(p is not None and p.get_proc_type() == Gimp.PDBProcType.TEMPORARY,
+              "%s served by the running extension" % name)
+
+
+def section_errors():
+    img, bg = new_image(64, 48)
+    n0 = len(img.get_layers())
+    st, vals = txt2img(img, model="/nonexistent/sd3.5_large.safetensors", width=64, height=48)
+    msg = str(vals[0]) if vals else ""
+    log("info bad model -> %s %r" % (st, msg))
+    check(st == Gimp.PDBStatusType.EXECUTION_ERROR, "bad model path: execution error (%s)" % st)
+    check("/nonexistent" in msg or "model" in msg.lower(), "bad model path: message names it")
+    check(len(img.get_layers()) == n0, "bad model path: layer count unchanged")
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, 10, 10, 20, 20)
+    st, vals = run("plug-in-sd35-img2img", img, [bg], prompt=PROMPT,
+                   model="/nonexistent/sd3.5_large.safetensors", seed=1, steps=1)
+    check(st == Gimp.PDBStatusType.EXECUTION_ERROR and len(img.get_layers()) == n0,
+          "img2img with a bad model: error, layer count unchanged (%s)" % st)
+    img.delete()
+
+
+def section_txt2img():
+    img, bg = new_image(100, 80)
+    t0 = time.monotonic()
+    st, vals = txt2img(img, width=64, height=48)
+    dt = time.monotonic() - t0
+    if not check(st == Gimp.PDBStatusType.SUCCESS, "txt2img 64x48 succeeds (%s %s)" % (st, vals)):
+        return
+    layers, seed = vals
+    log("info txt2img 64x48 took %.2f s" % dt)
+    check(len(layers) == 1 and len(img.get_layers()) == 2, "exactly one new layer")
+    layer = layers[0]
+    check((layer.get_width(), layer.get_height()) == (64, 48), "layer is 64x48")
+    check(layer.get_offsets()[1:] == (0, 0), "no selection: layer at the origin")
+    check(layer.has_alpha() and layer.get_name().startswith(PROMPT), "RGBA, named after the prompt: %r" % layer.get_name())
+    check(seed == SEED, "returned seed %d" % seed)
+    got = pixels(layer)
+    ref = cli_pixels(64, 48, SEED, os.path.join(OUT, "cli-64x48.png"))
+    if check(ref is not None, "sd35 txt2img ran for the reference"):
+        d = max_diff(got, ref)
+        check(d <= 1, "pixels equal sd35 txt2img with the same settings: max |diff| = %d (<= 1)" % d)
+    img.delete()
+
+
+def section_selection_and_batch():
+    img, bg = new_image(200, 150)
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, 40, 30, 64, 48)
+    st, vals = txt2img(img, batch_count=2, seed=77)
+    if not check(st == Gimp.PDBStatusType.SUCCESS, "txt2img batch-count 2 succeeds (%s %s)" % (st, vals)):
+        return
+    layers, seed = vals
+    check(len(layers) == 2 and len(img.get_layers()) == 3, "two new layers")
+    seeds = [parasite_json(l)["seed"] for l in layers]
+    check(seeds == [77, 78], "layer seeds %s == [77, 78]" % seeds)
+    for l in layers:
+        check(l.get_offsets()[1:] == (40, 30) and (l.get_width(), l.get_height()) == (64, 48),
+              "layer over the selection box: offset %s size %dx%d" % (l.get_offsets()[1:], l.get_width(), l.get_height()))
+    check(max_diff(pixels(layers[0]), pixels(layers[1])) > 0, "different seeds, different pictures")
+    # a selection whose size is no multiple of 16: generated at 48x32, scaled to 50x30
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, 5, 7, 50, 30)
+    st, vals = txt2img(img, seed=5)
+    check(st == Gimp.PDBStatusType.SUCCESS and (vals[0][0].get_width(), vals[0][0].get_height()) == (50, 30)
+          and vals[0][0].get_offsets()[1:] == (5, 7), "50x30 selection: layer scaled to the box")
+    img.delete()
+
+
+def section_img2img():
+    img, bg = new_image(200, 150)
+    before = pixels(bg)
+    n0 = len(img.get_layers())
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, 40, 30, 64, 48)
+    st, vals = run("plug-in-sd35-img2img", img, [bg], prompt=PROMPT, model=MODEL, seed=3,
+                   steps=STEPS, strength=0.6)
+    if not check(st == Gimp.PDBStatusType.SUCCESS, "img2img on a 64x48 selection succeeds (%s %s)" % (st, vals)):
+        return
+    l = vals[0][0]
+    check(len(img.get_layers()) == n0 + 1, "one new layer")
+    check(l.get_offsets()[1:] == (40, 30) and (l.get_width(), l.get_height()) == (64, 48),
+          "img2img layer at the selection: offset %s size %dx%d" % (l.get_offsets()[1:], l.get_width(), l.get_height()))
+    check(l.get_mask() is None, "no mask unless asked")
+    check(pixels(bg) == before, "the source layer is untouched")
+
+    # with use-selection-mask: an ellipse inside the same box
+    img.select_ellipse(Gimp.ChannelOps.REPLACE, 40, 30, 64, 48)
+    st, vals = run("plug-in-sd35-img2img", img, [bg], prompt=PROMPT, model=MODEL, seed=3,
+                   steps=STEPS, strength=0.6, use_selection_mask=True)
+    if not check(st == Gimp.PDBStatusType.SUCCESS, "img2img with use-selection-mask succeeds (%s %s)" % (st, vals)):
+        return
+    l = vals[0][0]
+    check(l.get_mask() is not None, "the new layer has a mask")
+    sel = pixels(img.get_selection(), "Y u8", (40, 30, 64, 48))
+    mask = pixels(l.get_mask(), "Y u8")
+    check(max_diff(sel, mask) <= 1, "the layer mask is the selection (max |diff| %d)" % max_diff(sel, mask))
+    l.set_visible(True)
+    for other in img.get_layers():
+        if other.get_id() not in (l.get_id(), bg.get_id()):
+            other.set_visible(False)
+    dup = img.duplicate()
+    flat = dup.flatten()
+    comp = pixels(flat, "R'G'B'A u8", (40, 30, 64, 48))
+    orig = pixels(bg, "R'G'B'A u8", (40, 30, 64, 48))
+    outside = [i for i in range(64 * 48) if sel[i] == 0]
+    diff_out = max([abs(comp[4 * i + c] - orig[4 * i + c]) for i in outside for c in range(3)] or [0])
+    inside = [i for i in range(64 * 48) if sel[i] == 255]
+    diff_in = max([abs(comp[4 * i + c] - orig[4 * i + c]) for i in inside for c in range(3)] or [0])
+    check(len(outside) > 100 and diff_out == 0,
+          "pixels outside the mask untouched (%d px, max |diff| %d)" % (len(outside), diff_out))
+    check(diff_in > 0, "pixels inside the mask changed (max |diff| %d)" % diff_in)
+    dup.delete()
+    img.delete()
+
+
+def section_precision():
+    ref_img, _ = new_image(64, 48)
+    st, vals = txt2img(ref_img, width=64, height=48)
+    if not check(st == Gimp.PDBStatusType.SUCCESS, "8-bit reference run"):
+        return
+    ref = pixels(vals[0][0])
+    for prec in ("U16_NON_LINEAR", "U16_LINEAR", "HALF_LINEAR", "FLOAT_LINEAR"):
+        img, _ = new_image(64, 48, precision=getattr(Gimp.Precision, prec))
+        st, vals = txt2img(img, width=64, height=48)
+        if check(st == Gimp.PDBStatusType.SUCCESS, "%s image: txt2img succeeds" % prec):
+            d = max_diff(pixels(vals[0][0]), ref)
+            check(d <= 1, "%s image: same picture as 8-bit (max |diff| %d)" % (prec, d))
+        img.delete()
+    # grayscale: the layer is GRAYA and equals GIMP's own conversion of the RGB result
+    gimg, _ = new_image(64, 48, base=Gimp.ImageBaseType.GRAY)
+    st, vals = txt2img(gimg, width=64, height=48)
+    if check(st == Gimp.PDBStatusType.SUCCESS, "grayscale image: txt2img succeeds"):
+        gl = vals[0][0]
+        check(gl.is_gray() and gl.has_alpha(), "grayscale image: layer is GRAYA")
+        ref_img.convert_grayscale()
+        conv = [l for l in ref_img.get_layers() if l.get_name().startswith(PROMPT)][0]
+        d = max_diff(pixels(gl, "Y'A u8"), pixels(conv, "Y'A u8"))
+        check(d <= 1, "grayscale image: equals GIMP's grayscale conversion (max |diff| %d)" % d)
+    gimg.delete()
+    ref_img.delete()
+
+
+def section_parasite():
+    img, _ = new_image(64, 48)
+    st, vals = txt2img(img, width=64, height=48, negative_prompt="blurry", guidance=3.5, sampler="euler")
+    if not check(st == Gimp.PDBStatusType.SUCCESS, "txt2img for the parasite"):
+        return
+    j = parasite_json(img)
+    log("info sd35-settings: %s" % json.dumps(j))
+    want = {"prompt": PROMPT, "negative": "blurry", "seed": SEED, "steps": STEPS,
+            "guidance": 3.5, "sampler": "euler"}
+    check(j is not None and all(j.get(k) == v for k, v in want.items()), "image parasite has the settings")
+    check(j is not None and j.get("model") == "sd3.5_large.safetensors" and j.get("engine-version"),
+          "parasite names model %r and engine %r" % (j and j.get("model"), j and j.get("engine-version")))
+    xcf = os.path.join(OUT, "parasite.xcf")
+    Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(xcf), None)
+    back = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(xcf))
+    check(parasite_json(back) == j, "image parasite survives an XCF round-trip")
+    top = [l for l in back.get_layers() if l.get_name().startswith(PROMPT)]
+    check(top and parasite_json(top[0]) == j, "layer parasite survives an XCF round-trip")
+    back.delete()
+    img.delete()
+
+
+def resident_status(unload=False):
+    st, vals = run("plug-in-sd35-resident-status", None, None, unload=unload)
+    return dict(kv.split("=", 1) for kv in vals[0].split()) if st == Gimp.PDBStatusType.SUCCESS else {}
+
+
+def section_resident():
+    if not check(pdb_proc("plug-in-sd35-resident-status") is not None, "resident extension running"):
+        return
+    resident_status(unload=True)
+    img, _ = new_image(64, 48)
+    times = []
+    for i in range(3):
+        t0 = time.monotonic()
+        st, vals = txt2img(img, width=64, height=48)
+        times.append(time.monotonic() - t0)
+        s = resident_status()
+        check(st == Gimp.PDBStatusType.SUCCESS, "resident call %d succeeds" % (i + 1))
+        log("info resident call %d: %.3f s, %s" % (i + 1, times[-1], " ".join("%s=%s" % kv for kv in s.items())))
+    check(s.get("loads") == "1", "calls 2 and 3 reused the loaded engine (loads=%s)" % s.get("loads"))
+    log("info LATENCY first call %.3f s, second %.3f s, third %.3f s (load %.3f s)"
+        % (times[0], times[1], times[2], float(s.get("last-load-s", "nan"))))
+    img.delete()
+
+
+SECTIONS = [("registration", section_registration), ("errors", section_errors),
+            ("txt2img", section_txt2img), ("batch", section_selection_and_batch),
+            ("img2img", section_img2img), ("precision", section_precision),
+            ("parasite", section_parasite), ("resident", section_resident)]
+
+for name, fn in SECTIONS:
+    if ONLY and name not in ONLY:
+        continue
+    log("info --- %s" % name)
+    try:
+        fn()
+    except Exception:
+        check(False, "section %s raised:\n%s" % (name, traceback.format_exc()))
+
+log("RESULT: %s (%d failed)" % ("FAIL" if failures else "PASS", len(failures)))
+if failures:
+    raise AssertionError("%d checks failed" % len(failures))

@@ -1,0 +1,90 @@
+#!/bin/bash
+# The gimp suite, inside the trixie chroot of tools/gimp3-env (run-gimp-tests.sh calls it):
+# builds the plug-in and the sd35 CLI, installs the plug-in with `meson install` into the
+# throw-away profile, lays out the tiny golden models as an SD 3.5 release folder, then runs
+# the Python-Fu and Script-Fu checks in gimp-console (always --quit, always under timeout),
+# and once more with the model loaded per call, to compare latencies.
+# env (from gimp3-env): GIMP3_DIRECTORY, GIMP3_ENV_TMP, SD35_SOURCE_DIR, SD35_SHARED_DIR
+#      SD35_GIMP_BUILD  build folder inside the chroot (kept between runs for speed)
+#      SD35_TEST_ONLY   comma-separated Python sections to run (default: all)
+set -euo pipefail
+SRC=$SD35_SOURCE_DIR
+B=${SD35_GIMP_BUILD:-/var/tmp/sd35-gimp-build}
+T=$GIMP3_ENV_TMP
+G="timeout ${SD35_GIMP_TIMEOUT:-600} gimp-console-3.0 -i -d -f"
+rc=0
+
+# --- build + install ------------------------------------------------------------------------
+if [ ! -f "$B/build.ninja" ]; then
+  meson setup "$B" "$SRC" -Dgimp=enabled -Dcuda=disabled -Dshared-dir="$SD35_SHARED_DIR" \
+    >"$T/meson-setup.log" 2>&1 || { cat "$T/meson-setup.log"; exit 1; }
+fi
+meson configure "$B" -Dgimp-plugin-dir="$GIMP3_DIRECTORY/plug-ins" >/dev/null
+ninja -C "$B" plugin/gimp-sd35 engine/sd35 >"$T/ninja.log" 2>&1 || { tail -40 "$T/ninja.log"; exit 1; }
+meson install -C "$B" --no-rebuild --quiet >"$T/install.log" 2>&1 ||
+  { cat "$T/install.log"; exit 1; }
+BIN=$GIMP3_DIRECTORY/plug-ins/gimp-sd35/gimp-sd35
+[ -x "$BIN" ] || { echo "FAIL meson install did not install $BIN"; exit 1; }
+echo "ok   meson install -> $BIN"
+if ldd "$BIN" | grep -q 'libgimpui\|libgtk-3'; then
+  echo "FAIL the plug-in links libgimpui / GTK 3:"; ldd "$BIN" | grep 'gimpui\|gtk'; rc=1
+else
+  echo "ok   the plug-in links libgimp-3.0 and not libgimpui-3.0 / GTK 3"
+fi
+
+# --- the tiny golden models as an official release folder -----------------------------------
+M=$T/model
+GM=$SD35_SHARED_DIR/golden/models
+TK=$SD35_SHARED_DIR/tokenizers
+mkdir -p "$M"/{text_encoders,text_encoder,text_encoder_2,text_encoder_3,tokenizer,tokenizer_2,tokenizer_3}
+ln -s "$GM/sd3.5_tiny_large.safetensors" "$M/sd3.5_large.safetensors"
+ln -s "$GM/clip_l.safetensors" "$M/text_encoders/clip_l.safetensors"
+ln -s "$GM/clip_g.safetensors" "$M/text_encoders/clip_g.safetensors"
+ln -s "$GM/t5xxl.safetensors" "$M/text_encoders/t5xxl_fp16.safetensors"
+for d in text_encoder text_encoder_2 text_encoder_3; do ln -s "$GM/$d/config.json" "$M/$d/config.json"; done
+for d in tokenizer tokenizer_2; do
+  ln -s "$TK/clip/vocab.json" "$M/$d/vocab.json"; ln -s "$TK/clip/merges.txt" "$M/$d/merges.txt"
+done
+ln -s "$TK/t5/spiece.model" "$M/tokenizer_3/spiece.model"
+ln -s "$TK/t5/tokenizer.json" "$M/tokenizer_3/tokenizer.json"
+
+export SD35_TEST_MODEL=$M SD35_CLI=$B/engine/sd35 SD35_TEST_OUT=$T/out
+mkdir -p "$SD35_TEST_OUT"
+
+# --- Python-Fu --------------------------------------------------------------------------------
+show () { grep -E '^(ok|FAIL|info|RESULT)|gimp-sd35:|Traceback|Error' "$1" | grep -v 'gimp_flush\|dbus' || true; }
+echo "### Python-Fu checks (resident engine)"
+if $G --batch-interpreter=python-fu-eval \
+     -b "exec(open('$SRC/tests/gimp/check_plugin.py').read())" --quit >"$T/python.log" 2>&1 &&
+   grep -q '^RESULT: PASS' "$T/python.log"; then
+  show "$T/python.log"
+else
+  show "$T/python.log"; echo "FAIL Python-Fu checks (log above)"; rc=1
+fi
+
+# --- Script-Fu --------------------------------------------------------------------------------
+if [ -z "${SD35_TEST_ONLY:-}" ] || [[ ",$SD35_TEST_ONLY," == *,script-fu,* ]]; then
+  echo "### Script-Fu checks"
+  if $G --batch-interpreter=plug-in-script-fu-eval \
+       -b "(begin (define sd35-model \"$M\") (load \"$SRC/tests/gimp/check_plugin.scm\"))" --quit \
+       >"$T/scheme.log" 2>&1 && grep -q 'script-fu-Warning: RESULT: PASS\|RESULT: PASS' "$T/scheme.log"; then
+    grep -E 'ok   |FAIL|info|RESULT' "$T/scheme.log" | sed 's/^.*script-fu-Warning: //'
+  else
+    sed 's/^.*script-fu-Warning: //' "$T/scheme.log" | grep -v 'gimp_flush\|dbus' | tail -30
+    echo "FAIL Script-Fu checks"; rc=1
+  fi
+fi
+
+# --- per-call loading, for the latency comparison ----------------------------------------------
+if [ -z "${SD35_TEST_ONLY:-}" ] || [[ ",$SD35_TEST_ONLY," == *,per-call,* ]]; then
+  echo "### per-call loading (SD35_NO_RESIDENT=1) and the idle timeout (SD35_IDLE_TIMEOUT=2)"
+  if SD35_NO_RESIDENT=1 $G --batch-interpreter=python-fu-eval \
+       -b "exec(open('$SRC/tests/gimp/check_latency.py').read())" --quit >"$T/percall.log" 2>&1 &&
+     SD35_IDLE_TIMEOUT=2 $G --batch-interpreter=python-fu-eval \
+       -b "exec(open('$SRC/tests/gimp/check_latency.py').read())" --quit >"$T/idle.log" 2>&1; then
+    show "$T/percall.log"; show "$T/idle.log"
+  else
+    show "$T/percall.log"; show "$T/idle.log"; echo "FAIL per-call / idle checks"; rc=1
+  fi
+fi
+exit $rc
