@@ -214,6 +214,8 @@ sd35_engine_open (const struct sd35_engine_options *opts, sd35_engine **out,
 
 fail:
   sd35_engine_free (e);
+  if (err->status == SD35_OK)  /* a callee failed without saying why */
+    sd35_set_error (err, SD35_ERR_INTERNAL, "opening the model failed");
   return err->status;
 }
 

@@ -58,7 +58,7 @@ sd35_error_prefix (struct sd35_error *err, const char *fmt, ...)
   vsnprintf (prefix, sizeof prefix, fmt, ap);
   va_end (ap);
   memcpy (old, err->message, sizeof old);
-  snprintf (err->message, sizeof err->message, "%s: %s", prefix, old);
+  snprintf (err->message, sizeof err->message, "%.500s: %.500s", prefix, old);
 }
 
 void

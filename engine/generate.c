@@ -82,6 +82,18 @@ encode_init (struct sd35_engine *e, const struct gen_params *g, const uint8_t *r
   return err->status;
 }
 
+/* A callee's failure recorded in err even when it returned a status without a message
+ * (so `done:` below always sees it). */
+static int
+failed (enum sd35_status st, struct sd35_error *err)
+{
+  if (st == SD35_OK)
+    return 0;
+  if (err->status == SD35_OK)
+    sd35_set_error (err, st, "%s", st == SD35_CANCELLED ? "cancelled" : sd35_status_name (st));
+  return 1;
+}
+
 static int
 all_finite (const float *v, size_t n)
 {
@@ -134,12 +146,12 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
 
   /* --- conditioning ------------------------------------------------------------------ */
   stage (cb, "encoding prompt");
-  if (engine_condition (e, g.prompt, &cond, err) != SD35_OK)
+  if (failed (engine_condition (e, g.prompt, &cond, err), err))
     {
       sd35_error_prefix (err, "encoding the prompt");
       return err->status;
     }
-  if (g.cfg > 1.0 && engine_condition (e, g.negative, &uncond, err) != SD35_OK)
+  if (g.cfg > 1.0 && failed (engine_condition (e, g.negative, &uncond, err), err))
     {
       sd35_error_prefix (err, "encoding the negative prompt");
       return err->status;
@@ -148,8 +160,8 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
     return sd35_set_error (err, SD35_CANCELLED, "cancelled");
 
   /* --- schedule, noise, start latent ------------------------------------------------------ */
-  if (sampler_schedule (g.steps, g.shift, p->init_rgb ? g.strength : 1.0, &out->sigmas,
-                        &out->n_sigmas, err) != SD35_OK)
+  if (failed (sampler_schedule (g.steps, g.shift, p->init_rgb ? g.strength : 1.0,
+                                &out->sigmas, &out->n_sigmas, err), err))
     goto done;
   out->noise = sd35_malloc (n_lat * sizeof *out->noise, "the noise", err);
   latent = sd35_calloc (n_lat, sizeof *latent, "the start latent", err);
@@ -158,13 +170,13 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
     goto done;
   if (p->noise != NULL)
     memcpy (out->noise, p->noise, n_lat * sizeof *out->noise);
-  else if (seeded_randn (g.seed, out->noise, n_lat, err) != SD35_OK)
+  else if (failed (seeded_randn (g.seed, out->noise, n_lat, err), err))
     goto done;
 
   if (p->init_rgb != NULL)
     {
       stage (cb, "encoding image");
-      if (encode_init (e, &g, p->init_rgb, latent, err) != SD35_OK)
+      if (failed (encode_init (e, &g, p->init_rgb, latent, err), err))
         goto done;
       if (p->mask != NULL)
         {
@@ -184,20 +196,20 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
 
   /* --- sampling ---------------------------------------------------------------------- */
   stage (cb, "sampling");
-  if (engine_model_init (&em, e, &g, cond, uncond, out->n_sigmas - 1, cb, err) != SD35_OK)
+  if (failed (engine_model_init (&em, e, &g, cond, uncond, out->n_sigmas - 1, cb, err), err))
     goto done;
   model.predict = engine_model_predict;
   model.user = &em;
-  if (sampler_guidance_init (&gd, &model, n_lat, g.cfg, g.slg_scale, g.slg_start, g.slg_end,
-                             g.steps, err) != SD35_OK)
+  if (failed (sampler_guidance_init (&gd, &model, n_lat, g.cfg, g.slg_scale, g.slg_start,
+                                     g.slg_end, g.steps, err), err))
     goto done;
   denoiser.denoise = sampler_guidance_denoise;
   denoiser.user = &gd;
   scb.on_step = engine_model_on_step;
   scb.is_cancelled = engine_model_is_cancelled;
   scb.user = &em;
-  if (sampler_run (g.sampler, &denoiser, x, n_lat, out->sigmas, out->n_sigmas,
-                   lat_mask ? &inpaint : NULL, &scb, err) != SD35_OK)
+  if (failed (sampler_run (g.sampler, &denoiser, x, n_lat, out->sigmas, out->n_sigmas,
+                           lat_mask ? &inpaint : NULL, &scb, err), err))
     goto done;
 
   /* --- decode ------------------------------------------------------------------------ */
@@ -205,7 +217,7 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
     {
       sd35_set_error (err, SD35_ERR_NAN, "the sampled latent contains NaN or Inf values: the "
                       "model weights are probably damaged (%s) or a computation overflowed; "
-                      "check the model file, or try --backend cpu", e->files.mmdit);
+                      "check the model file, or try the CPU backend", e->files.mmdit);
       goto done;
     }
   latent_process_out (x, n_lat);
@@ -218,7 +230,7 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
   out->image_float = sd35_malloc (n_img * sizeof *out->image_float, "the image", err);
   out->rgb = sd35_malloc (n_img, "the image", err);
   if (err->status != SD35_OK ||
-      vae_decode (e->vae, x, g.h, g.w, out->image_float, err) != SD35_OK)
+      failed (vae_decode (e->vae, x, g.h, g.w, out->image_float, err), err))
     goto done;
   if (!all_finite (out->image_float, n_img))
     {

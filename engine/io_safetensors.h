@@ -37,6 +37,15 @@ struct st_map  *st_map_file (struct st_file *f, const char *path, struct sd35_er
  * fields point at `file` (must outlive f).  `name` is used in messages. */
 enum sd35_status st_parse_into (struct st_file *f, const uint8_t *buf, size_t len,
                                 const char *name, const char *file, struct sd35_error *err);
+/* SD35_ERR_FORMAT "<name>: invalid safetensors file: <why>". */
+enum sd35_status st_invalid (struct sd35_error *err, const char *name, const char *fmt, ...)
+  SD35_PRINTF (3, 4);
+/* One tensor's shape and data_offsets against the data area; fills numel, nbytes, data. */
+enum sd35_status st_check_tensor (struct st_tensor *t, const int64_t off[2], const uint8_t *data,
+                                  size_t data_len, const char *name, struct sd35_error *err);
+/* No two non-empty tensors from index `first` on share a byte. */
+enum sd35_status st_check_overlap (struct st_file *f, size_t first, const uint8_t *data,
+                                   const char *name, struct sd35_error *err);
 /* "*.safetensors.index.json" → every shard mapped into f (io_st_index.c). */
 enum sd35_status st_open_index (const char *path, struct st_file **out, struct sd35_error *err);
 /* 1 if path names a pickle checkpoint by extension. */

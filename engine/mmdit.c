@@ -169,7 +169,8 @@ mmdit_load (struct backend *be, struct st_file *file, const char *prefix, struct
     /* the conv weight [hidden, C, p, p] is used as a linear [hidden, C·p·p] on patches */
     m->x_embedder.w = wl_tensor (wl, WEIGHT_MATRIX, 4, xe, "x_embedder.proj.weight");
     m->x_embedder.b = wl_tensor (wl, WEIGHT_VECTOR, 1, d1, "x_embedder.proj.bias");
-    m->pos_embed = wl_tensor (wl, WEIGHT_VECTOR, 3, pe, "pos_embed");
+    /* read through op_embedding like a table: may stay in the file's compact dtype */
+    m->pos_embed = wl_tensor (wl, WEIGHT_MATRIX, 3, pe, "pos_embed");
   }
   wl_linear (wl, &m->t_embedder.mlp_0, D, MMDIT_FREQ_DIM, 1, "t_embedder.mlp.0");
   wl_linear (wl, &m->t_embedder.mlp_2, D, D, 1, "t_embedder.mlp.2");

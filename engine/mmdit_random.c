@@ -136,7 +136,7 @@ mmdit_new_random (struct backend *be, const struct mmdit_config *cfg, uint64_t s
     }
   m->x_embedder.w = rand_tensor (&r, WEIGHT_MATRIX, 4, D, C, p, p);
   m->x_embedder.b = rand_tensor (&r, WEIGHT_VECTOR, 1, D, 0, 0, 0);
-  m->pos_embed = rand_tensor (&r, WEIGHT_VECTOR, 3, 1, M * M, D, 0);
+  m->pos_embed = rand_tensor (&r, WEIGHT_MATRIX, 3, 1, M * M, D, 0);
   rand_linear (&r, &m->t_embedder.mlp_0, D, MMDIT_FREQ_DIM);
   rand_linear (&r, &m->t_embedder.mlp_2, D, D);
   rand_linear (&r, &m->y_embedder.mlp_0, D, cfg->adm_in_channels);

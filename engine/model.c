@@ -135,13 +135,10 @@ mmdit_in_dir (const char *dir, char **out, struct sd35_error *err)
       char       *p = g_build_filename (dir, n, NULL);
       int         st_file = g_str_has_suffix (n, ".safetensors")
                             || g_str_has_suffix (n, ".safetensors.index.json");
-      if (is_file (p) && st_file)
-        g_ptr_array_add (g_ascii_strncasecmp (n, "sd3", 3) == 0 ? sd3
-                         : is_text_encoder_name (n)              ? names /* ignored */
-                                                                 : other, (gpointer) n);
+      if (is_file (p) && st_file && !is_text_encoder_name (n))
+        g_ptr_array_add (g_ascii_strncasecmp (n, "sd3", 3) == 0 ? sd3 : other, (gpointer) n);
       g_free (p);
     }
-  /* (text encoder names were appended to `names` itself: harmless, never picked) */
   pick = sd3->len > 0 ? sd3 : other;
   if (pick->len == 1)
     *out = g_build_filename (dir, pick->pdata[0], NULL);
@@ -179,7 +176,7 @@ mmdit_in_dir (const char *dir, char **out, struct sd35_error *err)
   return st;
 }
 
-/* Hugging Face cache: <hub>/models--stabilityai--stable-diffusion-3.5-*/snapshots/<rev>/,
+/* Hugging Face cache: <hub>/models--stabilityai--stable-diffusion-3.5-<name>/snapshots/<rev>/,
  * the revision of refs/main first. */
 static char *
 mmdit_in_hf_cache (struct finder *fd)
@@ -346,7 +343,7 @@ find_text_encoders (struct finder *fd, struct sd35_model_files *out)
     out->t5 = find_file (fd, (const char *const *) &sub[2], 1, hf);
   if (out->t5 == NULL && fd->opts->need_t5)
     add_missing (fd, "T5-XXL text encoder", "t5xxl_fp16.safetensors or "
-                 "t5xxl_fp8_e4m3fn.safetensors; or run without T5");
+                 "t5xxl_fp8_e4m3fn.safetensors");
 
   /* HF config.json of each encoder: beside the model, or in --text-encoders DIR */
   for (int i = 0; i < 3; i++)
@@ -502,4 +499,74 @@ model_files_clear (struct sd35_model_files *f)
       g_free (*fields[i]);
       *fields[i] = NULL;
     }
+}
+
+enum sd35_variant
+model_detect_variant (const struct st_file *mmdit, const char *path, int force_turbo)
+{
+  const char *prefix = "model.diffusion_model.";
+  char       *key, *base;
+  int         has_ln_k, turbo;
+
+  if (mmdit == NULL)
+    return SD35_VARIANT_UNKNOWN;
+  if (!st_has_prefix (mmdit, prefix))
+    prefix = "";
+  key = g_strconcat (prefix, "joint_blocks.0.", NULL);
+  if (!st_has_prefix (mmdit, key))
+    {
+      g_free (key);
+      return SD35_VARIANT_UNKNOWN;
+    }
+  g_free (key);
+  /* MMDiT-X: some x_blocks have a second attention (attn2) */
+  for (size_t i = 0; i < st_count (mmdit); i++)
+    {
+      const char *n = st_at (mmdit, i)->name;
+      if (g_str_has_prefix (n, prefix) && strstr (n, ".x_block.attn2.") != NULL)
+        return SD35_VARIANT_MEDIUM;
+    }
+  key = g_strconcat (prefix, "joint_blocks.0.context_block.attn.ln_k.weight", NULL);
+  has_ln_k = st_find (mmdit, key) != NULL;
+  g_free (key);
+  if (!has_ln_k)
+    return SD35_VARIANT_SD3_MEDIUM;
+  base = path != NULL ? g_path_get_basename (path) : g_strdup ("");
+  key = g_ascii_strdown (base, -1);
+  turbo = force_turbo || strstr (key, "turbo") != NULL;
+  g_free (key);
+  g_free (base);
+  return turbo ? SD35_VARIANT_LARGE_TURBO : SD35_VARIANT_LARGE;
+}
+
+int
+model_config_heads (const char *config_json_path)
+{
+  JsonParser *parser;
+  JsonNode   *root;
+  JsonObject *o;
+  gint64      heads = 0;
+  const char *keys[2] = { "num_attention_heads", "num_heads" };
+
+  if (config_json_path == NULL)
+    return 0;
+  parser = json_parser_new ();
+  if (json_parser_load_from_file (parser, config_json_path, NULL)
+      && (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_OBJECT (root))
+    {
+      o = json_node_get_object (root);
+      /* CLIP: num_attention_heads; T5: num_heads */
+      for (int k = 0; k < 2 && heads == 0; k++)
+        {
+          JsonNode *v = json_object_get_member (o, keys[k]);
+          if (v != NULL && JSON_NODE_HOLDS_VALUE (v)
+              && json_node_get_value_type (v) == G_TYPE_INT64)
+            heads = json_node_get_int (v);
+        }
+    }
+  g_object_unref (parser);
+  if (heads <= 0 || heads > 4096)
+    return 0;
+  sd35_log ("%s: %d attention heads", config_json_path, (int) heads);
+  return (int) heads;
 }

@@ -43,7 +43,8 @@ enum op_act
   ACT_GELU_TANH,   /* 0.5x(1+tanh(√(2/π)(x+0.044715x³)))   MMDiT mlp, T5 gated-gelu */
   ACT_GELU_ERF,    /* 0.5x(1+erf(x/√2))                     CLIP-G */
   ACT_QUICK_GELU,  /* x·sigmoid(1.702x)                     CLIP-L */
-  ACT_SILU         /* x·sigmoid(x)                          adaLN inputs, VAE */
+  ACT_SILU,        /* x·sigmoid(x)                          adaLN inputs, VAE */
+  ACT_RELU         /* max(x, 0)                             TAESD decoder */
 };
 
 /* Where a weight will be used: lets a backend keep big matrices in a compact dtype (bf16/f16)

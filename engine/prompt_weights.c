@@ -6,10 +6,17 @@
  *
  * Every piece `parse_parentheses` returns is a contiguous slice of its input, so the parser
  * works on (offset, length) slices of one escaped buffer.  All parentheses and ':' are ASCII,
- * so walking UTF-8 bytes is the same as walking Python code points. */
+ * so walking UTF-8 bytes is the same as walking Python code points.
+ *
+ * The reference re-parses every group's inside (quadratic in the nesting depth, and
+ * RecursionError beyond ~1000 levels).  Here only the whole prompt is walked literally (the
+ * one place the nesting level can go negative); inside a group the level never drops below
+ * its start, so its pieces follow from the parenthesis matching, the last ':' before a
+ * position and the next parenthesis after one, all precomputed: linear time, same pieces. */
 #include "tokenizer.h"
 
 #include <glib.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,7 +91,7 @@ py_float (const char *text, size_t len, double *out)
     {
       gunichar c = g_utf8_get_char (p);
       int      d;
-      if (c < 128)
+      if (c < 128 && c != 0)  /* NUL (an escaped parenthesis) is invalid, as in Python */
         g_string_append_c (a, (char) c);
       else if (py_isspace (c))
         g_string_append_c (a, ' ');
@@ -125,7 +132,7 @@ py_float (const char *text, size_t len, double *out)
   return ok;
 }
 
-/* parse_parentheses (other_impls.py), on the slice s of buf: appends the pieces to parts. */
+/* parse_parentheses (other_impls.py), literally, on the slice s of buf: appends the pieces. */
 static void
 parse_parentheses (const char *buf, struct slice s, GArray *parts)
 {
@@ -163,6 +170,93 @@ parse_parentheses (const char *buf, struct slice s, GArray *parts)
     }
   if (cur_len)
     g_array_append_val (parts, ((struct slice) { cur, cur_len, s.weight, 0 }));
+}
+
+/* Precomputed over the escaped buffer (n bytes). */
+struct paren_index
+{
+  size_t *match;       /* '(' at i: index of its ')' (stack matching), else SIZE_MAX */
+  size_t *next_paren;  /* smallest j ≥ i with buf[j] '(' or ')', else n; n + 1 entries */
+  size_t *last_colon;  /* 1 + the largest j < i with buf[j] == ':', 0 if none; n + 1 entries */
+};
+
+static int
+paren_index_init (struct paren_index *x, const char *buf, size_t n, struct sd35_error *err)
+{
+  size_t *stack, depth = 0, bytes;
+
+  if (sd35_mul_size (n + 1, sizeof (size_t), &bytes) != 0)
+    return sd35_set_error (err, SD35_ERR_ARG, "prompt of %zu bytes is too long", n), -1;
+  x->match = sd35_malloc (bytes, "prompt parser", err);
+  x->next_paren = sd35_malloc (bytes, "prompt parser", err);
+  x->last_colon = sd35_malloc (bytes, "prompt parser", err);
+  stack = sd35_malloc (bytes, "prompt parser", err);
+  if (x->match == NULL || x->next_paren == NULL || x->last_colon == NULL || stack == NULL)
+    {
+      free (stack);
+      return -1;
+    }
+  x->last_colon[0] = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      x->match[i] = SIZE_MAX;
+      if (buf[i] == '(')
+        stack[depth++] = i;
+      else if (buf[i] == ')' && depth > 0)
+        x->match[stack[--depth]] = i;
+      x->last_colon[i + 1] = buf[i] == ':' ? i + 1 : x->last_colon[i];
+    }
+  x->next_paren[n] = n;
+  for (size_t i = n; i-- > 0;)
+    x->next_paren[i] = buf[i] == '(' || buf[i] == ')' ? i : x->next_paren[i + 1];
+  free (stack);
+  return 0;
+}
+
+static void
+paren_index_free (struct paren_index *x)
+{
+  free (x->match);
+  free (x->next_paren);
+  free (x->last_colon);
+}
+
+/* parse_parentheses on a slice whose nesting level never goes below 0 (a group's inside or a
+ * prefix of it): groups come from the matching, plain text is skipped to the next '('. */
+static void
+parse_parentheses_inner (const char *buf, const struct paren_index *x, struct slice s,
+                         GArray *parts)
+{
+  size_t end = s.off + s.len, i = s.off, cur = s.off;
+
+  while (i < end)
+    {
+      size_t j = x->next_paren[i] < end ? x->next_paren[i] : end;
+      if (j == end)
+        break;
+      if (buf[j] == ')')
+        {
+          /* cannot happen inside a group; stay literal if it ever does */
+          g_array_set_size (parts, 0);
+          parse_parentheses (buf, s, parts);
+          return;
+        }
+      if (j > cur)
+        g_array_append_val (parts, ((struct slice) { cur, j - cur, s.weight, 0 }));
+      if (x->match[j] != SIZE_MAX && x->match[j] < end)
+        {
+          g_array_append_val (parts, ((struct slice) { j, x->match[j] + 1 - j, s.weight, 0 }));
+          i = cur = x->match[j] + 1;
+        }
+      else
+        {
+          /* '(' never closed in this slice: the rest is one trailing piece */
+          g_array_append_val (parts, ((struct slice) { j, end - j, s.weight, 0 }));
+          i = cur = end;
+        }
+    }
+  if (end > cur)
+    g_array_append_val (parts, ((struct slice) { cur, end - cur, s.weight, 0 }));
 }
 
 /* unescape_important: "\0\1" → ')', "\0\2" → '(' */
@@ -207,6 +301,8 @@ prompt_parse_weights (const char *prompt, size_t len, struct prompt_segment **se
   GArray *out = g_array_new (FALSE, FALSE, sizeof (struct slice));
   GString *buf = g_string_sized_new (len + 1);
   struct prompt_segment *segs = NULL;
+  struct paren_index     index = { 0 };
+  int                    first = 1;  /* the first slice parsed is the whole prompt */
   enum sd35_status st = SD35_OK;
 
   *segments = NULL;
@@ -221,6 +317,15 @@ prompt_parse_weights (const char *prompt, size_t len, struct prompt_segment **se
     if (buf->str[i] == '\\' && buf->str[i + 1] == '(')
       buf->str[i] = '\0', buf->str[i + 1] = 2;
 
+  if (paren_index_init (&index, buf->str, buf->len, err) != 0)
+    {
+      g_array_free (stack, TRUE);
+      g_array_free (parts, TRUE);
+      g_array_free (out, TRUE);
+      g_string_free (buf, TRUE);
+      return err ? err->status : SD35_ERR_OOM;
+    }
+
   /* token_weights, depth first with an explicit stack (a prompt of many '(' must not exhaust
    * the C stack; Python would raise RecursionError there instead). */
   g_array_append_val (stack, ((struct slice) { 0, buf->len, 1.0, 0 }));
@@ -234,7 +339,11 @@ prompt_parse_weights (const char *prompt, size_t len, struct prompt_segment **se
           continue;
         }
       g_array_set_size (parts, 0);
-      parse_parentheses (buf->str, s, parts);
+      if (first)
+        parse_parentheses (buf->str, s, parts);  /* the whole prompt: levels may go negative */
+      else
+        parse_parentheses_inner (buf->str, &index, s, parts);
+      first = 0;
       /* pushed in reverse so that the first part comes out first */
       for (guint k = parts->len; k-- > 0;)
         {
@@ -243,19 +352,15 @@ prompt_parse_weights (const char *prompt, size_t len, struct prompt_segment **se
           if (x.len >= 2 && t[0] == '(' && t[x.len - 1] == ')')
             {
               struct slice inner = { x.off + 1, x.len - 2, s.weight * 1.1, 0 };
-              size_t       colon = 0;  /* x.rfind (":") > 0, as an offset into inner */
+              size_t       end = inner.off + inner.len;
+              size_t       lc = index.last_colon[end];  /* 1 + x.rfind (":") in buf, or 0 */
               double       w;
-              for (size_t j = inner.len; j-- > 0;)
-                if (buf->str[inner.off + j] == ':')
-                  {
-                    colon = j;
-                    break;
-                  }
-              if (colon > 0 &&
-                  py_float (buf->str + inner.off + colon + 1, inner.len - colon - 1, &w))
+              /* rfind > 0 inside; a float never holds a parenthesis (keeps this linear) */
+              if (lc > inner.off + 1 && index.next_paren[lc] >= end &&
+                  py_float (buf->str + lc, end - lc, &w))
                 {
                   inner.weight = w;
-                  inner.len = colon;
+                  inner.len = lc - 1 - inner.off;
                 }
               g_array_append_val (stack, inner);
             }
@@ -287,6 +392,7 @@ prompt_parse_weights (const char *prompt, size_t len, struct prompt_segment **se
     }
   else
     prompt_segments_free (segs, (int) out->len);
+  paren_index_free (&index);
   g_array_free (stack, TRUE);
   g_array_free (parts, TRUE);
   g_array_free (out, TRUE);

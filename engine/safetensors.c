@@ -1,6 +1,6 @@
-/* safetensors.c — opening safetensors files read-only through mmap, the tensor table and
- * reads into host arrays.  Header validation is in io_st_header.c, sharded sets in
- * io_st_index.c, writing in io_st_writer.c. */
+/* safetensors.c — opening safetensors files read-only through mmap, checking each parsed
+ * tensor against the data area, the tensor table and reads into host arrays.  The header's
+ * JSON is parsed in io_st_header.c, sharded sets are io_st_index.c, writing io_st_writer.c. */
 #include "io_safetensors.h"
 
 #include <errno.h>
@@ -53,6 +53,96 @@ st_shape_string (int ndim, const int64_t *shape, char *buf, size_t size)
   if (n < size)
     snprintf (buf + n, size - n, "]");
   return buf;
+}
+
+/* --- validation of a parsed header (called by st_parse_into) --------------------------- */
+
+enum sd35_status
+st_invalid (struct sd35_error *err, const char *name, const char *fmt, ...)
+{
+  char    why[768];
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (why, sizeof why, fmt, ap);
+  va_end (ap);
+  return sd35_set_error (err, SD35_ERR_FORMAT, "%s: invalid safetensors file: %s", name, why);
+}
+
+/* Checks one tensor's shape and offsets against the data area; fills numel, nbytes, data. */
+enum sd35_status
+st_check_tensor (struct st_tensor *t, const int64_t off[2], const uint8_t *data,
+                 size_t data_len, const char *name, struct sd35_error *err)
+{
+  char   shp[160];
+  size_t numel = 1, nbytes;
+
+  st_shape_string (t->ndim, t->shape, shp, sizeof shp);
+  for (int d = 0; d < t->ndim; d++)
+    {
+      if (t->shape[d] < 0)
+        return st_invalid (err, name, "tensor \"%s\" has a negative dimension in shape %s",
+                           t->name, shp);
+      if (sd35_mul_size (numel, (size_t) t->shape[d], &numel) != 0)
+        return st_invalid (err, name, "tensor \"%s\": shape %s overflows", t->name, shp);
+    }
+  if (sd35_mul_size (numel, sd35_dtype_size (t->dtype), &nbytes) != 0)
+    return st_invalid (err, name, "tensor \"%s\": shape %s overflows", t->name, shp);
+  if (off[0] < 0 || off[1] < 0)
+    return st_invalid (err, name, "tensor \"%s\" has a negative data offset", t->name);
+  if (off[0] > off[1])
+    return st_invalid (err, name, "tensor \"%s\": data_offsets [%lld, %lld] end before they "
+                       "begin", t->name, (long long) off[0], (long long) off[1]);
+  if ((uint64_t) off[1] > data_len)
+    return st_invalid (err, name, "tensor \"%s\" ends at byte %lld of the data area, which "
+                       "has only %zu bytes (truncated file?)", t->name, (long long) off[1],
+                       data_len);
+  if ((uint64_t) (off[1] - off[0]) != nbytes)
+    return st_invalid (err, name, "tensor \"%s\": shape %s × %s (%zu bytes each) is %zu "
+                       "bytes but data_offsets [%lld, %lld] span %lld", t->name, shp,
+                       sd35_dtype_name (t->dtype), sd35_dtype_size (t->dtype), nbytes,
+                       (long long) off[0], (long long) off[1], (long long) (off[1] - off[0]));
+  t->numel = numel;
+  t->nbytes = nbytes;
+  t->data = data + off[0];
+  return SD35_OK;
+}
+
+static int
+cmp_by_data (const void *a, const void *b)
+{
+  const struct st_tensor *x = *(const struct st_tensor *const *) a;
+  const struct st_tensor *y = *(const struct st_tensor *const *) b;
+  return x->data < y->data ? -1 : x->data > y->data;
+}
+
+/* No two non-empty tensors share a byte (empty ones take no room). */
+enum sd35_status
+st_check_overlap (struct st_file *f, size_t first, const uint8_t *data, const char *name,
+                  struct sd35_error *err)
+{
+  size_t                   n = 0;
+  const struct st_tensor **v;
+  enum sd35_status         st = SD35_OK;
+
+  v = sd35_calloc (f->n_tensors - first, sizeof *v, "tensor table", err);
+  if (v == NULL)
+    return SD35_ERR_OOM;
+  for (size_t i = first; i < f->n_tensors; i++)
+    if (f->tensors[i].nbytes > 0)
+      v[n++] = &f->tensors[i];
+  qsort (v, n, sizeof *v, cmp_by_data);
+  for (size_t i = 1; i < n; i++)
+    if ((const uint8_t *) v[i - 1]->data + v[i - 1]->nbytes > (const uint8_t *) v[i]->data)
+      {
+        st = st_invalid (err, name, "tensors \"%s\" (bytes %td..%td) and \"%s\" (from byte %td) "
+                         "overlap", v[i - 1]->name, (const uint8_t *) v[i - 1]->data - data,
+                         (const uint8_t *) v[i - 1]->data + v[i - 1]->nbytes - data,
+                         v[i]->name, (const uint8_t *) v[i]->data - data);
+        break;
+      }
+  free (v);
+  return st;
 }
 
 struct st_file *

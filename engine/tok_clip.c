@@ -12,6 +12,7 @@
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -252,7 +253,7 @@ is_case_ignorable (gunichar c)
     case G_UNICODE_MODIFIER_SYMBOL:
       return 1;
     default:
-      return c == '\'' || c == '.' || c == ':' || c == 0xb7 || c == 0x387 || c == 0x5f4 ||
+      return c == '\'' || c == '.' || c == ':' || c == 0xb7 || c == 0x387 || c == 0x55f || c == 0x5f4 ||
              c == 0x2018 || c == 0x2019 || c == 0x2024 || c == 0x2027 || c == 0xfe13 ||
              c == 0xfe52 || c == 0xfe55 || c == 0xff07 || c == 0xff0e || c == 0xff1a;
     }
@@ -356,11 +357,28 @@ vocab_id (const struct clip_tokenizer *tok, const char *piece)
   return v ? GPOINTER_TO_INT (v) - 1 : CLIP_EOS;
 }
 
-/* bpe() of openai/CLIP / HF CLIPTokenizer on one byte-encoded token; ids into ids. */
+/* rank of the merge (a, b), or INT_MAX */
+static int
+pair_rank (const struct clip_tokenizer *tok, GString *key, const char *a, const char *b)
+{
+  int r;
+  g_string_assign (key, a);
+  g_string_append_c (key, ' ');
+  g_string_append (key, b);
+  r = GPOINTER_TO_INT (g_hash_table_lookup (tok->ranks, key->str));
+  return r > 0 ? r - 1 : INT_MAX;
+}
+
+/* bpe() of openai/CLIP / HF CLIPTokenizer on one byte-encoded token; ids appended to ids.
+ * Each round merges every occurrence of the lowest-ranked adjacent pair, left to right and
+ * non-overlapping, as the reference's while loop; pair ranks are kept and only looked up
+ * again next to merged symbols (so a long word costs O(n) lookups per round, not O(n)
+ * string builds). */
 static void
 bpe (const struct clip_tokenizer *tok, const char *token, GArray *ids)
 {
   GPtrArray *w = g_ptr_array_new_with_free_func (g_free);
+  GArray    *rank = g_array_new (FALSE, FALSE, sizeof (int));  /* rank[i]: pair (i, i+1) */
   GString   *key = g_string_new (NULL);
 
   for (const char *p = token; *p; p = g_utf8_next_char (p))
@@ -368,34 +386,56 @@ bpe (const struct clip_tokenizer *tok, const char *token, GArray *ids)
       const char *q = g_utf8_next_char (p);
       g_ptr_array_add (w, *q ? g_strndup (p, (gsize) (q - p)) : g_strconcat (p, "</w>", NULL));
     }
+  for (guint i = 0; i + 1 < w->len; i++)
+    {
+      int r = pair_rank (tok, key, w->pdata[i], w->pdata[i + 1]);
+      g_array_append_val (rank, r);
+    }
   while (w->len > 1)
     {
-      int   best = 0;
-      guint i, n = 0;
-      char *first, *second;
-      for (i = 0; i + 1 < w->len; i++)
-        {
-          int r;
-          g_string_printf (key, "%s %s", (char *) w->pdata[i], (char *) w->pdata[i + 1]);
-          r = GPOINTER_TO_INT (g_hash_table_lookup (tok->ranks, key->str));
-          if (r > 0 && (best == 0 || r < best))
-            best = r, n = i;
-        }
-      if (best == 0)
+      int   best = INT_MAX;
+      guint n = 0;
+      for (guint i = 0; i < rank->len; i++)
+        if (g_array_index (rank, int, i) < best)
+          best = g_array_index (rank, int, i);
+      if (best == INT_MAX)
         break;
-      first = g_strdup (w->pdata[n]);
-      second = g_strdup (w->pdata[n + 1]);
-      /* merge every (first, second) left to right */
-      for (i = 0; i + 1 < w->len; i++)
-        if (strcmp (w->pdata[i], first) == 0 && strcmp (w->pdata[i + 1], second) == 0)
+      /* merge in place: read index i, write index n; merged[] marks the new symbols */
+      {
+        gboolean *merged = g_new0 (gboolean, w->len);
+        guint     i = 0;
+        while (i < w->len)
           {
-            char *m = g_strconcat (first, second, NULL);
-            g_free (w->pdata[i]);
-            w->pdata[i] = m;
-            g_ptr_array_remove_index (w, i + 1);
+            if (i + 1 < w->len && g_array_index (rank, int, i) == best)
+              {
+                char *m = g_strconcat (w->pdata[i], w->pdata[i + 1], NULL);
+                g_free (w->pdata[i]);
+                g_free (w->pdata[i + 1]);
+                w->pdata[n] = m;
+                merged[n] = TRUE;
+                g_array_index (rank, int, n) = INT_MAX;  /* fixed below */
+                i += 2;
+              }
+            else
+              {
+                w->pdata[n] = w->pdata[i];
+                merged[n] = FALSE;
+                if (i + 1 < w->len)
+                  g_array_index (rank, int, n) = g_array_index (rank, int, i);
+                i++;
+              }
+            n++;
           }
-      g_free (first);
-      g_free (second);
+        /* drop the merged-away pointers without freeing them (they were freed above) */
+        g_ptr_array_set_free_func (w, NULL);
+        g_ptr_array_set_size (w, n);
+        g_ptr_array_set_free_func (w, g_free);
+        g_array_set_size (rank, n > 0 ? n - 1 : 0);
+        for (guint j = 0; j + 1 < n; j++)
+          if (merged[j] || merged[j + 1])
+            g_array_index (rank, int, j) = pair_rank (tok, key, w->pdata[j], w->pdata[j + 1]);
+        g_free (merged);
+      }
     }
   for (guint i = 0; i < w->len; i++)
     {
@@ -403,6 +443,7 @@ bpe (const struct clip_tokenizer *tok, const char *token, GArray *ids)
       g_array_append_val (ids, id);
     }
   g_string_free (key, TRUE);
+  g_array_unref (rank);
   g_ptr_array_unref (w);
 }
 
@@ -467,11 +508,15 @@ is_number (gunichar c)
          t == G_UNICODE_OTHER_NUMBER;
 }
 
-/* \s of the `regex` module (Unicode White_Space) */
+/* Characters no alternative of the pattern matches, so findall skips them: \s of the `regex`
+ * module (Unicode White_Space) and U+0345 COMBINING GREEK YPOGEGRAMMENI, which IGNORECASE
+ * keeps out of [^\s\p{L}\p{N}] (it case-folds to ι) but not into [\p{L}] (checked over all
+ * code points against the `regex` module). */
 static int
 is_regex_space (gunichar c)
 {
   return (c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 || c == 0x1680 ||
+         c == 0x345 ||
          (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
          c == 0x205f || c == 0x3000;
 }

@@ -68,7 +68,7 @@ src_tensor (struct vae_src *s, enum weight_use use, int ndim, const int64_t *sha
 
 static void
 src_conv (struct vae_src *s, struct conv2d *c, int64_t co, int64_t ci, int64_t k,
-          const char *coder, const char *name)
+          const char *name)
 {
   const int64_t ws[4] = { co, ci, k, k };
   const int64_t bs[1] = { co };
@@ -76,46 +76,46 @@ src_conv (struct vae_src *s, struct conv2d *c, int64_t co, int64_t ci, int64_t k
   c->co = co;
   c->ci = ci;
   c->kh = c->kw = k;
-  c->w = src_tensor (s, WEIGHT_MATRIX, 4, ws, "%s.%s.weight", coder, name);
-  c->b = src_tensor (s, WEIGHT_VECTOR, 1, bs, "%s.%s.bias", coder, name);
+  c->w = src_tensor (s, WEIGHT_MATRIX, 4, ws, "%s.weight", name);
+  c->b = src_tensor (s, WEIGHT_VECTOR, 1, bs, "%s.bias", name);
 }
 
 static void
-src_norm (struct vae_src *s, struct norm *n, int64_t c, const char *coder, const char *name)
+src_norm (struct vae_src *s, struct norm *n, int64_t c, const char *name)
 {
   const int64_t cs[1] = { c };
 
-  n->w = src_tensor (s, WEIGHT_VECTOR, 1, cs, "%s.%s.weight", coder, name);
-  n->b = src_tensor (s, WEIGHT_VECTOR, 1, cs, "%s.%s.bias", coder, name);
+  n->w = src_tensor (s, WEIGHT_VECTOR, 1, cs, "%s.weight", name);
+  n->b = src_tensor (s, WEIGHT_VECTOR, 1, cs, "%s.bias", name);
 }
 
 static void
 build_resnet (struct vae_src *s, struct vae_resnet *r, int64_t cin, int64_t cout,
-              const char *coder, const char *name)
+              const char *name)
 {
   char sub[128];
 
   r->cin = cin;
   r->cout = cout;
   snprintf (sub, sizeof sub, "%s.norm1", name);
-  src_norm (s, &r->norm1, cin, coder, sub);
+  src_norm (s, &r->norm1, cin, sub);
   snprintf (sub, sizeof sub, "%s.conv1", name);
-  src_conv (s, &r->conv1, cout, cin, 3, coder, sub);
+  src_conv (s, &r->conv1, cout, cin, 3, sub);
   snprintf (sub, sizeof sub, "%s.norm2", name);
-  src_norm (s, &r->norm2, cout, coder, sub);
+  src_norm (s, &r->norm2, cout, sub);
   snprintf (sub, sizeof sub, "%s.conv2", name);
-  src_conv (s, &r->conv2, cout, cout, 3, coder, sub);
+  src_conv (s, &r->conv2, cout, cout, 3, sub);
   if (cin != cout)
     {
       snprintf (sub, sizeof sub, "%s.nin_shortcut", name);
-      src_conv (s, &r->nin_shortcut, cout, cin, 1, coder, sub);
+      src_conv (s, &r->nin_shortcut, cout, cin, 1, sub);
     }
 }
 
 /* q, k, v (1×1 convs [C, C, 1, 1]) packed into one [3C, C] linear + [3C] bias, so a single
  * GEMM yields the [HW, 3, 1, C] layout op_attention reads. */
 static void
-build_attn (struct vae_src *s, struct vae_attn *a, int64_t c, const char *coder)
+build_attn (struct vae_src *s, struct vae_attn *a, int64_t c)
 {
   static const char *const qkv[3] = { "q", "k", "v" };
   const int64_t            w4[4] = { c, c, 1, 1 };
@@ -124,7 +124,7 @@ build_attn (struct vae_src *s, struct vae_attn *a, int64_t c, const char *coder)
   const int64_t            pb[1] = { 3 * c };
 
   a->c = c;
-  src_norm (s, &a->norm, c, coder, "mid.attn_1.norm");
+  src_norm (s, &a->norm, c, "mid.attn_1.norm");
   if (s->wl != NULL)
     {
       float *pack = malloc ((size_t) (3 * c * c + 3 * c) * sizeof *pack);
@@ -132,8 +132,8 @@ build_attn (struct vae_src *s, struct vae_attn *a, int64_t c, const char *coder)
 
       for (int k = 0; k < 3; k++)
         {
-          float *wk = wl_host_f32 (s->wl, 4, w4, "%s.mid.attn_1.%s.weight", coder, qkv[k]);
-          float *bk = wl_host_f32 (s->wl, 1, cs, "%s.mid.attn_1.%s.bias", coder, qkv[k]);
+          float *wk = wl_host_f32 (s->wl, 4, w4, "mid.attn_1.%s.weight", qkv[k]);
+          float *bk = wl_host_f32 (s->wl, 1, cs, "mid.attn_1.%s.bias", qkv[k]);
           if (ok && wk && bk)
             {
               memcpy (pack + k * c * c, wk, (size_t) (c * c) * sizeof *pack);
@@ -163,16 +163,16 @@ build_attn (struct vae_src *s, struct vae_attn *a, int64_t c, const char *coder)
       a->qkv.w = src_new (s, WEIGHT_MATRIX, 2, pw, s->pool, SD35_BF16);
       a->qkv.b = src_new (s, WEIGHT_VECTOR, 1, pb, s->pool, SD35_BF16);
     }
-  a->proj_out.w = src_tensor (s, WEIGHT_MATRIX, 4, w4, "%s.mid.attn_1.proj_out.weight", coder);
-  a->proj_out.b = src_tensor (s, WEIGHT_VECTOR, 1, cs, "%s.mid.attn_1.proj_out.bias", coder);
+  a->proj_out.w = src_tensor (s, WEIGHT_MATRIX, 4, w4, "mid.attn_1.proj_out.weight");
+  a->proj_out.b = src_tensor (s, WEIGHT_VECTOR, 1, cs, "mid.attn_1.proj_out.bias");
 }
 
 static void
-build_mid (struct vae_src *s, struct vae_mid *mid, int64_t c, const char *coder)
+build_mid (struct vae_src *s, struct vae_mid *mid, int64_t c)
 {
-  build_resnet (s, &mid->block_1, c, c, coder, "mid.block_1");
-  build_attn (s, &mid->attn_1, c, coder);
-  build_resnet (s, &mid->block_2, c, c, coder, "mid.block_2");
+  build_resnet (s, &mid->block_1, c, c, "mid.block_1");
+  build_attn (s, &mid->attn_1, c);
+  build_resnet (s, &mid->block_2, c, c, "mid.block_2");
 }
 
 static int
@@ -204,24 +204,24 @@ build_encoder (struct vae_src *s, struct vae_coder *e, const struct vae_config *
       s->failed = 1;
       return;
     }
-  src_conv (s, &e->conv_in, c, 3, 3, "encoder", "conv_in");
+  src_conv (s, &e->conv_in, c, 3, 3, "conv_in");
   for (int i = 0; i < cc->n_levels; i++)
     {
       for (int j = 0; j < cc->n_blocks; j++)
         {
           snprintf (name, sizeof name, "down.%d.block.%d", i, j);
-          build_resnet (s, &e->level[i].block[j], c, cc->width[i], "encoder", name);
+          build_resnet (s, &e->level[i].block[j], c, cc->width[i], name);
           c = cc->width[i];
         }
       if (i != cc->n_levels - 1)
         {
           snprintf (name, sizeof name, "down.%d.downsample.conv", i);
-          src_conv (s, &e->level[i].sample, c, c, 3, "encoder", name);
+          src_conv (s, &e->level[i].sample, c, c, 3, name);
         }
     }
-  build_mid (s, &e->mid, c, "encoder");
-  src_norm (s, &e->norm_out, c, "encoder", "norm_out");
-  src_conv (s, &e->conv_out, 2 * cfg->z_channels, c, 3, "encoder", "conv_out");
+  build_mid (s, &e->mid, c);
+  src_norm (s, &e->norm_out, c, "norm_out");
+  src_conv (s, &e->conv_out, 2 * cfg->z_channels, c, 3, "conv_out");
 }
 
 /* VAEDecoder: conv_in → mid → up levels from the top (n_blocks res blocks, upsample but at
@@ -238,35 +238,37 @@ build_decoder (struct vae_src *s, struct vae_coder *d, const struct vae_config *
       s->failed = 1;
       return;
     }
-  src_conv (s, &d->conv_in, c, cfg->z_channels, 3, "decoder", "conv_in");
-  build_mid (s, &d->mid, c, "decoder");
+  src_conv (s, &d->conv_in, c, cfg->z_channels, 3, "conv_in");
+  build_mid (s, &d->mid, c);
   for (int i = cc->n_levels - 1; i >= 0; i--)
     {
       for (int j = 0; j < cc->n_blocks; j++)
         {
           snprintf (name, sizeof name, "up.%d.block.%d", i, j);
-          build_resnet (s, &d->level[i].block[j], c, cc->width[i], "decoder", name);
+          build_resnet (s, &d->level[i].block[j], c, cc->width[i], name);
           c = cc->width[i];
         }
       if (i != 0)
         {
           snprintf (name, sizeof name, "up.%d.upsample.conv", i);
-          src_conv (s, &d->level[i].sample, c, c, 3, "decoder", name);
+          src_conv (s, &d->level[i].sample, c, c, 3, name);
         }
     }
-  src_norm (s, &d->norm_out, c, "decoder", "norm_out");
-  src_conv (s, &d->conv_out, 3, c, 3, "decoder", "conv_out");
+  src_norm (s, &d->norm_out, c, "norm_out");
+  src_conv (s, &d->conv_out, 3, c, 3, "conv_out");
 }
 
 /* --- shape from the file ------------------------------------------------------------------ */
 
+/* One loader per half, prefixed "<prefix>decoder." / "<prefix>encoder.", so a decoder-only
+ * load does not report the encoder's tensors as unused. */
 static enum sd35_status
 read_coder_config (struct weights_loader *wl, const char *coder, const char *level_name,
-                   struct vae_coder_config *cc, int64_t *z, const char *path, const char *prefix,
-                   struct sd35_error *err)
+                   struct vae_coder_config *cc, int64_t *z, const char *path,
+                   const char *prefix, struct sd35_error *err)
 {
   int64_t s[ST_MAX_DIMS];
-  int     n = wl_shape (wl, s, "%s.conv_in.weight", coder);
+  int     n = wl_shape (wl, s, "conv_in.weight");
 
   memset (cc, 0, sizeof *cc);
   if (n != 4)
@@ -274,18 +276,57 @@ read_coder_config (struct weights_loader *wl, const char *coder, const char *lev
                            "is %s); the SD3.5 single files hold it under first_stage_model.",
                            path, coder, prefix, coder, n == 0 ? "absent" : "not a conv weight");
   cc->conv_in = (int) s[0];
-  if (strcmp (coder, "decoder") == 0)
-    *z = s[1];
+  *z = s[1];
   while (cc->n_levels < VAE_MAX_LEVELS
-         && wl_shape (wl, s, "%s.%s.%d.block.0.conv1.weight", coder, level_name,
-                      cc->n_levels) == 4)
+         && wl_shape (wl, s, "%s.%d.block.0.conv1.weight", level_name, cc->n_levels) == 4)
     cc->width[cc->n_levels++] = (int) s[0];
-  while (wl_find (wl, "%s.%s.0.block.%d.conv1.weight", coder, level_name, cc->n_blocks))
+  while (wl_find (wl, "%s.0.block.%d.conv1.weight", level_name, cc->n_blocks))
     cc->n_blocks++;
   if (cc->n_levels == 0 || cc->n_blocks == 0)
     return sd35_set_error (err, SD35_ERR_MISSING, "%s: VAE %s has no %s%s.%s.0.block.0 "
                            "(LDM key names expected)", path, coder, prefix, coder, level_name);
   return SD35_OK;
+}
+
+/* Reads the shape of one half and builds it from the file. */
+static enum sd35_status
+load_coder (struct vae *v, struct st_file *file, const char *prefix, int decoder,
+            struct sd35_error *err)
+{
+  const char      *coder = decoder ? "decoder" : "encoder";
+  struct vae_src   src = { v->be, NULL, NULL, v, 0 };
+  enum sd35_status st;
+  char             full[256], what[32];
+  int64_t          z = 0;
+
+  snprintf (full, sizeof full, "%s%s.", prefix, coder);
+  snprintf (what, sizeof what, "VAE %s", coder);
+  src.wl = wl_new (v->be, &file, 1, full, what);
+  if (src.wl == NULL)
+    return backend_check (v->be, err) != SD35_OK
+             ? err->status
+             : sd35_set_error (err, SD35_ERR_OOM, "out of memory starting the VAE loader");
+  st = read_coder_config (src.wl, coder, decoder ? "up" : "down",
+                          decoder ? &v->cfg.decoder : &v->cfg.encoder, &z, st_path (file),
+                          prefix, err);
+  if (st != SD35_OK)
+    {
+      wl_free (src.wl);
+      return st;
+    }
+  if (decoder)
+    {
+      v->cfg.z_channels = (int) z;
+      build_decoder (&src, &v->decoder, &v->cfg);
+    }
+  else
+    build_encoder (&src, &v->encoder, &v->cfg);
+  st = wl_finish (src.wl, err);
+  if (st == SD35_OK && src.failed)
+    st = backend_check (v->be, err) != SD35_OK
+           ? err->status
+           : sd35_set_error (err, SD35_ERR_OOM, "out of memory loading the VAE %s", coder);
+  return st;
 }
 
 void
@@ -366,47 +407,24 @@ enum sd35_status
 vae_load (struct backend *be, struct st_file *file, const char *prefix, int need_encoder,
           struct vae **out, struct sd35_error *err)
 {
-  struct vae_src   src = { 0 };
   struct vae      *v;
   enum sd35_status st;
-  int64_t          z = 0, z_enc;
 
   *out = NULL;
   v = sd35_calloc (1, sizeof *v, "VAE", err);
   if (v == NULL)
     return SD35_ERR_OOM;
   v->be = be;
-  src.be = be;
-  src.v = v;
-  src.wl = wl_new (be, &file, 1, prefix, "VAE");
-  if (src.wl == NULL)
-    {
-      free (v);
-      return backend_check (be, err) != SD35_OK
-               ? err->status
-               : sd35_set_error (err, SD35_ERR_OOM, "out of memory starting the VAE loader");
-    }
-  st = read_coder_config (src.wl, "decoder", "up", &v->cfg.decoder, &z, st_path (file), prefix,
-                          err);
+  st = load_coder (v, file, prefix, 1, err);
   if (st == SD35_OK && need_encoder)
-    st = read_coder_config (src.wl, "encoder", "down", &v->cfg.encoder, &z_enc, st_path (file),
-                            prefix, err);
-  if (st != SD35_OK)
     {
-      wl_free (src.wl);
-      vae_free (v);
-      return st;
+      v->cfg.has_encoder = 1;
+      st = load_coder (v, file, prefix, 0, err);
+      if (st == SD35_OK && v->cfg.encoder.n_levels != v->cfg.decoder.n_levels)
+        st = sd35_set_error (err, SD35_ERR_SHAPE, "%s: VAE encoder has %d levels but the "
+                             "decoder %d", st_path (file), v->cfg.encoder.n_levels,
+                             v->cfg.decoder.n_levels);
     }
-  v->cfg.z_channels = (int) z;
-  v->cfg.has_encoder = need_encoder;
-  build_decoder (&src, &v->decoder, &v->cfg);
-  if (need_encoder)
-    build_encoder (&src, &v->encoder, &v->cfg);
-  st = wl_finish (src.wl, err);
-  if (st == SD35_OK && src.failed)
-    st = backend_check (be, err) != SD35_OK
-           ? err->status
-           : sd35_set_error (err, SD35_ERR_OOM, "out of memory loading the VAE");
   if (st != SD35_OK)
     {
       vae_free (v);

@@ -80,45 +80,7 @@ void  cuda_scratch_free (struct backend *be, void *ptr, size_t bytes);
 
 /* --- dtype helpers --------------------------------------------------------------------------- */
 
-/* Small int codes for kernels (enum sd35_dtype values are passed as-is). */
-__device__ __forceinline__ float
-ld_f32 (const void *p, int dt, size_t i)
-{
-  if (dt == SD35_BF16)
-    return __bfloat162float (((const __nv_bfloat16 *) p)[i]);
-  if (dt == SD35_F32)
-    return ((const float *) p)[i];
-  return __half2float (((const __half *) p)[i]);
-}
-
-__device__ __forceinline__ void
-st_f32 (void *p, int dt, size_t i, float v)
-{
-  if (dt == SD35_BF16)
-    ((__nv_bfloat16 *) p)[i] = __float2bfloat16 (v);
-  else if (dt == SD35_F32)
-    ((float *) p)[i] = v;
-  else
-    ((__half *) p)[i] = __float2half (v);
-}
-
-__device__ __forceinline__ float
-act_apply (float x, int act)
-{
-  switch (act)
-    {
-    case ACT_GELU_TANH:
-      return 0.5f * x * (1.f + tanhf (0.7978845608028654f * (x + 0.044715f * x * x * x)));
-    case ACT_GELU_ERF:
-      return 0.5f * x * (1.f + erff (x * 0.7071067811865476f));
-    case ACT_QUICK_GELU:
-      return x / (1.f + __expf (-1.702f * x));
-    case ACT_SILU:
-      return x / (1.f + __expf (-x));
-    default:
-      return x;
-    }
-}
+#include "cuda_dtype.cuh"
 
 /* 1D launch geometry for n elements (grid-stride loops cover the rest). */
 static inline unsigned

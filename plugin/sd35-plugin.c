@@ -14,6 +14,9 @@
 #include <string.h>
 
 #include "sd35-plugin.h"
+#ifdef SD35_HAVE_UI
+#include "sd35-dialog.h"  /* ui/: the GTK 4 dialog of interactive runs */
+#endif
 
 typedef struct _Sd35PlugIn
 {
@@ -122,9 +125,13 @@ forward_to_resident (GimpProcedure        *procedure,
       g_value_unset (&value);
     }
   g_object_set (rc, "run-mode", GIMP_RUN_NONINTERACTIVE, "image", image, NULL);
-  if (drawables != NULL)
-    gimp_procedure_config_set_core_object_array (rc, "drawables", (GObject **) drawables,
-                                                 gimp_core_object_array_get_length ((GObject **) drawables));
+  if (drawables != NULL && drawables[0] != NULL)
+    {
+      GObject **objects = (GObject **) drawables;
+
+      gimp_procedure_config_set_core_object_array (rc, "drawables", objects,
+                                                   gimp_core_object_array_get_length (objects));
+    }
   g_printerr ("gimp-sd35: handing the call to the resident engine (%s)\n", name);
   ret = gimp_procedure_run_config (resident, rc);
   g_object_unref (rc);
@@ -147,10 +154,23 @@ run_public (GimpProcedure        *procedure,
   gegl_init (NULL, NULL);
   if (run_mode == GIMP_RUN_INTERACTIVE)
     sd35_settings_apply (image, config);  /* start from how the image was last made */
+#ifdef SD35_HAVE_UI
+  /* ui/ hook: an interactive call opens the dialog, which runs its own tries (engine kept
+   * loaded while it is open, live preview, one undo step per try) and returns the layers of
+   * the last one, or CANCEL when none was kept */
+  if (run_mode == GIMP_RUN_INTERACTIVE)
+    return sd35_dialog_run (procedure, config, image, drawables);
+#endif
 
+  /* the twin runs NONINTERACTIVE (an interactive run would replace our values by its
+   * last-used ones), so the displays are flushed here */
   ret = forward_to_resident (procedure, image, drawables, config);
   if (ret != NULL)
-    return ret;
+    {
+      if (run_mode != GIMP_RUN_NONINTERACTIVE)
+        gimp_displays_flush ();
+      return ret;
+    }
 
   if (! sd35_request_from_config (&request, mode_of (procedure), config, &error))
     return gimp_procedure_new_return_values (procedure, GIMP_PDB_CALLING_ERROR, error);

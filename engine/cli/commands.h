@@ -22,6 +22,9 @@ int cmd_make_test_model (int argc, char **argv);
 /* cli/cmd_encode.c */
 int cmd_encode (int argc, char **argv);
 
+/* cli/cmd_tokenize.c */
+int cmd_tokenize (int argc, char **argv);
+
 /* cli/cmd_randn.c */
 int cmd_randn (int argc, char **argv);
 
@@ -29,5 +32,8 @@ int cmd_randn (int argc, char **argv);
 int cmd_mmdit (int argc, char **argv);
 int cmd_vae_decode (int argc, char **argv);
 int cmd_vae_encode (int argc, char **argv);
+
+/* cli/cmd_bench.c */
+int cmd_bench (int argc, char **argv);
 
 #endif

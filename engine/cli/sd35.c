@@ -10,9 +10,14 @@
 const struct sd35_command sd35_commands[] = {
   { "randn", cmd_randn, "torch.manual_seed + torch.randn noise, bit-identical, as safetensors" },
   { "make-test-model", cmd_make_test_model, "write a tiny SD3.5-shaped model with random weights (tests, demos)" },
+  { "tokenize", cmd_tokenize, "print the CLIP-L, CLIP-G and T5 token ids of a prompt (JSON)" },
+  { "encode", cmd_encode, "tokenise and encode a prompt (CLIP-L, CLIP-G, T5) to context + pooled" },
   { "mmdit", cmd_mmdit, "one MMDiT forward on safetensors inputs (v, denoised)" },
   { "vae-decode", cmd_vae_decode, "SD3 VAE decode of a latent (safetensors) to an image" },
   { "vae-encode", cmd_vae_encode, "SD3 VAE encode of an image (safetensors) to a latent" },
+  { "txt2img", cmd_txt2img, "generate an image from a prompt" },
+  { "img2img", cmd_img2img, "generate an image from a prompt and an init image" },
+  { "bench", cmd_bench, "time SD3.5 stages with real-size random-weight models (no files)" },
   { NULL, NULL, NULL }
 };
 

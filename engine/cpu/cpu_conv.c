@@ -10,7 +10,8 @@
 
 #include "error.h"
 
-#define CONV_CHUNK_FLOATS (4 << 20)
+/* im2col buffer budget in floats (16 MiB); tests lower it to exercise the chunking */
+int64_t cpu_conv_chunk_floats = 4 << 20;
 
 struct conv_geom
 {
@@ -60,6 +61,11 @@ cpu_op_conv2d (struct backend *be, struct tensor *out, const struct tensor *in,
   const float     *bias = NULL;
   float           *o = out->data;
 
+  if (out->data == in->data)
+    {
+      sd35_set_error (&be->err, SD35_ERR_INTERNAL, "conv2d cannot run in place");
+      return;
+    }
   if (stride <= 0 || H + pad_t + pad_b < kh || W + pad_l + pad_r < kw)
     {
       sd35_set_error (&be->err, SD35_ERR_INTERNAL,
@@ -77,7 +83,7 @@ cpu_op_conv2d (struct backend *be, struct tensor *out, const struct tensor *in,
   g.Ho = (H + pad_t + pad_b - kh) / stride + 1;
   g.Wo = (W + pad_l + pad_r - kw) / stride + 1;
   P = g.Ho * g.Wo;
-  chunk = CONV_CHUNK_FLOATS / (K > Co ? K : Co);
+  chunk = cpu_conv_chunk_floats / (K > Co ? K : Co);
   chunk = chunk < 1 ? 1 : chunk > P ? P : chunk;
   if (b != NULL && (bias = cpu_f32_view (be, b, (size_t) Co, &tb)) == NULL)
     return;
@@ -95,9 +101,12 @@ cpu_op_conv2d (struct backend *be, struct tensor *out, const struct tensor *in,
           int64_t np = P - p0 < chunk ? P - p0 : chunk;
           im2col (col, x, &g, p0, p0 + np);
           cpu_gemm (be, tmp, col, w->data, w->dtype, bias, np, Co, K, ACT_NONE);
-          for (int64_t co = 0; co < Co; co++)  /* [np, Co] → out[co, p0 : p0+np] */
-            for (int64_t p = 0; p < np; p++)
-              ob[co * P + p0 + p] = tmp[p * Co + co];
+          /* [np, Co] → out[co, p0 : p0+np], in 32×32 tiles to stay in cache */
+          for (int64_t c0 = 0; c0 < Co; c0 += 32)
+            for (int64_t q0 = 0; q0 < np; q0 += 32)
+              for (int64_t co = c0; co < Co && co < c0 + 32; co++)
+                for (int64_t p = q0; p < np && p < q0 + 32; p++)
+                  ob[co * P + p0 + p] = tmp[p * Co + co];
         }
     }
 done:

@@ -8,7 +8,7 @@
 
 #include "error.h"
 
-/* torch formulas: F.gelu(approximate="tanh"), F.gelu, CLIP quick_gelu, F.silu */
+/* torch formulas: F.gelu(approximate="tanh"), F.gelu, CLIP quick_gelu, F.silu, F.relu */
 float
 cpu_act1 (float x, enum op_act act)
 {
@@ -22,6 +22,8 @@ cpu_act1 (float x, enum op_act act)
       return x / (1.0f + expf (-1.702f * x));
     case ACT_SILU:
       return x / (1.0f + expf (-x));
+    case ACT_RELU:
+      return x < 0.0f ? 0.0f : x;  /* NaN stays NaN, like torch.relu */
     case ACT_NONE:
     default:
       return x;

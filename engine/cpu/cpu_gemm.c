@@ -15,8 +15,6 @@
 
 #include "error.h"
 
-#define GEMM_MR 4    /* rows of the micro-tile */
-#define GEMM_NR 16   /* columns of the micro-tile = one packed panel */
 #define GEMM_KC 256  /* reduction block: a panel is KC·NR·4 = 16 KiB (L1) */
 #define GEMM_NC 128  /* columns per packed block: KC·NC·4 = 128 KiB (L2) */
 
@@ -42,9 +40,10 @@ typedef float v8f __attribute__ ((vector_size (32)));
 #define GEMM_CLONES
 #endif
 
-/* acc[MR][NR] += Σ_k a_i[k] · panel[k][j]   (a_i: MR row pointers, panel: [kc][NR]) */
-GEMM_CLONES static void
-gemm_micro (float *acc, const float *const *a, const float *panel, int64_t kc)
+/* acc[MR][NR] += Σ_k a_i[k] · panel[k][j]   (a_i: MR row pointers, panel: [kc][NR]);
+ * also used by cpu_attention.c for q·kᵀ and p·v tiles */
+GEMM_CLONES void
+cpu_gemm_micro (float *acc, const float *const *a, const float *panel, int64_t kc)
 {
   v8f c[GEMM_MR][2];
 
@@ -64,15 +63,19 @@ gemm_micro (float *acc, const float *const *a, const float *panel, int64_t kc)
   memcpy (acc, c, sizeof c);
 }
 
+/* f16 → f32 with the normal-number case inline (dtype.c handles zero, subnormal, inf, NaN);
+ * the packing converts every weight of a GEMM once, so this is on the hot path for M ≈ 77 */
 static inline float
-w_at (const void *w, enum sd35_dtype dt, size_t i)
+f16_to_f32_fast (uint16_t h)
 {
-  switch (dt)
-    {
-    case SD35_F16:  return sd35_f16_to_f32 (((const uint16_t *) w)[i]);
-    case SD35_BF16: return sd35_bf16_to_f32 (((const uint16_t *) w)[i]);
-    default:        return ((const float *) w)[i];
-    }
+  uint32_t e = (h >> 10) & 0x1fu, u;
+  float    f;
+
+  if (e == 0 || e == 0x1f)
+    return sd35_f16_to_f32 (h);
+  u = ((uint32_t) (h & 0x8000u) << 16) | ((e + 112) << 23) | ((uint32_t) (h & 0x3ffu) << 13);
+  memcpy (&f, &u, 4);
+  return f;
 }
 
 /* panel p of the block: pack[p][k][j] = w[n0 + p·NR + j, k0 + k] (0 past the block's end) */
@@ -101,9 +104,18 @@ gemm_pack (float *pack, const void *w, enum sd35_dtype dt, int64_t K, int64_t n0
               for (int64_t k = 0; k < kc; k++)
                 panel[k * GEMM_NR + j] = src[k];
             }
+          else if (dt == SD35_F16)
+            {
+              const uint16_t *src = (const uint16_t *) w + row;
+              for (int64_t k = 0; k < kc; k++)
+                panel[k * GEMM_NR + j] = f16_to_f32_fast (src[k]);
+            }
           else
-            for (int64_t k = 0; k < kc; k++)
-              panel[k * GEMM_NR + j] = w_at (w, dt, row + (size_t) k);
+            {
+              const uint16_t *src = (const uint16_t *) w + row;
+              for (int64_t k = 0; k < kc; k++)
+                panel[k * GEMM_NR + j] = sd35_bf16_to_f32 (src[k]);
+            }
         }
     }
 }
@@ -157,7 +169,7 @@ gemm_block (const struct gemm_job *j, float *pack, int64_t m0, int64_t m1, int64
                         acc[i * GEMM_NR + c] = v;
                       }
                   if (kc > 0)
-                    gemm_micro (acc, a, pack + p * kc * GEMM_NR, kc);
+                    cpu_gemm_micro (acc, a, pack + p * kc * GEMM_NR, kc);
                   for (int i = 0; i < mr; i++)
                     for (int64_t c = 0; c < nr; c++)
                       {
@@ -232,6 +244,11 @@ cpu_op_linear (struct backend *be, struct tensor *out, const struct tensor *in,
     {
       sd35_set_error (&be->err, SD35_ERR_INTERNAL, "cpu linear: %s weight",
                       sd35_dtype_name (w->dtype));
+      return;
+    }
+  if (out->data == in->data)
+    {
+      sd35_set_error (&be->err, SD35_ERR_INTERNAL, "linear cannot run in place");
       return;
     }
   x = cpu_f32_view (be, in, (size_t) (M * K), &tmp_in);

@@ -45,10 +45,17 @@ void cpu_matmul_naive (float *out, const float *in, const float *w, const float 
 void cpu_gemm (struct backend *be, float *out, const float *in, const void *w,
                enum sd35_dtype w_dtype, const float *b, int64_t M, int64_t N, int64_t K,
                enum op_act act);
+/* the GEMM micro-kernel: acc[MR·NR] += Σ_k a[i][k] · panel[k·NR + j], i < MR, j < NR */
+#define GEMM_MR 4    /* rows of the micro-tile */
+#define GEMM_NR 16   /* columns of the micro-tile = one packed panel */
+void cpu_gemm_micro (float *acc, const float *const *a, const float *panel, int64_t kc);
 void cpu_layernorm (float *out, const float *in, const float *w, const float *b, int64_t rows,
                     int64_t D, float eps);
 void cpu_rmsnorm (float *out, const float *in, const float *w, int64_t rows, int64_t D,
                   float eps);
+
+/* im2col budget of cpu_op_conv2d in floats (default 4 Mi); only tests change it */
+extern int64_t cpu_conv_chunk_floats;
 
 /* --- backend_ops adapters -------------------------------------------------------------- */
 void cpu_op_linear (struct backend *be, struct tensor *out, const struct tensor *in,

@@ -17,7 +17,8 @@ def check(cond, msg):
 def call(name, img, **args):
     proc = Gimp.get_pdb().lookup_procedure(name)
     cfg = proc.create_config()
-    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    if "run-mode" in [a.name for a in proc.get_arguments()]:
+        cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
     if img is not None:
         cfg.set_property("image", img)
     for k, v in args.items():

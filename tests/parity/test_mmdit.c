@@ -287,7 +287,7 @@ main (void)
   struct sd35_error err = { 0 };
   char              tmpdir[] = "/tmp/sd35_test_mmdit_XXXXXX";
 
-  test_shared_path_or_skip ("golden/models/sd3.5_tiny_large.safetensors");
+  free (test_shared_path_or_skip ("golden/models/sd3.5_tiny_large.safetensors"));
   if (backend_cpu_new (0, &be, &err) != SD35_OK)
     {
       printf ("FAIL: CPU backend: %s\n", err.message);

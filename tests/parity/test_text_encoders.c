@@ -3,11 +3,12 @@
  * golden models).  The golden ids are fed directly, so this does not depend on the
  * tokenizers; the CLI path (`sd35 encode`, tokenizers included) is checked at the end when the
  * binary can find the golden models.  Tolerance: max|Δ| ≤ 1e-4·max|ref|. */
-#include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
+#include "model.h"
 #include "ops.h"
 #include "text_encoders.h"
 #include "testutil.h"
@@ -17,23 +18,16 @@
 static const char *const goldens[] = { "text_cat", "text_empty", "text_long",
                                        "text_many_t5_tokens" };
 
-/* num_attention_heads of an HF config.json under shared/ (sd35-facts.md §10) */
+/* num_attention_heads of an HF config.json under shared/ (sd35-facts.md §10), read the way
+ * the engine reads it */
 static int
 config_heads (const char *rel)
 {
-  char       *path = test_shared_path_or_skip (rel);
-  JsonParser *p = json_parser_new ();
-  int         heads = 0;
+  char *path = test_shared_path_or_skip (rel);
+  int   heads = model_config_heads (path);
 
-  if (json_parser_load_from_file (p, path, NULL))
-    {
-      JsonObject *o = json_node_get_object (json_parser_get_root (p));
-      if (o != NULL && json_object_has_member (o, "num_attention_heads"))
-        heads = (int) json_object_get_int_member (o, "num_attention_heads");
-    }
-  g_object_unref (p);
+  test_check (heads > 0, "num_attention_heads = %d in %s", heads, rel);
   free (path);
-  test_check (heads > 0, "num_attention_heads in %s", rel);
   return heads;
 }
 
@@ -200,8 +194,34 @@ test_cli (void)
         test_close (what, got, ref, n, TOL);
       free (got), free (ref);
     }
-  st_close (g);
   st_close (f);
+
+  /* --no-t5: no t5_hidden, the CLIP rows unchanged, then 77 rows of zeros */
+  snprintf (cmd, sizeof cmd, "'%s' encode --backend cpu --no-t5 --model '%s/golden/models/"
+            "sd3.5_tiny_large.safetensors' --text-encoders '%s/golden/models' --tokenizers "
+            "'%s/tokenizers' --prompt 'a photo of a cat' --out '%s'", cli, shared, shared,
+            shared, out);
+  rc = system (cmd);
+  f = NULL;
+  if (test_check (rc == 0, "sd35 encode --no-t5 exited with %d", rc) &&
+      test_check (st_open (out, &f, &err) == SD35_OK, "open %s: %s", out, err.message))
+    {
+      const struct st_tensor *t = st_find (f, "context");
+      size_t n;
+      float *ref = test_golden_f32 (g, "context", &n);
+      float *got = t != NULL ? st_read_f32 (t, &err) : NULL;
+      test_check (st_find (f, "t5_hidden") == NULL && st_find (f, "ids_t5") == NULL,
+                  "cli --no-t5 writes no T5 tensors");
+      if (test_check (got != NULL && t->numel == n && t->ndim == 3 && t->shape[1] == 154,
+                      "cli --no-t5 context is [1, 154, 128]"))
+        {
+          memset (ref + n / 2, 0, n / 2 * sizeof (float));  /* golden T5 rows → zeros */
+          test_close ("cli --no-t5 context", got, ref, n, TOL);
+        }
+      free (ref), free (got);
+      st_close (f);
+    }
+  st_close (g);
   remove (out);
 }
 

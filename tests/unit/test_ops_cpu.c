@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu_ops.h"
+#include "error.h"
 #include "ops.h"
 #include "testutil.h"
 
@@ -135,6 +137,38 @@ test_fp8_weight (struct backend *be)
   be->ops->release (be, &t);
 }
 
+/* Every finite f16 (62·1024 = 63488 of them) as a weight [62, 1024] times the identity:
+ * the GEMM's f16 panel conversion must be exact, subnormals and −0 included. */
+static void
+test_f16_all_values (struct backend *be)
+{
+  enum { N = 62, K = 1024 };
+  uint16_t     *w = malloc (N * K * sizeof (uint16_t));
+  float        *eye = calloc ((size_t) K * K, sizeof (float));
+  float        *ref = malloc ((size_t) K * N * sizeof (float)), *got;
+  struct tensor wt = { 0 };
+  int           n = 0;
+
+  for (uint32_t h = 0; h < 0x10000u; h++)
+    if (((h >> 10) & 0x1f) != 0x1f)
+      w[n++] = (uint16_t) h;
+  for (int k = 0; k < K; k++)
+    eye[k * K + k] = 1.0f;
+  for (int m = 0; m < K; m++)
+    for (int j = 0; j < N; j++)
+      ref[m * N + j] = sd35_f16_to_f32 (w[j * K + m]);
+  wt.ndim = 2, wt.shape[0] = N, wt.shape[1] = K;
+  be->ops->weight_from_host (be, &wt, w, SD35_F16, WEIGHT_MATRIX);
+  struct tensor *xt = up (be, eye, 2, K, K, 0, 0), *ot = tensor_new_act2 (be, K, N);
+  op_linear (be, ot, xt, &wt, NULL, K, N, K, ACT_NONE);
+  test_check (n == N * K, "%d finite f16 values", n);
+  test_close ("linear: every finite f16 weight converts exactly", got = down (ot), ref,
+              (size_t) K * N, 0.0);
+  be->ops->release (be, &wt);
+  tensor_free (xt), tensor_free (ot);
+  free (w), free (eye), free (ref), free (got);
+}
+
 /* --- attention ------------------------------------------------------------------------------ */
 
 static void
@@ -151,7 +185,7 @@ check_attention (struct backend *be, int64_t B, int64_t L, int64_t H, int64_t dh
     for (int64_t h = 0; h < H; h++)
       for (int64_t i = 0; i < L; i++)
         {
-          double s[64], mx = -1e30, sum = 0;
+          double s[256], mx = -1e30, sum = 0;
           for (int64_t j = 0; j < L; j++)
             {
               double d = 0;
@@ -489,6 +523,10 @@ test_images (struct backend *be)
   check_conv (be, 1, 4, 5, 5, 3, 3, 3, 1, 1, 1, 1, 1, SD35_BF16);
   check_conv (be, 1, 6, 3, 5, 7, 1, 1, 1, 0, 0, 0, 0, SD35_F32);  /* 1×1 */
   check_conv (be, 1, 17, 9, 11, 20, 3, 2, 1, 0, 1, 0, 0, SD35_F32);
+  /* pixels in chunks of 7 (not dividing 5·6 = 30 outputs): chunk seams must not show */
+  cpu_conv_chunk_floats = 7 * 4 * 3 * 3;
+  check_conv (be, 2, 4, 5, 6, 3, 3, 3, 1, 1, 1, 1, 1, SD35_F32);
+  cpu_conv_chunk_floats = 4 << 20;
 }
 
 /* --- memory, errors, backend choice --------------------------------------------------------- */
@@ -506,6 +544,24 @@ test_memory_and_errors (struct backend *be)
   tensor_free (t);
   test_check (be->bytes_in_use == before, "bytes_in_use back to %zu after free", before);
 
+  {
+    struct backend *b2 = NULL;
+    struct tensor   wi = { 0 };
+    int64_t         ids[6] = { 0 };
+    float           w[9] = { 0 };
+    backend_cpu_new (1, &b2, &err);
+    wi.ndim = 2, wi.shape[0] = 2, wi.shape[1] = 3;
+    test_check (b2->ops->weight_from_host (b2, &wi, ids, SD35_I64, WEIGHT_MATRIX) ==
+                SD35_ERR_SHAPE, "an I64 weight is refused: %s", b2->err.message);
+    sd35_error_clear (&b2->err);
+    struct tensor *x = tensor_new_act2 (b2, 3, 3), *wt = up (b2, w, 2, 3, 3, 0, 0);
+    op_linear (b2, x, x, wt, NULL, 3, 3, 3, ACT_NONE);
+    test_check (backend_failed (b2), "linear in place is an error: %s", b2->err.message);
+    tensor_free (x), tensor_free (wt);
+    backend_free (b2);
+    sd35_error_clear (&err);
+  }
+
   int64_t huge[4] = { INT64_MAX / 2, 4, 4, 4 };
   test_check (tensor_new (be, SD35_F32, 4, huge) == NULL && backend_failed (be),
               "an overflowing shape gives NULL and a sticky error");
@@ -517,18 +573,20 @@ test_memory_and_errors (struct backend *be)
 int
 main (void)
 {
-  struct backend   *be = NULL, *be1 = NULL, *auto_be = NULL;
+  struct backend   *be = NULL, *be1 = NULL, *be3 = NULL, *auto_be = NULL;
   struct sd35_error err = { 0 };
 
-  if (backend_cpu_new (0, &be, &err) != SD35_OK || backend_cpu_new (1, &be1, &err) != SD35_OK)
+  /* all cores, 1 thread, and 3 threads (uneven splits even on a 2-core machine) */
+  if (backend_cpu_new (0, &be, &err) != SD35_OK || backend_cpu_new (1, &be1, &err) != SD35_OK ||
+      backend_cpu_new (3, &be3, &err) != SD35_OK)
     {
       printf ("FAIL backend_cpu_new: %s\n", err.message);
       return 1;
     }
-  for (int pass = 0; pass < 2; pass++)
+  for (int pass = 0; pass < 3; pass++)
     {
-      struct backend *b = pass == 0 ? be : be1;
-      printf ("# %s threads\n", pass == 0 ? "all" : "1");
+      struct backend *b = pass == 0 ? be : pass == 1 ? be1 : be3;
+      printf ("# %s threads\n", pass == 0 ? "all" : pass == 1 ? "1" : "3");
       check_linear (b, 3, 5, 7, SD35_F32, 0, ACT_NONE);
       check_linear (b, 5, 37, 300, SD35_F32, 1, ACT_GELU_TANH);  /* K over one block */
       check_linear (b, 5, 37, 300, SD35_F16, 1, ACT_NONE);
@@ -540,13 +598,17 @@ main (void)
       check_attention (b, 2, 7, 3, 5, 1, 0);
       check_attention (b, 1, 9, 2, 11, 0, 1);
       check_attention (b, 1, 40, 4, 16, 1, 1);
+      check_attention (b, 1, 150, 1, 20, 1, 1);  /* one head: threads split its rows */
+      check_attention (b, 1, 131, 1, 33, 0, 0);
     }
   test_fp8_weight (be);
+  test_f16_all_values (be);
   test_norms (be);
   test_elementwise (be);
   test_layout (be);
   test_images (be);
   test_images (be1);
+  test_images (be3);
   test_memory_and_errors (be);
 
   /* AUTO always yields a backend (CPU when CUDA is absent or unusable) */
@@ -557,5 +619,6 @@ main (void)
   backend_free (auto_be);
   backend_free (be);
   backend_free (be1);
+  backend_free (be3);
   return test_exit ();
 }

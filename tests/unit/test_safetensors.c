@@ -321,6 +321,8 @@ test_bad_headers (void)
   expect_header ("unknown member skipped",
                  "{\"a\":{\"extra\":{\"y\":[1,2.5e3,true,null,\"s\"]},\"dtype\":\"U8\",\"shape\":[2],"
                  "\"data_offsets\":[0,2]}}", 2, SD35_OK, "");
+  expect_header ("malformed skipped number", "{\"a\":{\"x\":1.e5}}", 0, SD35_ERR_FORMAT,
+                 "malformed number");
   expect_header ("gaps allowed",
                  "{\"a\":" T ("U8", "[2]", "[4,6]") ",\"b\":" T ("U8", "[2]", "[0,2]") "}", 8,
                  SD35_OK, "");
@@ -507,6 +509,49 @@ test_mutations (void)
   free (good);
 }
 
+/* every file written by the reference library in ../shared opens (when it is there) */
+static void
+test_reference_files (void)
+{
+  const char *shared = test_shared_dir ();
+  const char *sub[2] = { "golden", "golden/models" };
+  int         n = 0, bad = 0;
+
+  if (shared == NULL)
+    {
+      printf ("note: ../shared absent, reference files not checked\n");
+      return;
+    }
+  for (int k = 0; k < 2; k++)
+    {
+      char       *dir = g_build_filename (shared, sub[k], NULL);
+      GDir       *d = g_dir_open (dir, 0, NULL);
+      const char *e;
+      while (d != NULL && (e = g_dir_read_name (d)) != NULL)
+        {
+          struct sd35_error err = { 0 };
+          struct st_file   *f = NULL;
+          char             *p;
+          if (!g_str_has_suffix (e, ".safetensors"))
+            continue;
+          p = g_build_filename (dir, e, NULL);
+          n++;
+          if (st_open (p, &f, &err) != SD35_OK || st_count (f) == 0)
+            {
+              bad++;
+              printf ("cannot open %s: %s\n", p, err.message);
+            }
+          st_close (f);
+          g_free (p);
+        }
+      if (d != NULL)
+        g_dir_close (d);
+      g_free (dir);
+    }
+  test_check (n > 0 && bad == 0, "%d files written by the reference library open (%d failed)",
+              n, bad);
+}
+
 int
 main (void)
 {
@@ -522,6 +567,7 @@ main (void)
   test_bad_files ();
   test_index ();
   test_mutations ();
+  test_reference_files ();
   {
     GDir       *d = g_dir_open (tmpdir, 0, NULL);
     const char *e;

@@ -1,0 +1,454 @@
+/* bench.c — the stages of `sd35 bench` (see bench.h): real-size random models, timing, FLOP
+ * counts from the shapes. */
+#include "bench.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+
+double
+bench_now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return x < y ? -1 : x > y;
+}
+
+void
+bench_stage_stats (struct bench_stage *r)
+{
+  double s[BENCH_MAX_RUNS];
+  int    n = r->runs;
+
+  if (n <= 0)
+    return;
+  memcpy (s, r->ms, (size_t) n * sizeof *s);
+  qsort (s, (size_t) n, sizeof *s, cmp_double);
+  r->ms_min = s[0];
+  r->ms_max = s[n - 1];
+  r->ms_median = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+/* --- shapes -------------------------------------------------------------------------------- */
+
+const char *
+bench_variant_name (enum bench_variant v)
+{
+  return v == BENCH_LARGE ? "large" : v == BENCH_MEDIUM ? "medium" : "turbo";
+}
+
+/* sd35-facts.md: Large/Turbo depth 38, pos_embed_max_size 192, qk-norm rms; Medium (MMDiT-X)
+ * depth 24, pos_embed_max_size 384, x_block.attn2 in blocks 0..12; context 4096, adm 2048. */
+void
+bench_mmdit_config (enum bench_variant v, struct mmdit_config *cfg)
+{
+  memset (cfg, 0, sizeof *cfg);
+  cfg->depth = v == BENCH_MEDIUM ? 24 : 38;
+  cfg->hidden_size = 64 * cfg->depth;
+  cfg->num_heads = cfg->depth;
+  cfg->patch_size = 2;
+  cfg->in_channels = 16;
+  cfg->pos_embed_max_size = v == BENCH_MEDIUM ? 384 : 192;
+  cfg->adm_in_channels = 2048;
+  cfg->context_dim = 4096;
+  cfg->qk_norm = 1;
+  if (v == BENCH_MEDIUM)
+    for (int i = 0; i <= 12; i++)
+      cfg->attn2[i] = 1;
+}
+
+int
+bench_mmdit_batch (enum bench_variant v)
+{
+  return v == BENCH_TURBO ? 1 : 2;
+}
+
+double
+bench_mmdit_flop (const struct mmdit_config *cfg, int B, int H, int W, int n_ctx)
+{
+  const double D = cfg->hidden_size, p = cfg->patch_size, C = cfg->in_channels;
+  const double nx = (double) (H / cfg->patch_size) * (W / cfg->patch_size), nc = n_ctx;
+  const double n = nx + nc;
+  double       f = 0.0;
+
+  /* embedders: patch conv, context_embedder, t (256→D→D), y (adm→D→D) */
+  f += 2.0 * nx * C * p * p * D + 2.0 * nc * cfg->context_dim * D;
+  f += 2.0 * (256.0 * D + D * D + cfg->adm_in_channels * D + D * D);
+  for (int i = 0; i < cfg->depth; i++)
+    {
+      int    pre_only = i == cfg->depth - 1;  /* last context block: qkv only */
+      double chunks_x = cfg->attn2[i] ? 9.0 : 6.0, chunks_c = pre_only ? 2.0 : 6.0;
+
+      f += 2.0 * (chunks_x + chunks_c) * D * D;                      /* adaLN */
+      f += 2.0 * nx * 12.0 * D * D;                                   /* x: qkv, proj, mlp */
+      f += 2.0 * nc * (pre_only ? 3.0 : 12.0) * D * D;                /* context */
+      f += 4.0 * n * n * D;                                           /* joint attention */
+      if (cfg->attn2[i])
+        f += 2.0 * nx * 4.0 * D * D + 4.0 * nx * nx * D;              /* MMDiT-X attn2 */
+    }
+  f += 2.0 * 2.0 * D * D + 2.0 * nx * D * p * p * C;                  /* final layer */
+  return f * B;
+}
+
+static double
+conv_flop (double co, double ci, double k, double ho, double wo)
+{
+  return 2.0 * co * ci * k * k * ho * wo;
+}
+
+static double
+resnet_flop (double cin, double cout, double h, double w)
+{
+  return conv_flop (cout, cin, 3, h, w) + conv_flop (cout, cout, 3, h, w)
+         + (cin != cout ? conv_flop (cout, cin, 1, h, w) : 0.0);
+}
+
+/* mirrors vae.c build_decoder / vae_forward.c */
+double
+bench_vae_decode_flop (const struct vae_config *cfg, int h, int w)
+{
+  const struct vae_coder_config *cc = &cfg->decoder;
+  double                         c = cc->conv_in, hh = h, ww = w, hw = (double) h * w, f;
+
+  f = conv_flop (c, cfg->z_channels, 3, hh, ww);
+  f += 2.0 * resnet_flop (c, c, hh, ww);
+  f += 2.0 * hw * 4.0 * c * c + 4.0 * hw * hw * c;  /* mid attention: qkv + proj, QKᵀ + PV */
+  for (int i = cc->n_levels - 1; i >= 0; i--)
+    {
+      for (int j = 0; j < cc->n_blocks; j++)
+        {
+          f += resnet_flop (c, cc->width[i], hh, ww);
+          c = cc->width[i];
+        }
+      if (i != 0)
+        {
+          hh *= 2, ww *= 2;
+          f += conv_flop (c, c, 3, hh, ww);
+        }
+    }
+  return f + conv_flop (3, c, 3, hh, ww);
+}
+
+double
+bench_text_flop (int t5_tokens)
+{
+  return bench_tenc_flop (BENCH_CLIP_L, SD35_CLIP_TOKENS)
+         + bench_tenc_flop (BENCH_CLIP_G, SD35_CLIP_TOKENS)
+         + bench_tenc_flop (BENCH_T5XXL, t5_tokens);
+}
+
+/* --- random data --------------------------------------------------------------------------- */
+
+/* uniform in ±scale, xorshift-multiply (values do not matter for timing, only finiteness) */
+static uint64_t
+next_u64 (uint64_t *s)
+{
+  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+  return *s;
+}
+
+static float *
+random_f32 (size_t n, uint64_t seed, float scale, struct sd35_error *err)
+{
+  float *d = sd35_malloc (n * sizeof *d, "benchmark inputs", err);
+
+  for (size_t i = 0; d != NULL && i < n; i++)
+    d[i] = ((float) (next_u64 (&seed) >> 40) / 16777216.0f * 2.0f - 1.0f) * scale;
+  return d;
+}
+
+static uint16_t *
+random_bf16 (size_t n, uint64_t seed, float scale, struct sd35_error *err)
+{
+  uint16_t *d = sd35_malloc (n * sizeof *d, "random weights", err);
+
+  for (size_t i = 0; d != NULL && i < n; i++)
+    d[i] = sd35_f32_to_bf16 (((float) (next_u64 (&seed) >> 40) / 16777216.0f * 2.0f - 1.0f)
+                             * scale);
+  return d;
+}
+
+static void
+check_output (struct bench_stage *r, const float *v, size_t n)
+{
+  double m = 0.0;
+
+  r->finite = 1;
+  for (size_t i = 0; i < n; i++)
+    {
+      if (!isfinite (v[i]))
+        {
+          r->finite = 0;
+          return;
+        }
+      if (fabs (v[i]) > m)
+        m = fabs (v[i]);
+    }
+  r->out_absmax = m;
+}
+
+static void
+stage_begin (struct backend *be, struct bench_stage *r)
+{
+  memset (r, 0, sizeof *r);
+  be->ops->synchronize (be);
+  be->peak_bytes = be->bytes_in_use;
+}
+
+/* --- stages -------------------------------------------------------------------------------- */
+
+/* A run: sync, clock, work, sync, clock.  Warm-ups are not recorded. */
+#define TIMED_RUNS(be, r, warmup, iters, st, body)                                          \
+  for (int run_ = 0; run_ < (warmup) + (iters) && (st) == SD35_OK; run_++)                  \
+    {                                                                                       \
+      double t0_;                                                                           \
+      (be)->ops->synchronize (be);                                                          \
+      t0_ = bench_now_ms ();                                                                \
+      body;                                                                                 \
+      (be)->ops->synchronize (be);                                                          \
+      if ((st) == SD35_OK)                                                                  \
+        (st) = backend_check ((be), err);                                                   \
+      if (run_ >= (warmup))                                                                 \
+        (r)->ms[(r)->runs++] = bench_now_ms () - t0_;                                       \
+    }
+
+static enum sd35_status
+check_iters (int warmup, int iters, struct sd35_error *err)
+{
+  if (iters < 1 || iters > BENCH_MAX_RUNS || warmup < 0 || warmup > 100)
+    return sd35_set_error (err, SD35_ERR_ARG, "benchmark: %d timed runs and %d warm-ups "
+                           "(allowed: 1..%d and 0..100)", iters, warmup, BENCH_MAX_RUNS);
+  return SD35_OK;
+}
+
+/* One n×n×n GEMM through the backend's linear op (bf16 weight; activations in the backend's
+ * activation dtype), 8 per timed run so the host clock's overhead vanishes. */
+enum sd35_status
+bench_gemm (struct backend *be, int n, int warmup, int iters, struct bench_stage *r,
+            struct sd35_error *err)
+{
+  const int        reps = 8;
+  enum sd35_status st = check_iters (warmup, iters, err);
+  struct tensor   *in = NULL, *out = NULL, *w = NULL;
+  float           *host = NULL;
+  uint16_t        *wh = NULL;
+  double           t0;
+
+  stage_begin (be, r);
+  if (st != SD35_OK)
+    return st;
+  if (n < 16 || n > 32768)
+    return sd35_set_error (err, SD35_ERR_ARG, "benchmark: GEMM size %d (16..32768)", n);
+  t0 = bench_now_ms ();
+  host = random_f32 ((size_t) n * n, 11, 1.0f, err);
+  wh = random_bf16 ((size_t) n * n, 12, 0.02f, err);
+  if (host == NULL || wh == NULL)
+    {
+      free (host), free (wh);
+      return SD35_ERR_OOM;
+    }
+  in = tensor_from_f32 (be, host, 2, (int64_t[]) { n, n });
+  out = tensor_new_act2 (be, n, n);
+  w = calloc (1, sizeof *w);
+  if (w != NULL)
+    {
+      w->be = be;
+      w->ndim = 2;
+      w->shape[0] = w->shape[1] = n;
+      if (be->ops->weight_from_host (be, w, wh, SD35_BF16, WEIGHT_MATRIX) != SD35_OK)
+        {
+          free (w);
+          w = NULL;
+        }
+    }
+  st = backend_check (be, err);
+  if (st == SD35_OK && w == NULL)
+    st = sd35_set_error (err, SD35_ERR_OOM, "benchmark: out of memory for the GEMM weight");
+  r->weight_bytes = be->bytes_in_use;
+  r->build_ms = bench_now_ms () - t0;
+  TIMED_RUNS (be, r, warmup, iters, st, {
+    for (int k = 0; k < reps; k++)
+      op_linear (be, out, in, w, NULL, n, n, n, ACT_NONE);
+  });
+  for (int i = 0; i < r->runs; i++)
+    r->ms[i] /= reps;
+  if (st == SD35_OK)
+    {
+      tensor_to_f32 (out, host);  /* host holds n·n floats */
+      check_output (r, host, (size_t) n * n);
+      st = backend_check (be, err);
+    }
+  r->flop = 2.0 * n * (double) n * n;
+  r->peak_bytes = be->peak_bytes;
+  r->ran = st == SD35_OK;
+  bench_stage_stats (r);
+  tensor_free (in), tensor_free (out), tensor_free (w);
+  free (host), free (wh);
+  return st;
+}
+
+/* One prompt: CLIP-L, CLIP-G, T5-XXL (t5_tokens), like sd3_condition. */
+enum sd35_status
+bench_text (struct backend *be, int t5_tokens, int warmup, int iters, struct bench_stage *r,
+            struct sd35_error *err)
+{
+  struct bench_tenc *enc[3] = { NULL, NULL, NULL };
+  enum sd35_status   st = check_iters (warmup, iters, err);
+  size_t             n_pool = 0, n_out = (size_t) t5_tokens * 4096;
+  uint16_t          *pool = NULL;
+  float             *outs[3] = { NULL, NULL, NULL };
+  double             t0;
+
+  stage_begin (be, r);
+  if (st != SD35_OK)
+    return st;
+  t0 = bench_now_ms ();
+  for (int k = 0; k < 3; k++)
+    if (bench_tenc_pool_size ((enum bench_tenc_kind) k) > n_pool)
+      n_pool = bench_tenc_pool_size ((enum bench_tenc_kind) k);
+  pool = random_bf16 (n_pool, 21, 0.02f, err);
+  if (pool == NULL)
+    return SD35_ERR_OOM;
+  for (int k = 0; k < 3 && st == SD35_OK; k++)
+    {
+      enum bench_tenc_kind kind = (enum bench_tenc_kind) k;
+      st = bench_tenc_new (be, kind, kind == BENCH_T5XXL ? t5_tokens : SD35_CLIP_TOKENS, pool,
+                           n_pool, &enc[k], err);
+      if (st == SD35_OK)
+        outs[k] = sd35_malloc ((size_t) (bench_tenc_tokens (enc[k]) * bench_tenc_width (enc[k]))
+                               * sizeof (float), "text encoder output", err);
+      if (st == SD35_OK && outs[k] == NULL)
+        st = SD35_ERR_OOM;
+    }
+  be->ops->synchronize (be);
+  r->weight_bytes = be->bytes_in_use;
+  r->build_ms = bench_now_ms () - t0;
+  TIMED_RUNS (be, r, warmup, iters, st, {
+    for (int k = 0; k < 3 && st == SD35_OK; k++)
+      st = bench_tenc_run (enc[k], outs[k], err);
+  });
+  if (st == SD35_OK)
+    {
+      check_output (r, outs[2], n_out);
+      for (int k = 0; k < 2 && r->finite; k++)
+        {
+          struct bench_stage c;
+          check_output (&c, outs[k], (size_t) (bench_tenc_tokens (enc[k])
+                                               * bench_tenc_width (enc[k])));
+          r->finite = c.finite;
+        }
+    }
+  r->flop = bench_text_flop (t5_tokens);
+  r->peak_bytes = be->peak_bytes;
+  r->ran = st == SD35_OK;
+  bench_stage_stats (r);
+  for (int k = 0; k < 3; k++)
+    {
+      bench_tenc_free (enc[k]);
+      free (outs[k]);
+    }
+  free (pool);
+  return st;
+}
+
+/* One denoising step: one MMDiT forward of batch 2 (CFG) or 1 (Turbo) at sigma = 1. */
+enum sd35_status
+bench_mmdit (struct backend *be, enum bench_variant variant, int size, int n_ctx, int warmup,
+             int iters, struct bench_stage *r, struct sd35_error *err)
+{
+  struct mmdit_config cfg;
+  struct mmdit       *m = NULL;
+  enum sd35_status    st = check_iters (warmup, iters, err);
+  const int           B = bench_mmdit_batch (variant), h = size / 8, w = size / 8;
+  const size_t        nx = (size_t) B * 16 * h * w;
+  float              *x = NULL, *ctx = NULL, *y = NULL, *v = NULL;
+  float               sigma[2] = { 1.0f, 1.0f };
+  double              t0;
+
+  stage_begin (be, r);
+  if (st != SD35_OK)
+    return st;
+  bench_mmdit_config (variant, &cfg);
+  if (size % 16 != 0 || size < 16 || h / 2 > cfg.pos_embed_max_size)
+    return sd35_set_error (err, SD35_ERR_ARG, "benchmark: size %d must be a multiple of 16 "
+                           "and at most %d for %s", size, 16 * cfg.pos_embed_max_size,
+                           bench_variant_name (variant));
+  t0 = bench_now_ms ();
+  st = mmdit_new_random (be, &cfg, 7, &m, err);
+  if (st != SD35_OK)
+    return st;
+  x = random_f32 (nx, 31, 1.0f, err);
+  ctx = random_f32 ((size_t) B * n_ctx * cfg.context_dim, 32, 1.0f, err);
+  y = random_f32 ((size_t) B * cfg.adm_in_channels, 33, 1.0f, err);
+  v = sd35_malloc (nx * sizeof *v, "MMDiT output", err);
+  if (x == NULL || ctx == NULL || y == NULL || v == NULL)
+    st = SD35_ERR_OOM;
+  be->ops->synchronize (be);
+  r->weight_bytes = be->bytes_in_use;
+  r->build_ms = bench_now_ms () - t0;
+  TIMED_RUNS (be, r, warmup, iters, st, {
+    st = mmdit_forward (m, x, sigma, ctx, y, B, h, w, n_ctx, NULL, 0, NULL, v, err);
+  });
+  if (st == SD35_OK)
+    check_output (r, v, nx);
+  r->flop = bench_mmdit_flop (&cfg, B, h, w, n_ctx);
+  r->peak_bytes = be->peak_bytes;
+  r->ran = st == SD35_OK;
+  bench_stage_stats (r);
+  mmdit_free (m);
+  free (x), free (ctx), free (y), free (v);
+  return st;
+}
+
+/* One VAE decode of a size/8 latent to a size² image (batch 1). */
+enum sd35_status
+bench_vae (struct backend *be, int size, int warmup, int iters, struct bench_stage *r,
+           struct sd35_error *err)
+{
+  struct vae_config cfg;
+  struct vae       *vae = NULL;
+  enum sd35_status  st = check_iters (warmup, iters, err);
+  const int         h = size / 8, w = size / 8;
+  float            *lat = NULL, *img = NULL;
+  double            t0;
+
+  stage_begin (be, r);
+  if (st != SD35_OK)
+    return st;
+  if (size % 8 != 0 || size < 8)
+    return sd35_set_error (err, SD35_ERR_ARG, "benchmark: size %d is not a multiple of 8",
+                           size);
+  vae_config_sd3 (&cfg, 0);
+  t0 = bench_now_ms ();
+  st = vae_new_random (be, &cfg, 9, &vae, err);
+  if (st != SD35_OK)
+    return st;
+  lat = random_f32 ((size_t) 16 * h * w, 41, 1.0f, err);
+  img = sd35_malloc ((size_t) 3 * size * size * sizeof *img, "decoded image", err);
+  if (lat == NULL || img == NULL)
+    st = SD35_ERR_OOM;
+  be->ops->synchronize (be);
+  r->weight_bytes = be->bytes_in_use;
+  r->build_ms = bench_now_ms () - t0;
+  TIMED_RUNS (be, r, warmup, iters, st, { st = vae_decode (vae, lat, h, w, img, err); });
+  if (st == SD35_OK)
+    check_output (r, img, (size_t) 3 * size * size);
+  r->flop = bench_vae_decode_flop (&cfg, h, w);
+  r->peak_bytes = be->peak_bytes;
+  r->ran = st == SD35_OK;
+  bench_stage_stats (r);
+  vae_free (vae);
+  free (lat), free (img);
+  return st;
+}

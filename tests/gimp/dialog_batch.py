@@ -1,0 +1,30 @@
+# Python-Fu side of tests/gimp/test_dialog.sh, run inside gimp-console-3.0 under Xvfb:
+# opens plug-in-sd35-txt2img INTERACTIVE on a fresh 128×128 image (the dialog then defaults
+# to that size) while the shell side drives the dialog with xdotool, and prints what the call
+# left in the image.  The image's sd35-settings parasite sets the steps, so that a generation
+# lasts long enough to be screenshot and cancelled (the plug-in starts an interactive run
+# from it).  env: SD35_DIALOG_STEPS (default 200).
+import json, os
+
+steps = int(os.environ.get("SD35_DIALOG_STEPS", "200"))
+img = Gimp.Image.new(128, 128, Gimp.ImageBaseType.RGB)
+bg = Gimp.Layer.new(img, "bg", 128, 128, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+img.insert_layer(bg, None, 0)
+settings = {"mode": "txt2img", "prompt": "", "negative": "", "seed": 7, "steps": steps,
+            "guidance": 4.5, "sampler": "default"}
+img.attach_parasite(Gimp.Parasite.new("sd35-settings", 1, list(json.dumps(settings).encode())))
+before = len(img.get_layers())
+print("DIALOG layers-before", before, flush=True)
+proc = Gimp.get_pdb().lookup_procedure("plug-in-sd35-txt2img")
+cfg = proc.create_config()
+cfg.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
+cfg.set_property("image", img)
+cfg.set_core_object_array("drawables", [bg])
+res = proc.run(cfg)
+status = res.index(0)
+layers = img.get_layers()
+print("DIALOG status", status.value_nick if hasattr(status, "value_nick") else status, flush=True)
+print("DIALOG layers-after", len(layers), flush=True)
+print("DIALOG added", len(layers) - before, flush=True)
+for l in layers:
+    print("DIALOG layer", l.get_name(), l.get_width(), l.get_height(), flush=True)

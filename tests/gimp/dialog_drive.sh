@@ -1,0 +1,120 @@
+#!/bin/bash
+# Runs under xvfb-run for tests/gimp/test_dialog.sh (which exports OUT, SRC, SD35_MODEL,
+# wait_for): GIMP with the dialog open, driven by xdotool, checked through the dialog's
+# event dump, GIMP's batch output and screenshots.  Exit status: the number of failures.
+set -u
+fails=0
+ok ()   { echo "ok   $*"; }
+fail () { echo "FAIL $*"; fails=$((fails + 1)); }
+info () { echo "info $*"; }
+G="timeout 300 gimp-console-3.0 -i -d -f --batch-interpreter=python-fu-eval"
+BATCH="exec(open('$SRC/tests/gimp/dialog_batch.py').read())"
+
+# wait_count FILE REGEX N SECONDS: until FILE has at least N lines matching REGEX
+wait_count () {
+  local i
+  for ((i = 0; i < $4 * 10; i++)); do
+    [ "$(grep -cE "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0; sleep 0.1
+  done
+  return 1
+}
+# the region of a screenshot where the preview is, as grey standard deviation (0..1)
+spread () {
+  convert "$1" -crop "$2" +repage -colorspace Gray -format '%[fx:standard_deviation]' info:
+}
+open_dialog () {  # LOG DUMP: starts GIMP in the background, sets GP, WID, X Y WIDTH HEIGHT
+  rm -f "$2"
+  SD35_DIALOG_DUMP=$2 $G -b "$BATCH" --quit >"$1" 2>&1 &
+  GP=$!
+  WID=$(timeout 120 xdotool search --sync --name 'Stable Diffusion 3\.5' 2>/dev/null | head -1)
+  if [ -z "$WID" ]; then
+    fail "the dialog window never appeared"; grep -v 'gimp_flush\|dbus' "$1" | tail -20
+    kill $GP 2>/dev/null; wait $GP 2>/dev/null; return 1
+  fi
+  wait_for "$2" '^title ' 20
+  sleep 1  # drawn
+  eval "$(xdotool getwindowgeometry --shell "$WID")"
+  xdotool windowfocus --sync "$WID" 2>/dev/null || xdotool windowfocus "$WID" 2>/dev/null
+  return 0
+}
+shot () { import -window root -crop "${WIDTH}x${HEIGHT}+${X}+${Y}" +repage "$OUT/$1.png"; }
+
+# --- English: generate once, cancel once, close ---------------------------------------------
+D=$OUT/dump-en.txt LOG=$OUT/gimp-en.log
+if open_dialog "$LOG" "$D"; then
+  ok "dialog opened: '$(xdotool getwindowname "$WID")' ${WIDTH}x${HEIGHT}"
+  grep '^theme\|^parent' "$D" | sed 's/^/info /'
+  shot dialog-before
+  xdotool type --delay 15 "a red fox in the snow"
+  sleep 0.5
+  xdotool key ctrl+Return
+  if wait_for "$D" '^step 20/' 120; then
+    shot dialog-during
+    read -r px py pw ph < <(sed -n 's/^preview-bounds //p' "$D" | head -1)
+    crop="${pw}x${ph}+${px}+${py}"
+    s0=$(spread "$OUT/dialog-before.png" "$crop"); s1=$(spread "$OUT/dialog-during.png" "$crop")
+    info "preview area $crop: grey std-dev before $s0, during $s1"
+    awk -v a="$s0" -v b="$s1" 'BEGIN { exit !(b > 0.02 && b > a + 0.01) }' &&
+      ok "the preview shows a non-blank image during the generation" ||
+      fail "the preview looks blank during the generation ($s1 vs $s0 before)"
+    grep -q "^stage " "$D" && ok "stage reports: $(grep '^stage ' "$D" | cut -c7- | paste -sd '|')"
+  else
+    fail "no step 20 within 120 s"; tail -5 "$D"
+  fi
+  if wait_for "$D" '^event inserted' 180; then
+    sleep 0.5; shot dialog-after
+    ok "generate: $(grep '^event inserted' "$D")"
+  else
+    fail "the generation never finished"; tail -5 "$D"
+  fi
+  grep -q "Added 1 layer" <(grep '^label ' "$D"; echo) || true
+  # second try, cancelled with Escape within a step
+  xdotool key ctrl+Return
+  if wait_count "$D" '^step 5/' 2 120; then
+    xdotool key Escape
+    if wait_for "$D" '^event cancelled' 30; then
+      n=$(sed -n '/^event cancel-requested/,/^event cancelled/p' "$D" | grep -c '^step ')
+      [ "$n" -le 2 ] && ok "Escape cancelled the run ($n step report(s) after the request)" ||
+        fail "the run went on for $n steps after Escape"
+    else
+      fail "Escape did not cancel the run"
+    fi
+  else
+    fail "the second generation did not start"
+  fi
+  sleep 0.5
+  xdotool key Escape   # closes
+  wait $GP; grc=$?
+  [ $grc -eq 0 ] && ok "GIMP exited cleanly" || fail "GIMP exit status $grc"
+  grep '^DIALOG' "$LOG" | sed 's/^/info /'
+  [ "$(sed -n 's/^DIALOG added //p' "$LOG")" = 1 ] &&
+    ok "the image gained exactly one layer (one Generate kept, the cancelled one added none)" ||
+    fail "layers added: '$(sed -n 's/^DIALOG added //p' "$LOG")', expected 1"
+  [ "$(grep -c '^event inserted 1 ' "$D")" = 1 ] && [ "$(grep -c '^event cancelled' "$D")" = 1 ] &&
+    grep -q '^event closed inserted 1' "$D" && ok "dump: one insert, one cancel, closed" ||
+    fail "unexpected dialog events: $(grep '^event' "$D" | paste -sd '|')"
+  grep -q 'DIALOG layer a red fox in the snow \[seed [0-9]*\] 128 128' "$LOG" &&
+    ok "the new layer is named after the typed prompt, 128×128" ||
+    fail "no 128×128 layer named after the prompt"
+fi
+
+# --- German ------------------------------------------------------------------------------------
+D=$OUT/dump-de.txt LOG=$OUT/gimp-de.log
+export LANGUAGE=de
+if open_dialog "$LOG" "$D"; then
+  title=$(xdotool getwindowname "$WID")
+  [[ "$title" == *"Text zu Bild"* ]] && ok "German window title: $title" ||
+    fail "window title not German: $title"
+  for l in "Negativer Prompt" "Schritte" "Startwert" "Erweitert" "Bereit"; do
+    grep -qx "label $l" "$D" && ok "German label: $l" || fail "no German label '$l'"
+  done
+  shot dialog-de
+  xdotool key Escape
+  wait $GP
+  [ "$(sed -n 's/^DIALOG added //p' "$LOG")" = 0 ] && ok "closing without Generate added nothing" ||
+    fail "closing without Generate changed the image"
+  grep -q '^DIALOG status cancel' "$LOG" && ok "status CANCEL" ||
+    fail "status: $(grep '^DIALOG status' "$LOG")"
+fi
+unset LANGUAGE
+exit $fails

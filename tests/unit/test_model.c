@@ -1,0 +1,432 @@
+/* test_model.c — model discovery on folders built here (release layout, Hugging Face cache
+ * snapshot with HOME pointing at a temporary folder, $SD35_MODEL, the golden layout of
+ * ../shared), one clear SD35_ERR_MISSING naming what is missing and where it looked, pickle
+ * and diffusers refusal, variant detection and the CLIP head count from config.json. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "model.h"
+#include "safetensors.h"
+#include "testutil.h"
+
+static char *tmpdir;
+
+static void
+put (const char *dir, const char *rel, const char *content)
+{
+  char *p = g_build_filename (dir, rel, NULL);
+  char *d = g_path_get_dirname (p);
+  g_mkdir_with_parents (d, 0755);
+  if (!g_file_set_contents (p, content, -1, NULL))
+    test_check (0, "write %s", p);
+  g_free (d);
+  g_free (p);
+}
+
+/* a tiny MMDiT file: joint_blocks.0 (with ln_k unless sd3), optional attn2, optional VAE */
+static void
+put_mmdit (const char *dir, const char *rel, int ln_k, int attn2, int vae)
+{
+  struct st_writer *w = st_writer_new ();
+  struct sd35_error err = { 0 };
+  const int64_t     s1[1] = { 1 };
+  const float       one = 1.0f;
+  char             *p = g_build_filename (dir, rel, NULL);
+  char             *d = g_path_get_dirname (p);
+
+  g_mkdir_with_parents (d, 0755);
+  st_writer_add_f32 (w, "model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight", 1, s1,
+                     &one);
+  if (ln_k)
+    st_writer_add_f32 (w, "model.diffusion_model.joint_blocks.0.context_block.attn.ln_k.weight",
+                       1, s1, &one);
+  if (attn2)
+    st_writer_add_f32 (w, "model.diffusion_model.joint_blocks.0.x_block.attn2.qkv.weight", 1,
+                       s1, &one);
+  if (vae)
+    st_writer_add_f32 (w, "first_stage_model.decoder.conv_in.bias", 1, s1, &one);
+  if (st_writer_save (w, p, &err) != SD35_OK)
+    test_check (0, "write %s: %s", p, err.message);
+  st_writer_free (w);
+  g_free (d);
+  g_free (p);
+}
+
+/* the official single-file release layout under dir */
+static void
+make_release (const char *dir, const char *mmdit_name)
+{
+  put_mmdit (dir, mmdit_name, 1, 0, 1);
+  put (dir, "text_encoders/clip_l.safetensors", "x");
+  put (dir, "text_encoders/clip_g.safetensors", "x");
+  put (dir, "text_encoders/t5xxl_fp8_e4m3fn.safetensors", "x");
+  put (dir, "text_encoders/t5xxl_fp16.safetensors", "x");
+  put (dir, "tokenizer/vocab.json", "{}");
+  put (dir, "tokenizer/merges.txt", "#");
+  put (dir, "tokenizer_2/vocab.json", "{}");
+  put (dir, "tokenizer_2/merges.txt", "#");
+  put (dir, "tokenizer_3/spiece.model", "x");
+  put (dir, "tokenizer_3/tokenizer.json", "{}");
+  put (dir, "text_encoder/config.json", "{\"num_attention_heads\": 12}");
+  put (dir, "text_encoder_2/config.json", "{\"num_attention_heads\": 20}");
+}
+
+static void
+rm_in (const char *dir, const char *rel)
+{
+  char *p = g_build_filename (dir, rel, NULL);
+  g_remove (p);
+  g_free (p);
+}
+
+static int
+ends (const char *s, const char *suffix)
+{
+  return s != NULL && g_str_has_suffix (s, suffix);
+}
+
+static enum sd35_status
+find (const char *model, const char *ted, const char *tokd, int need_t5,
+      struct sd35_model_files *f, struct sd35_error *err)
+{
+  struct model_find_options o = { model, ted, tokd, need_t5 };
+  sd35_error_clear (err);
+  return model_find (&o, f, err);
+}
+
+static void
+check_release (const char *what, const struct sd35_model_files *f, const char *mmdit_name)
+{
+  test_check (ends (f->mmdit, mmdit_name) && f->vae == NULL
+                && ends (f->clip_l, "text_encoders/clip_l.safetensors")
+                && ends (f->clip_g, "text_encoders/clip_g.safetensors")
+                && ends (f->t5, "text_encoders/t5xxl_fp16.safetensors")
+                && ends (f->clip_l_config, "text_encoder/config.json")
+                && ends (f->clip_g_config, "text_encoder_2/config.json") && f->t5_config == NULL
+                && ends (f->clip_vocab, "tokenizer/vocab.json")
+                && ends (f->clip_merges, "tokenizer/merges.txt")
+                && ends (f->t5_spiece, "tokenizer_3/spiece.model")
+                && ends (f->t5_tokenizer_json, "tokenizer_3/tokenizer.json") && f->searched,
+              "%s: every file found (mmdit %s, t5 %s, vocab %s)", what, f->mmdit, f->t5,
+              f->clip_vocab);
+}
+
+static void
+test_release (void)
+{
+  char                   *root = g_build_filename (tmpdir, "release", NULL);
+  char                   *file = g_build_filename (root, "sd3.5_large.safetensors", NULL);
+  struct sd35_model_files f;
+  struct sd35_error       err;
+
+  make_release (root, "sd3.5_large.safetensors");
+  test_check (find (root, NULL, NULL, 1, &f, &err) == SD35_OK, "release folder: %s", err.message);
+  check_release ("release folder", &f, "/sd3.5_large.safetensors");
+  model_files_clear (&f);
+  test_check (find (file, NULL, NULL, 1, &f, &err) == SD35_OK, "release file: %s", err.message);
+  check_release ("release file", &f, "/sd3.5_large.safetensors");
+  model_files_clear (&f);
+
+  g_setenv ("SD35_MODEL", root, TRUE);
+  test_check (find ("", NULL, NULL, 1, &f, &err) == SD35_OK && ends (f.mmdit, "sd3.5_large.safetensors"),
+              "$SD35_MODEL when no model is given: %s", err.message);
+  model_files_clear (&f);
+  g_unsetenv ("SD35_MODEL");
+
+  /* missing CLIP-G: one message naming it and the places looked at */
+  rm_in (root, "text_encoders/clip_g.safetensors");
+  test_check (find (root, NULL, NULL, 1, &f, &err) == SD35_ERR_MISSING
+                && strstr (err.message, "CLIP-G text encoder (clip_g.safetensors; looked in "
+                                        "MODEL/text_encoders, MODEL") != NULL
+                && strstr (err.message, root) != NULL && strstr (err.message, "CLIP-L") == NULL
+                && f.mmdit == NULL,
+              "missing CLIP-G named with where it looked: %s", err.message);
+  /* found in --text-encoders DIR instead */
+  put (tmpdir, "extra/clip_g.safetensors", "x");
+  {
+    char *extra = g_build_filename (tmpdir, "extra", NULL);
+    test_check (find (root, extra, NULL, 1, &f, &err) == SD35_OK
+                  && ends (f.clip_g, "extra/clip_g.safetensors"),
+                "--text-encoders DIR: %s", err.message);
+    model_files_clear (&f);
+    g_free (extra);
+  }
+
+  /* no T5 at all: an error only when T5 is needed */
+  rm_in (root, "text_encoders/t5xxl_fp16.safetensors");
+  rm_in (root, "text_encoders/t5xxl_fp8_e4m3fn.safetensors");
+  put (root, "text_encoders/clip_g.safetensors", "x");
+  test_check (find (root, NULL, NULL, 0, &f, &err) == SD35_OK && f.t5 == NULL,
+              "no T5 and need_t5 = 0: %s", err.message);
+  model_files_clear (&f);
+  test_check (find (root, NULL, NULL, 1, &f, &err) == SD35_ERR_MISSING
+                && strstr (err.message, "T5-XXL text encoder") != NULL,
+              "no T5 and need_t5 = 1: %s", err.message);
+  put (root, "text_encoders/t5xxl_fp8_e4m3fn.safetensors", "x");
+  test_check (find (root, NULL, NULL, 1, &f, &err) == SD35_OK
+                && ends (f.t5, "t5xxl_fp8_e4m3fn.safetensors"), "fp8 T5 found: %s", err.message);
+  model_files_clear (&f);
+
+  /* missing tokenizers */
+  rm_in (root, "tokenizer/merges.txt");
+  rm_in (root, "tokenizer_2/merges.txt");
+  test_check (find (root, NULL, NULL, 1, &f, &err) == SD35_ERR_MISSING
+                && strstr (err.message, "CLIP tokenizer (vocab.json + merges.txt; looked in "
+                                        "MODEL/tokenizer, MODEL/tokenizer_2") != NULL,
+              "missing CLIP tokenizer: %s", err.message);
+  put (tmpdir, "toks/clip/vocab.json", "{}");
+  put (tmpdir, "toks/clip/merges.txt", "#");
+  put (tmpdir, "toks/t5/spiece.model", "x");
+  {
+    char *toks = g_build_filename (tmpdir, "toks", NULL);
+    test_check (find (root, NULL, toks, 1, &f, &err) == SD35_OK
+                  && ends (f.clip_merges, "toks/clip/merges.txt")
+                  && ends (f.t5_spiece, "toks/t5/spiece.model") && f.t5_tokenizer_json == NULL,
+                "--tokenizers DIR with clip/ and t5/: %s", err.message);
+    model_files_clear (&f);
+    g_free (toks);
+  }
+  g_free (file);
+  g_free (root);
+}
+
+static void
+test_hf_cache (void)
+{
+  char *home = g_build_filename (tmpdir, "home", NULL);
+  char *hub = g_build_filename (home, ".cache/huggingface/hub", NULL);
+  char *repo = g_build_filename (hub, "models--stabilityai--stable-diffusion-3.5-medium", NULL);
+  char *old = g_build_filename (repo, "snapshots/0000old", NULL);
+  char *snap = g_build_filename (repo, "snapshots/ffffmain", NULL);
+  struct sd35_model_files f;
+  struct sd35_error       err;
+
+  g_unsetenv ("SD35_MODEL");
+  g_unsetenv ("HF_HOME");
+  g_unsetenv ("HF_HUB_CACHE");
+  g_setenv ("HOME", home, TRUE);
+  test_check (find (NULL, NULL, NULL, 1, &f, &err) == SD35_ERR_MISSING
+                && strstr (err.message, "$SD35_MODEL (unset)") != NULL
+                && strstr (err.message, "huggingface/hub/models--stabilityai") != NULL,
+              "nothing anywhere: %s", err.message);
+  make_release (old, "sd3.5_medium.safetensors");
+  make_release (snap, "sd3.5_medium.safetensors");
+  put (repo, "refs/main", "ffffmain\n");
+  test_check (find (NULL, NULL, NULL, 1, &f, &err) == SD35_OK
+                && strstr (f.mmdit, "snapshots/ffffmain/sd3.5_medium.safetensors") != NULL,
+              "HF cache snapshot of refs/main under $HOME: %s", err.message);
+  check_release ("HF snapshot", &f, "/sd3.5_medium.safetensors");
+  model_files_clear (&f);
+
+  g_setenv ("HOME", tmpdir, TRUE);
+  {
+    char *hf = g_build_filename (home, ".cache/huggingface", NULL);
+    g_setenv ("HF_HOME", hf, TRUE);
+    g_free (hf);
+  }
+  test_check (find (NULL, NULL, NULL, 1, &f, &err) == SD35_OK
+                && strstr (f.mmdit, "ffffmain") != NULL, "$HF_HOME/hub: %s", err.message);
+  model_files_clear (&f);
+  g_unsetenv ("HF_HOME");
+  g_free (home);
+  g_free (hub);
+  g_free (repo);
+  g_free (old);
+  g_free (snap);
+}
+
+static void
+test_refusals (void)
+{
+  struct sd35_model_files f;
+  struct sd35_error       err;
+  char                   *p = g_build_filename (tmpdir, "pk/sd3.5_large.ckpt", NULL);
+  char                   *d = g_build_filename (tmpdir, "pk", NULL);
+  char                   *df = g_build_filename (tmpdir, "diffusers", NULL);
+  char                   *two = g_build_filename (tmpdir, "two", NULL);
+  char                   *none = g_build_filename (tmpdir, "no-such-model", NULL);
+
+  put (tmpdir, "pk/sd3.5_large.ckpt", "x");
+  test_check (find (p, NULL, NULL, 1, &f, &err) == SD35_ERR_FORMAT
+                && strstr (err.message, "pickle") != NULL, "pickle file: %s", err.message);
+  test_check (find (d, NULL, NULL, 1, &f, &err) == SD35_ERR_FORMAT
+                && strstr (err.message, "pickle") != NULL, "folder with a pickle: %s",
+              err.message);
+  put (df, "transformer/diffusion_pytorch_model.safetensors", "x");
+  put (df, "model_index.json", "{}");
+  test_check (find (df, NULL, NULL, 1, &f, &err) == SD35_ERR_FORMAT
+                && strstr (err.message, "diffusers") != NULL, "diffusers folder: %s",
+              err.message);
+  put_mmdit (two, "sd3.5_a.safetensors", 1, 0, 1);
+  put_mmdit (two, "sd3.5_b.safetensors", 1, 0, 1);
+  test_check (find (two, NULL, NULL, 1, &f, &err) == SD35_ERR_ARG
+                && strstr (err.message, "sd3.5_a.safetensors, sd3.5_b.safetensors") != NULL,
+              "two model files: %s", err.message);
+  test_check (find (none, NULL, NULL, 1, &f, &err) == SD35_ERR_MISSING
+                && strstr (err.message, "no-such-model") != NULL, "absent path: %s",
+              err.message);
+  g_free (two);
+  two = g_build_filename (tmpdir, "two/broken", NULL);
+  g_mkdir_with_parents (two, 0755);
+  {
+    static const char bad[] = "\x08\0\0\0\0\0\0\0{\"a\":1} ";
+    char             *bp = g_build_filename (two, "sd3.5_x.safetensors", NULL);
+    g_file_set_contents (bp, bad, sizeof bad - 1, NULL);
+    g_free (bp);
+  }
+  test_check (find (two, NULL, NULL, 1, &f, &err) == SD35_ERR_FORMAT
+                && strstr (err.message, "not an object") != NULL, "corrupt model file: %s",
+              err.message);
+  /* no VAE in the file and none beside it */
+  put_mmdit (tmpdir, "novae/sd3.5_large.safetensors", 1, 0, 0);
+  g_free (d);
+  d = g_build_filename (tmpdir, "novae", NULL);
+  test_check (find (d, NULL, NULL, 0, &f, &err) == SD35_ERR_MISSING
+                && strstr (err.message, "VAE") != NULL, "MMDiT without VAE: %s", err.message);
+  g_free (p);
+  g_free (d);
+  g_free (df);
+  g_free (two);
+  g_free (none);
+}
+
+static enum sd35_variant
+variant_of (const char *dir, const char *name, int force_turbo)
+{
+  char             *p = g_build_filename (dir, name, NULL);
+  struct st_file   *f = NULL;
+  struct sd35_error err = { 0 };
+  enum sd35_variant v = SD35_VARIANT_UNKNOWN;
+
+  if (st_open (p, &f, &err) == SD35_OK)
+    v = model_detect_variant (f, p, force_turbo);
+  else
+    test_check (0, "open %s: %s", p, err.message);
+  st_close (f);
+  g_free (p);
+  return v;
+}
+
+static void
+test_variants (void)
+{
+  char *d = g_build_filename (tmpdir, "variants", NULL);
+
+  put_mmdit (d, "large.safetensors", 1, 0, 1);
+  put_mmdit (d, "sd3.5_large_Turbo.safetensors", 1, 0, 1);
+  put_mmdit (d, "medium.safetensors", 1, 1, 1);
+  put_mmdit (d, "sd3_medium.safetensors", 0, 0, 1);
+  test_check (variant_of (d, "large.safetensors", 0) == SD35_VARIANT_LARGE, "Large");
+  test_check (variant_of (d, "large.safetensors", 1) == SD35_VARIANT_LARGE_TURBO, "forced turbo");
+  test_check (variant_of (d, "sd3.5_large_Turbo.safetensors", 0) == SD35_VARIANT_LARGE_TURBO,
+              "turbo by name");
+  test_check (variant_of (d, "medium.safetensors", 0) == SD35_VARIANT_MEDIUM, "attn2 → Medium");
+  test_check (variant_of (d, "sd3_medium.safetensors", 0) == SD35_VARIANT_SD3_MEDIUM,
+              "no ln_k → SD3 Medium");
+  test_check (model_detect_variant (NULL, "x", 0) == SD35_VARIANT_UNKNOWN, "no file → unknown");
+  put (d, "cfg/bad.json", "{\"num_attention_heads\": ");
+  put (d, "cfg/str.json", "{\"num_attention_heads\": \"12\"}");
+  put (d, "cfg/t5.json", "{\"num_heads\": 64}");
+  {
+    char *bad = g_build_filename (d, "cfg/bad.json", NULL);
+    char *str = g_build_filename (d, "cfg/str.json", NULL);
+    char *t5 = g_build_filename (d, "cfg/t5.json", NULL);
+    test_check (model_config_heads (bad) == 0 && model_config_heads (str) == 0
+                  && model_config_heads ("/nonexistent/config.json") == 0
+                  && model_config_heads (NULL) == 0 && model_config_heads (t5) == 64,
+                "config heads: 0 when unreadable, num_heads for T5");
+    g_free (bad);
+    g_free (str);
+    g_free (t5);
+  }
+  g_free (d);
+}
+
+static void
+test_golden (void)
+{
+  const char             *shared = test_shared_dir ();
+  char                   *models, *toks, *large;
+  struct sd35_model_files f;
+  struct sd35_error       err;
+
+  if (shared == NULL)
+    {
+      printf ("note: ../shared absent, golden-layout checks skipped\n");
+      return;
+    }
+  models = g_build_filename (shared, "golden", "models", NULL);
+  toks = g_build_filename (shared, "tokenizers", NULL);
+  large = g_build_filename (models, "sd3.5_tiny_large.safetensors", NULL);
+  test_check (find (large, NULL, toks, 1, &f, &err) == SD35_OK
+                && ends (f.clip_l, "models/clip_l.safetensors")
+                && ends (f.clip_g, "models/clip_g.safetensors")
+                && ends (f.t5, "models/t5xxl.safetensors")
+                && ends (f.clip_l_config, "models/text_encoder/config.json")
+                && ends (f.clip_g_config, "models/text_encoder_2/config.json")
+                && ends (f.t5_config, "models/text_encoder_3/config.json")
+                && ends (f.clip_vocab, "tokenizers/clip/vocab.json")
+                && ends (f.t5_spiece, "tokenizers/t5/spiece.model")
+                && ends (f.t5_tokenizer_json, "tokenizers/t5/tokenizer.json"),
+              "golden layout: %s", err.message);
+  if (err.status == SD35_OK)
+    {
+      test_check (model_config_heads (f.clip_l_config) == 3, "golden CLIP-L heads 3");
+      test_check (model_config_heads (f.clip_g_config) == 2, "golden CLIP-G heads 2");
+    }
+  model_files_clear (&f);
+  test_check (find (models, NULL, toks, 1, &f, &err) == SD35_ERR_ARG,
+              "golden folder holds two models: %s", err.message);
+  test_check (variant_of (models, "sd3.5_tiny_large.safetensors", 0) == SD35_VARIANT_LARGE,
+              "tiny_large → Large");
+  test_check (variant_of (models, "sd3.5_tiny_medium.safetensors", 0) == SD35_VARIANT_MEDIUM,
+              "tiny_medium → Medium");
+  test_check (variant_of (models, "sd3.5_tiny_large.safetensors", 1)
+                == SD35_VARIANT_LARGE_TURBO, "tiny_large forced turbo → Large Turbo");
+  g_free (models);
+  g_free (toks);
+  g_free (large);
+}
+
+static void
+rm_rf (const char *path)
+{
+  GDir       *d = g_dir_open (path, 0, NULL);
+  const char *e;
+
+  while (d != NULL && (e = g_dir_read_name (d)) != NULL)
+    {
+      char *p = g_build_filename (path, e, NULL);
+      if (g_file_test (p, G_FILE_TEST_IS_DIR) && !g_file_test (p, G_FILE_TEST_IS_SYMLINK))
+        rm_rf (p);
+      else
+        g_unlink (p);
+      g_free (p);
+    }
+  if (d != NULL)
+    g_dir_close (d);
+  g_rmdir (path);
+}
+
+int
+main (void)
+{
+  tmpdir = g_dir_make_tmp ("sd35-model-XXXXXX", NULL);
+  if (tmpdir == NULL)
+    {
+      printf ("FAIL: no temporary folder\n");
+      return 1;
+    }
+  test_golden ();
+  test_variants ();
+  test_refusals ();
+  test_release ();
+  test_hf_cache ();
+  rm_rf (tmpdir);
+  g_free (tmpdir);
+  return test_exit ();
+}
