@@ -368,9 +368,21 @@ bench_mmdit (struct backend *be, enum bench_variant variant, int size, int n_ctx
              int iters, struct bench_stage *r, struct sd35_error *err)
 {
   struct mmdit_config cfg;
+
+  bench_mmdit_config (variant, &cfg);
+  return bench_mmdit_shape (be, &cfg, bench_mmdit_batch (variant), size, n_ctx, warmup, iters,
+                            r, err);
+}
+
+enum sd35_status
+bench_mmdit_shape (struct backend *be, const struct mmdit_config *shape, int B, int size,
+                   int n_ctx, int warmup, int iters, struct bench_stage *r,
+                   struct sd35_error *err)
+{
+  struct mmdit_config cfg = *shape;
   struct mmdit       *m = NULL;
   enum sd35_status    st = check_iters (warmup, iters, err);
-  const int           B = bench_mmdit_batch (variant), h = size / 8, w = size / 8;
+  const int           h = size / 8, w = size / 8;
   const size_t        nx = (size_t) B * 16 * h * w;
   float              *x = NULL, *ctx = NULL, *y = NULL, *v = NULL;
   float               sigma[2] = { 1.0f, 1.0f };
@@ -379,11 +391,11 @@ bench_mmdit (struct backend *be, enum bench_variant variant, int size, int n_ctx
   stage_begin (be, r);
   if (st != SD35_OK)
     return st;
-  bench_mmdit_config (variant, &cfg);
-  if (size % 16 != 0 || size < 16 || h / 2 > cfg.pos_embed_max_size)
-    return sd35_set_error (err, SD35_ERR_ARG, "benchmark: size %d must be a multiple of 16 "
-                           "and at most %d for %s", size, 16 * cfg.pos_embed_max_size,
-                           bench_variant_name (variant));
+  if (B < 1 || B > 2 || n_ctx < 1 || size % 16 != 0 || size < 16
+      || h / 2 > cfg.pos_embed_max_size)
+    return sd35_set_error (err, SD35_ERR_ARG, "benchmark: batch %d (1..2), %d context tokens, "
+                           "size %d (a multiple of 16, at most %d for this model)", B, n_ctx,
+                           size, 16 * cfg.pos_embed_max_size);
   t0 = bench_now_ms ();
   st = mmdit_new_random (be, &cfg, 7, &m, err);
   if (st != SD35_OK)

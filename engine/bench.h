@@ -64,6 +64,10 @@ enum sd35_status bench_text (struct backend *be, int t5_tokens, int warmup, int 
 enum sd35_status bench_mmdit (struct backend *be, enum bench_variant v, int size, int n_ctx,
                               int warmup, int iters, struct bench_stage *r,
                               struct sd35_error *err);
+/* The same for any MMDiT shape and batch (tests, experiments). */
+enum sd35_status bench_mmdit_shape (struct backend *be, const struct mmdit_config *cfg, int B,
+                                    int size, int n_ctx, int warmup, int iters,
+                                    struct bench_stage *r, struct sd35_error *err);
 enum sd35_status bench_vae (struct backend *be, int size, int warmup, int iters,
                             struct bench_stage *r, struct sd35_error *err);
 

@@ -190,6 +190,9 @@ sd35_engine_open (const struct sd35_engine_options *opts, sd35_engine **out,
       load_text_encoders (e, opts->use_t5, err) != SD35_OK ||
       check_fit (e, err) != SD35_OK)
     goto fail;
+  /* taesd helper: optional TAESD3 preview decoder, same backend (taesd_preview.c) */
+  if (engine_taesd_open (e, opts->taesd_path, err) != SD35_OK)
+    goto fail;
 
   c = mmdit_get_config (e->mmdit);
   e->backend_name = strdup (e->be->name ? e->be->name : "?");
@@ -206,6 +209,7 @@ sd35_engine_open (const struct sd35_engine_options *opts, sd35_engine **out,
   e->info.backend_name = e->backend_name;
   e->info.depth = c->depth;
   e->info.hidden_size = c->hidden_size;
+  e->info.taesd_path = taesd_path (e->taesd);
   sd35_variant_defaults (e->info.variant, &e->info.defaults);
   sd35_log ("model: %s, depth %d, hidden %d, backend %s%s", e->info.variant_name, c->depth,
             c->hidden_size, e->backend_name, opts->use_t5 ? "" : ", T5 off");
@@ -229,6 +233,8 @@ sd35_engine_free (sd35_engine *e)
       free (e->cache[i].text);
       sd35_cond_clear (&e->cache[i].cond);
     }
+  taesd_free (e->taesd);  /* taesd helper */
+  free (e->taesd_rgb);
   vae_free (e->vae);
   mmdit_free (e->mmdit);
   t5_free (e->t5);

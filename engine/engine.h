@@ -12,6 +12,7 @@
 #include "text_encoders.h"
 #include "mmdit.h"
 #include "vae.h"
+#include "taesd.h"
 
 /* One remembered conditioning (the GIMP plug-in re-runs the same prompt with other seeds). */
 struct cond_cache_entry
@@ -35,6 +36,10 @@ struct sd35_engine
   struct mmdit           *mmdit;
   struct vae             *vae;
   int                     has_vae_encoder;
+  /* taesd helper: TAESD3 step previews (taesd.h, taesd_preview.c); NULL = projection */
+  struct taesd           *taesd;
+  uint8_t                *taesd_rgb;    /* full-resolution preview buffer */
+  size_t                  taesd_n_pix;
   struct sd35_model_info  info;
   char                   *backend_name;
 

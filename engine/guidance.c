@@ -148,6 +148,15 @@ engine_model_on_step (void *user, int step, int n_steps, float sigma, const floa
   if (cb->on_step)
     {
       /* preview of the x0 estimate (model space, as the reference's decode_latent_to_preview) */
+      const uint8_t *rgb;
+      int            pw, ph;
+
+      /* taesd helper: full-resolution TAESD3 preview when loaded and cheap enough */
+      if (engine_taesd_preview (m->e, denoised, h, w, &rgb, &pw, &ph))
+        {
+          cb->on_step (cb->user, step, n_steps, sigma, rgb, pw, ph);
+          return;
+        }
       sd35_latent_preview (denoised, h, w, m->preview);
       cb->on_step (cb->user, step, n_steps, sigma, m->preview, w, h);
     }

@@ -94,6 +94,13 @@ struct sd35_engine_options
   int                    force_turbo;       /* 1: treat as Large Turbo whatever the file name */
   int                    n_threads;         /* CPU threads, 0 = all cores */
   int                    verbose;           /* log loading details to stderr */
+  /* TAESD3 decoder for full-resolution step previews (taesd3_decoder.safetensors):
+   * NULL = discover: $SD35_TAESD ("" = none), else taesd3_decoder.safetensors beside the MMDiT
+   * file, in vae_approx/ beside it or in ../vae_approx/ (ComfyUI's models/ layout); a
+   * discovered file that fails to load is skipped with a notice.  "" = none.  Else this
+   * file, and an error if it cannot be loaded.  Without one, on_step previews are the
+   * latent-size projection (sd35_latent_preview). */
+  const char            *taesd_path;
 };
 
 void sd35_engine_options_init (struct sd35_engine_options *opts);
@@ -113,6 +120,7 @@ struct sd35_model_info
   int                  depth;         /* MMDiT blocks */
   int                  hidden_size;
   struct sd35_defaults defaults;
+  const char          *taesd_path;    /* the TAESD preview decoder in use; NULL = none */
 };
 
 enum sd35_status sd35_engine_open (const struct sd35_engine_options *opts,
@@ -123,7 +131,9 @@ const struct sd35_model_info *sd35_engine_info (const sd35_engine *engine);
 
 /* Callbacks.  on_step: after every sampler step (0-based step of n_steps), with sigma and an
  * 8-bit RGB preview (HWC, latent size: width/8 × height/8) of the x0 estimate; the buffer is
- * only valid during the call.  is_cancelled: polled every step and between MMDiT blocks;
+ * only valid during the call.  With a TAESD decoder (sd35_engine_options.taesd_path) the
+ * preview is full size, width × height, where taesd_preview.c's cost rule allows it (always
+ * on CUDA); preview_w/preview_h always give the size.  is_cancelled: polled every step and between MMDiT blocks;
  * returning non-zero makes sd35_generate return SD35_CANCELLED promptly with no output. */
 struct sd35_callbacks
 {

@@ -27,6 +27,7 @@ t5_tokenizer_free (struct t5_tokenizer *tok)
   if (tok->piece_ids)
     g_hash_table_destroy (tok->piece_ids);
   g_free (tok->charsmap);
+  g_free (tok->trie);
   for (int i = 0; i < tok->n_added; i++)
     g_free (tok->added[i].text);
   g_free (tok->added);

@@ -80,59 +80,7 @@ cp_async_wait_0 (void)
 
 #include "flash_attn.cuh"
 
-/* --- general path: row softmax of one chunk of scores ----------------------------------------- */
-
-/* S: fp32 [H, Lc, L] scores of query rows i0..i0+Lc; P: bf16 [H, Lc, L] */
-__global__ void
-softmax_rows_kernel (__nv_bfloat16 *P, const float *S, const void *bias, int bias_dt,
-                     int64_t L, int64_t Lc, int64_t i0, float scale, int causal)
-{
-  __shared__ float red[32];
-  const int64_t row = blockIdx.x;              /* h·Lc + i */
-  const int64_t h = row / Lc, i = row % Lc, qi = i0 + i;
-  const float  *s = S + row * L;
-  __nv_bfloat16 *p = P + row * L;
-  const int64_t bias_off = (h * L + qi) * L;
-  const int64_t jmax = causal ? qi + 1 : L;     /* keys j > qi are masked */
-  float         mx = -INFINITY, sum = 0.f;
-
-  for (int64_t j = threadIdx.x; j < jmax; j += blockDim.x)
-    {
-      float v = s[j] * scale + (bias ? ld_f32 (bias, bias_dt, bias_off + j) : 0.f);
-      mx = fmaxf (mx, v);
-    }
-  for (int o = 16; o; o >>= 1)
-    mx = fmaxf (mx, __shfl_xor_sync (0xffffffffu, mx, o));
-  if ((threadIdx.x & 31) == 0)
-    red[threadIdx.x >> 5] = mx;
-  __syncthreads ();
-  mx = -INFINITY;
-  for (int w = 0; w < (int) (blockDim.x >> 5); w++)
-    mx = fmaxf (mx, red[w]);
-  __syncthreads ();
-  for (int64_t j = threadIdx.x; j < jmax; j += blockDim.x)
-    {
-      float v = s[j] * scale + (bias ? ld_f32 (bias, bias_dt, bias_off + j) : 0.f);
-      sum += __expf (v - mx);
-    }
-  for (int o = 16; o; o >>= 1)
-    sum += __shfl_xor_sync (0xffffffffu, sum, o);
-  if ((threadIdx.x & 31) == 0)
-    red[threadIdx.x >> 5] = sum;
-  __syncthreads ();
-  sum = 0.f;
-  for (int w = 0; w < (int) (blockDim.x >> 5); w++)
-    sum += red[w];
-  const float inv = 1.f / sum;
-  for (int64_t j = threadIdx.x; j < L; j += blockDim.x)
-    {
-      float v = 0.f;
-      if (j < jmax)
-        v = __expf (s[j] * scale + (bias ? ld_f32 (bias, bias_dt, bias_off + j) : 0.f) - mx)
-            * inv;
-      p[j] = __float2bfloat16 (v);
-    }
-}
+#include "softmax_rows.cuh"
 
 static void
 attention_general (struct backend *be, struct tensor *out, const __nv_bfloat16 *qkv,

@@ -3,9 +3,9 @@
  *                                                                           ox·s − pl + kx]
  *   torch: F.conv2d(F.pad(in, (pl, pr, pt, pb)), w, b, stride=s)
  *
- * Output pixels P = Ho·Wo are handled in chunks so that the im2col buffer colᵀ[Pc, K]
+ * Output pixels P = Ho·Wo are handled in chunks so that the im2col buffer col[K, Pc]
  * (K = Ci·kh·kw, bf16) stays ≤ 256 MiB.  In column-major terms outᵀ(P × Co, ld P) =
- * colᵀ(Pc × K)·w(K × Co), so the GEMM writes the NCHW output in place.  A 1×1 stride-1
+ * col(Pc × K, ld Pc)·w(K × Co), so the GEMM writes the NCHW output in place.  A 1×1 stride-1
  * unpadded conv needs no im2col: outᵀ = inᵀ(P × Ci)·wᵀ.  The bias is per output channel, a
  * column of the column-major D, which cuBLASLt's bias epilogue (per row) cannot express: a
  * small kernel adds it. */
@@ -13,34 +13,7 @@
 
 #define IM2COL_BUDGET ((size_t) 256 << 20)
 
-/* colᵀ[pp, (ci·kh + ky)·kw + kx] for output pixels p0 + pp of batch image `in` */
-__global__ void
-im2col_kernel (__nv_bfloat16 *col, const void *in, int idt, int64_t Ci, int64_t H, int64_t W,
-               int64_t kh, int64_t kw, int64_t stride, int64_t pt, int64_t pl, int64_t Wo,
-               int64_t p0, size_t total)
-{
-  const int64_t K = Ci * kh * kw;
-  for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < total;
-       i += (size_t) gridDim.x * blockDim.x)
-    {
-      int64_t k = i % K, p = p0 + (int64_t) (i / K);
-      int64_t kx = k % kw, ky = (k / kw) % kh, ci = k / (kw * kh);
-      int64_t y = (p / Wo) * stride - pt + ky, x = (p % Wo) * stride - pl + kx;
-      float   v = 0.f;
-      if (y >= 0 && y < H && x >= 0 && x < W)
-        v = ld_f32 (in, idt, ((size_t) ci * H + y) * W + x);
-      col[i] = __float2bfloat16 (v);
-    }
-}
-
-__global__ void
-channel_bias_kernel (void *out, int odt, const void *bias, int bdt, int64_t Co, int64_t P,
-                     size_t total)
-{
-  for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < total;
-       i += (size_t) gridDim.x * blockDim.x)
-    st_f32 (out, odt, i, ld_f32 (out, odt, i) + ld_f32 (bias, bdt, (i / P) % Co));
-}
+#include "conv_kernels.cuh"
 
 void
 cuda_op_conv2d (struct backend *be, struct tensor *out, const struct tensor *in,
@@ -69,11 +42,23 @@ cuda_op_conv2d (struct backend *be, struct tensor *out, const struct tensor *in,
                  (long long) H, (long long) W);
       return;
     }
+  if (K > 65535 || B * Co > 65535 || (int64_t) Ci * H * W > INT32_MAX
+      || H > INT32_MAX / 2 || W > INT32_MAX / 2)
+    {
+      CUDA_FAIL (be, SD35_ERR_ARG, "conv2d: sizes out of range (Ci·kh·kw = %lld, B·Co = %lld, "
+                 "%lldx%lld)", (long long) K, (long long) (B * Co), (long long) H, (long long) W);
+      return;
+    }
   Ho = (H + pad_t + pad_b - kh) / stride + 1;
   Wo = (W + pad_l + pad_r - kw) / stride + 1;
   P = Ho * Wo;
   if (B <= 0 || Co <= 0 || P <= 0)
     return;
+  if (P > INT32_MAX)
+    {
+      CUDA_FAIL (be, SD35_ERR_ARG, "conv2d: %lld output pixels exceed 2^31", (long long) P);
+      return;
+    }
   if (w->dtype != SD35_BF16)
     {
       wbytes = (size_t) Co * K * 2;
@@ -112,14 +97,16 @@ cuda_op_conv2d (struct backend *be, struct tensor *out, const struct tensor *in,
       for (int64_t bi = 0; bi < B && !backend_failed (be); bi++)
         for (int64_t p0 = 0; p0 < P && !backend_failed (be); p0 += Pc)
           {
-            int64_t n = P - p0 < Pc ? P - p0 : Pc;
-            size_t  total = (size_t) n * K;
-            im2col_kernel<<<cuda_grid_1d (total, 256), 256, 0, ci->stream>>>
+            int64_t  n = P - p0 < Pc ? P - p0 : Pc;
+            unsigned gx = (unsigned) ((n + 1023) / 1024);
+            im2col_kernel<<<dim3 (gx, (unsigned) K), 256, 0, ci->stream>>>
               (col, (const char *) ind + (size_t) bi * Ci * H * W * sd35_dtype_size (in->dtype),
-               idt, Ci, H, W, kh, kw, stride, pad_t, pad_l, Wo, p0, total);
+               idt, (int) H, (int) W, (int) kh, (int) kw, (int) stride, (int) pad_t,
+               (int) pad_l, (int) Wo, (int) p0, (int) n, (int) Pc);
             if (CUDA_LAUNCH_CHECK (be))
               break;
-            if (cuda_gemm (be, 1, 0, n, Co, K, col, SD35_BF16, K, 0, wd, SD35_BF16, K, 0,
+            /* outᵀ[p0 .. p0+n, Co] = col(n × K, column-major, ld Pc) · w(K × Co) */
+            if (cuda_gemm (be, 0, 0, n, Co, K, col, SD35_BF16, Pc, 0, wd, SD35_BF16, K, 0,
                            (char *) out->data + ((size_t) bi * Co * P + p0) * osz, out->dtype,
                            P, 0, 1, NULL, 0, 0, 1.f, 0.f) == 2)
               CUDA_FAIL (be, SD35_ERR_CUDA, "cuBLASLt has no algorithm for conv chunk "
@@ -128,9 +115,10 @@ cuda_op_conv2d (struct backend *be, struct tensor *out, const struct tensor *in,
     }
   if (b && !backend_failed (be))
     {
-      size_t total = (size_t) B * Co * P;
-      channel_bias_kernel<<<cuda_grid_1d (total, 256), 256, 0, ci->stream>>>
-        (out->data, out->dtype, b->data, b->dtype, Co, P, total);
+      int64_t gx = (P + 2047) / 2048;
+      channel_bias_kernel<<<dim3 ((unsigned) (gx > 65535 ? 65535 : gx), (unsigned) (B * Co)),
+                            256, 0, ci->stream>>>
+        (out->data, out->dtype, b->data, b->dtype, Co, P);
       CUDA_LAUNCH_CHECK (be);
     }
 out:

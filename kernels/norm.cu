@@ -4,217 +4,17 @@
  * per row; in-place use (out == in) is safe because each thread writes only what it read. */
 #include "cuda_common.h"
 
-/* sum over the block (blockDim.x a multiple of 32, ≤ 1024) */
-__device__ float
-block_sum (float v)
-{
-  __shared__ float red[32];
-  __shared__ float total;
-  for (int o = 16; o; o >>= 1)
-    v += __shfl_xor_sync (0xffffffffu, v, o);
-  __syncthreads ();   /* red may still be read from a previous call */
-  if ((threadIdx.x & 31) == 0)
-    red[threadIdx.x >> 5] = v;
-  __syncthreads ();
-  if (threadIdx.x == 0)
-    {
-      float s = 0.f;
-      for (int w = 0; w < (int) (blockDim.x >> 5); w++)
-        s += red[w];
-      total = s;
-    }
-  __syncthreads ();
-  return total;
-}
-
-/* LayerNorm of row r; affine (w, b) optional; adaLN modulation optional:
- * y = LN(x)·(1 + mod[bi, scale_chunk·D + i]) + mod[bi, shift_chunk·D + i], bi = r / N */
-__global__ void
-layernorm_kernel (void *out, int odt, const void *in, int idt, const void *w, int wdt,
-                  const void *bb, int bdt, const void *mod, int mdt, int64_t n_chunks,
-                  int64_t shift_chunk, int64_t scale_chunk, int64_t N, int64_t D, float eps)
-{
-  const int64_t r = blockIdx.x;
-  const size_t  base = (size_t) r * D;
-  float         s = 0.f, v = 0.f;
-
-  for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
-    s += ld_f32 (in, idt, base + i);
-  const float mean = block_sum (s) / (float) D;
-  for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
-    {
-      float d = ld_f32 (in, idt, base + i) - mean;
-      v += d * d;
-    }
-  const float rstd = rsqrtf (block_sum (v) / (float) D + eps);
-  const size_t mbase = mod ? (size_t) (r / N) * n_chunks * D : 0;
-  for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
-    {
-      float y = (ld_f32 (in, idt, base + i) - mean) * rstd;
-      if (w)
-        y *= ld_f32 (w, wdt, i);
-      if (bb)
-        y += ld_f32 (bb, bdt, i);
-      if (mod)
-        y = y * (1.f + ld_f32 (mod, mdt, mbase + scale_chunk * D + i))
-            + ld_f32 (mod, mdt, mbase + shift_chunk * D + i);
-      st_f32 (out, odt, base + i, y);
-    }
-}
-
-__global__ void
-rmsnorm_kernel (void *out, int odt, const void *in, int idt, const void *w, int wdt, int64_t D,
-                float eps)
-{
-  const size_t base = (size_t) blockIdx.x * D;
-  float        s = 0.f;
-
-  for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
-    {
-      float x = ld_f32 (in, idt, base + i);
-      s += x * x;
-    }
-  const float rs = rsqrtf (block_sum (s) / (float) D + eps);
-  for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
-    st_f32 (out, odt, base + i, ld_f32 (in, idt, base + i) * rs * (w ? ld_f32 (w, wdt, i) : 1.f));
-}
-
-/* one warp per (row, part ∈ {q, k}, head): RMSNorm over dh */
-__global__ void
-qk_rmsnorm_kernel (void *qkv, int dt, const void *wq, int wqdt, const void *wk, int wkdt,
-                   int64_t rows, int64_t H, int64_t dh, float eps)
-{
-  const int64_t vec = (blockIdx.x * (int64_t) blockDim.x + threadIdx.x) >> 5;
-  const int     lane = threadIdx.x & 31;
-  if (vec >= rows * 2 * H)
-    return;
-  const int64_t row = vec / (2 * H), part = (vec / H) % 2, h = vec % H;
-  const size_t  base = ((size_t) row * 3 + part) * H * dh + h * dh;
-  const void   *w = part ? wk : wq;
-  const int     wdt = part ? wkdt : wqdt;
-  float         s = 0.f;
-
-  for (int64_t i = lane; i < dh; i += 32)
-    {
-      float x = ld_f32 (qkv, dt, base + i);
-      s += x * x;
-    }
-  for (int o = 16; o; o >>= 1)
-    s += __shfl_xor_sync (0xffffffffu, s, o);
-  const float rs = rsqrtf (s / (float) dh + eps);
-  for (int64_t i = lane; i < dh; i += 32)
-    st_f32 (qkv, dt, base + i, ld_f32 (qkv, dt, base + i) * rs * ld_f32 (w, wdt, i));
-}
-
-__global__ void
-gated_add_kernel (void *x, int xdt, const void *y, int ydt, const void *mod, int mdt,
-                  int64_t n_chunks, int64_t gate_chunk, int64_t N, int64_t D, size_t total)
-{
-  for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < total;
-       i += (size_t) gridDim.x * blockDim.x)
-    {
-      float g = 1.f;
-      if (gate_chunk >= 0)
-        {
-          size_t bi = i / ((size_t) N * D);
-          g = ld_f32 (mod, mdt, (bi * n_chunks + gate_chunk) * D + i % D);
-        }
-      st_f32 (x, xdt, i, ld_f32 (x, xdt, i) + g * ld_f32 (y, ydt, i));
-    }
-}
-
-/* --- groupnorm --------------------------------------------------------------------------------- */
-
-struct welford
-{
-  float n, mean, m2;
-};
-
-__device__ __forceinline__ struct welford
-welford_merge (struct welford a, struct welford b)
-{
-  struct welford r;
-  float          n = a.n + b.n;
-  if (n == 0.f)
-    return a;
-  float d = b.mean - a.mean, fb = b.n / n;
-  r.n = n;
-  r.mean = a.mean + d * fb;
-  r.m2 = a.m2 + b.m2 + d * d * a.n * fb;
-  return r;
-}
-
-/* grid (B·groups, splits): partial statistics of one slice of one group's contiguous data */
-__global__ void
-groupnorm_stats_kernel (struct welford *part, const void *in, int idt, size_t group_elems,
-                        size_t slice)
-{
-  __shared__ struct welford red[32];
-  const size_t   g = blockIdx.x, s0 = blockIdx.y * slice;
-  const size_t   s1 = s0 + slice < group_elems ? s0 + slice : group_elems;
-  struct welford w = { 0.f, 0.f, 0.f };
-
-  for (size_t i = s0 + threadIdx.x; i < s1; i += blockDim.x)
-    {
-      float x = ld_f32 (in, idt, g * group_elems + i);
-      w.n += 1.f;
-      float d = x - w.mean;
-      w.mean += d / w.n;
-      w.m2 += d * (x - w.mean);
-    }
-  for (int o = 16; o; o >>= 1)
-    {
-      struct welford other;
-      other.n = __shfl_xor_sync (0xffffffffu, w.n, o);
-      other.mean = __shfl_xor_sync (0xffffffffu, w.mean, o);
-      other.m2 = __shfl_xor_sync (0xffffffffu, w.m2, o);
-      w = welford_merge (w, other);
-    }
-  if ((threadIdx.x & 31) == 0)
-    red[threadIdx.x >> 5] = w;
-  __syncthreads ();
-  if (threadIdx.x == 0)
-    {
-      for (int k = 1; k < (int) (blockDim.x >> 5); k++)
-        w = welford_merge (w, red[k]);
-      part[g * gridDim.y + blockIdx.y] = w;
-    }
-}
-
-/* one thread per group: merge the splits → (mean, rstd) */
-__global__ void
-groupnorm_final_kernel (float2 *stats, const struct welford *part, int n_groups, int splits,
-                        float eps)
-{
-  int g = blockIdx.x * blockDim.x + threadIdx.x;
-  if (g >= n_groups)
-    return;
-  struct welford w = part[(size_t) g * splits];
-  for (int s = 1; s < splits; s++)
-    w = welford_merge (w, part[(size_t) g * splits + s]);
-  stats[g] = make_float2 (w.mean, rsqrtf (w.m2 / w.n + eps));
-}
-
-__global__ void
-groupnorm_apply_kernel (void *out, int odt, const void *in, int idt, const void *w, int wdt,
-                        const void *bb, int bdt, const float2 *stats, int64_t C, int64_t HW,
-                        int64_t cpg, size_t total, int silu)
-{
-  for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < total;
-       i += (size_t) gridDim.x * blockDim.x)
-    {
-      size_t bc = i / HW;                 /* b·C + c */
-      int64_t c = bc % C;
-      float2 st = stats[(bc / C) * (C / cpg) + c / cpg];
-      float  y = (ld_f32 (in, idt, i) - st.x) * st.y;
-      y = y * (w ? ld_f32 (w, wdt, c) : 1.f) + (bb ? ld_f32 (bb, bdt, c) : 0.f);
-      if (silu)
-        y = y / (1.f + __expf (-y));
-      st_f32 (out, odt, i, y);
-    }
-}
+#include "norm_kernels.cuh"
 
 /* --- launchers ---------------------------------------------------------------------------------- */
+
+/* blocks along one channel plane of HW values (each thread then loops ~8 times) */
+static unsigned
+plane_blocks (int64_t HW)
+{
+  int64_t g = (HW + 256 * 8 - 1) / (256 * 8);
+  return (unsigned) (g < 1 ? 1 : g > 65535 ? 65535 : g);
+}
 
 static unsigned
 row_threads (int64_t D)
@@ -222,19 +22,38 @@ row_threads (int64_t D)
   return D >= 2048 ? 512 : D >= 512 ? 256 : D >= 128 ? 128 : 32;
 }
 
+/* the bf16 fast path applies: bf16 rows of D % 8 == 0 (16-byte aligned), fp32 affine, bf16 mod */
+static int
+ln_fast_ok (const struct tensor *out, const struct tensor *in, const struct tensor *w,
+            const struct tensor *b, const struct tensor *mod, int64_t D)
+{
+  return out->dtype == SD35_BF16 && in->dtype == SD35_BF16 && D % 8 == 0
+         && D <= 8 * LN_FAST_VEC * LN_FAST_THREADS && (!w || w->dtype == SD35_F32)
+         && (!b || b->dtype == SD35_F32) && (!mod || mod->dtype == SD35_BF16)
+         && ((uintptr_t) out->data | (uintptr_t) in->data
+             | (uintptr_t) (mod ? mod->data : NULL)) % 16 == 0;
+}
+
 void
 cuda_op_layernorm (struct backend *be, struct tensor *out, const struct tensor *in,
                    const struct tensor *w, const struct tensor *b, int64_t rows, int64_t D,
                    float eps)
 {
+  cudaStream_t st = cuda_impl_of (be)->stream;
   if (cuda_check_float (be, out, "layernorm", "output")
       || cuda_check_float (be, in, "layernorm", "input")
       || (w && cuda_check_float (be, w, "layernorm", "weight"))
       || (b && cuda_check_float (be, b, "layernorm", "bias")) || rows <= 0 || D <= 0)
     return;
-  layernorm_kernel<<<(unsigned) rows, row_threads (D), 0, cuda_impl_of (be)->stream>>>
-    (out->data, out->dtype, in->data, in->dtype, w ? w->data : NULL, w ? w->dtype : 0,
-     b ? b->data : NULL, b ? b->dtype : 0, NULL, 0, 0, 0, 0, 1, D, eps);
+  if (ln_fast_ok (out, in, w, b, NULL, D))
+    ln_fast_kernel<<<(unsigned) rows, LN_FAST_THREADS, 0, st>>>
+      ((__nv_bfloat16 *) out->data, (const __nv_bfloat16 *) in->data,
+       w ? (const float *) w->data : NULL, b ? (const float *) b->data : NULL, NULL, 0, 0, 0, 1,
+       (int) D, eps);
+  else
+    layernorm_kernel<<<(unsigned) rows, row_threads (D), 0, st>>>
+      (out->data, out->dtype, in->data, in->dtype, w ? w->data : NULL, w ? w->dtype : 0,
+       b ? b->data : NULL, b ? b->dtype : 0, NULL, 0, 0, 0, 0, 1, D, eps);
   CUDA_LAUNCH_CHECK (be);
 }
 
@@ -243,13 +62,19 @@ cuda_op_ln_modulate (struct backend *be, struct tensor *out, const struct tensor
                      const struct tensor *mod, int64_t n_chunks, int64_t shift_chunk,
                      int64_t scale_chunk, int64_t B, int64_t N, int64_t D, float eps)
 {
+  cudaStream_t st = cuda_impl_of (be)->stream;
   if (cuda_check_float (be, out, "ln_modulate", "output")
       || cuda_check_float (be, in, "ln_modulate", "input")
       || cuda_check_float (be, mod, "ln_modulate", "mod") || B * N <= 0 || D <= 0)
     return;
-  layernorm_kernel<<<(unsigned) (B * N), row_threads (D), 0, cuda_impl_of (be)->stream>>>
-    (out->data, out->dtype, in->data, in->dtype, NULL, 0, NULL, 0, mod->data, mod->dtype,
-     n_chunks, shift_chunk, scale_chunk, N, D, eps);
+  if (ln_fast_ok (out, in, NULL, NULL, mod, D))
+    ln_fast_kernel<<<(unsigned) (B * N), LN_FAST_THREADS, 0, st>>>
+      ((__nv_bfloat16 *) out->data, (const __nv_bfloat16 *) in->data, NULL, NULL,
+       (const __nv_bfloat16 *) mod->data, n_chunks, shift_chunk, scale_chunk, N, (int) D, eps);
+  else
+    layernorm_kernel<<<(unsigned) (B * N), row_threads (D), 0, st>>>
+      (out->data, out->dtype, in->data, in->dtype, NULL, 0, NULL, 0, mod->data, mod->dtype,
+       n_chunks, shift_chunk, scale_chunk, N, D, eps);
   CUDA_LAUNCH_CHECK (be);
 }
 
@@ -290,9 +115,18 @@ cuda_op_gated_add (struct backend *be, struct tensor *x, const struct tensor *y,
   if (cuda_check_float (be, x, "gated_add", "x") || cuda_check_float (be, y, "gated_add", "y")
       || (gate_chunk >= 0 && cuda_check_float (be, mod, "gated_add", "mod")) || total == 0)
     return;
-  gated_add_kernel<<<cuda_grid_1d (total, 256), 256, 0, cuda_impl_of (be)->stream>>>
-    (x->data, x->dtype, y->data, y->dtype, gate_chunk >= 0 ? mod->data : NULL,
-     gate_chunk >= 0 ? mod->dtype : 0, n_chunks, gate_chunk, N, D, total);
+  if (x->dtype == SD35_BF16 && y->dtype == SD35_BF16 && D % 8 == 0
+      && (gate_chunk < 0 || mod->dtype == SD35_BF16)
+      && ((uintptr_t) x->data | (uintptr_t) y->data
+          | (uintptr_t) (gate_chunk >= 0 ? mod->data : NULL)) % 16 == 0)
+    gated_add_fast_kernel<<<cuda_grid_1d (total / 8, 256), 256, 0, cuda_impl_of (be)->stream>>>
+      ((__nv_bfloat16 *) x->data, (const __nv_bfloat16 *) y->data,
+       gate_chunk >= 0 ? (const __nv_bfloat16 *) mod->data : NULL, n_chunks, gate_chunk, N, D,
+       total / 8);
+  else
+    gated_add_kernel<<<cuda_grid_1d (total, 256), 256, 0, cuda_impl_of (be)->stream>>>
+      (x->data, x->dtype, y->data, y->dtype, gate_chunk >= 0 ? mod->data : NULL,
+       gate_chunk >= 0 ? mod->dtype : 0, n_chunks, gate_chunk, N, D, total);
   CUDA_LAUNCH_CHECK (be);
 }
 
@@ -312,6 +146,11 @@ cuda_op_groupnorm (struct backend *be, struct tensor *out, const struct tensor *
       || (w && cuda_check_float (be, w, "groupnorm", "weight"))
       || (b && cuda_check_float (be, b, "groupnorm", "bias")) || total == 0)
     return;
+  if (B * C > 65535)
+    {
+      CUDA_FAIL (be, SD35_ERR_ARG, "groupnorm: B·C = %lld exceeds 65535", (long long) (B * C));
+      return;
+    }
   if (groups <= 0 || C % groups != 0)
     {
       CUDA_FAIL (be, SD35_ERR_ARG, "groupnorm: %lld channels do not split into %lld groups",
@@ -334,9 +173,10 @@ cuda_op_groupnorm (struct backend *be, struct tensor *out, const struct tensor *
                                ci->stream>>> (part, in->data, in->dtype, group_elems, slice);
       groupnorm_final_kernel<<<(n_groups + 127) / 128, 128, 0, ci->stream>>>
         (stats, part, n_groups, splits, eps);
-      groupnorm_apply_kernel<<<cuda_grid_1d (total, 256), 256, 0, ci->stream>>>
+      groupnorm_apply_kernel<<<dim3 (plane_blocks (HW), (unsigned) (B * C)), 256, 0,
+                               ci->stream>>>
         (out->data, out->dtype, in->data, in->dtype, w ? w->data : NULL, w ? w->dtype : 0,
-         b ? b->data : NULL, b ? b->dtype : 0, stats, C, HW, C / groups, total, silu);
+         b ? b->data : NULL, b ? b->dtype : 0, stats, C, HW, C / groups, silu);
       CUDA_LAUNCH_CHECK (be);
     }
   cuda_scratch_free (be, part, part_bytes);

@@ -135,6 +135,20 @@ forward_to_resident (GimpProcedure        *procedure,
   g_printerr ("gimp-sd35: handing the call to the resident engine (%s)\n", name);
   ret = gimp_procedure_run_config (resident, rc);
   g_object_unref (rc);
+
+  /* GIMP ends a plug-in whose progress the user cancels: say what happened, not GIMP's
+   * "returned no return values" */
+  if (GIMP_VALUES_GET_ENUM (ret, 0) != GIMP_PDB_SUCCESS &&
+      ! gimp_pdb_procedure_exists (gimp_get_pdb (), name))
+    {
+      gimp_value_array_unref (ret);
+      ret = gimp_procedure_new_return_values
+        (procedure, GIMP_PDB_EXECUTION_ERROR,
+         g_error_new_literal (SD35_PLUGIN_ERROR, 0,
+                              "The resident Stable Diffusion process ended during the call "
+                              "(cancelled, or it crashed); nothing was added.  The next call "
+                              "loads the model by itself."));
+    }
   return ret;
 }
 
@@ -279,7 +293,7 @@ run_extension (GimpProcedure        *procedure,
                                run_status, NULL, NULL);
   gimp_procedure_set_documentation (status, "State of the resident Stable Diffusion engine",
                                     "Returns one line: loaded=0|1 loads=N calls=N "
-                                    "last-load-s=S model=NAME.  With unload, frees the "
+                                    "last-load-s=S pid=PID model=NAME.  With unload, frees the "
                                     "model first.", PROC_RESIDENT_STATUS);
   gimp_procedure_set_attribution (status, "gimp-sd35 contributors", "gimp-sd35 contributors",
                                   "2026");

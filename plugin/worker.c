@@ -9,6 +9,7 @@
  * call while this one runs.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "sd35-plugin.h"
 
@@ -71,13 +72,13 @@ sd35_engine_cache_free (Sd35EngineCache *cache)
 }
 
 /* One line for scripts and tests: is a model loaded, how often was one loaded, how long did
- * the last load take. */
+ * the last load take, which process holds it. */
 gchar *
 sd35_engine_cache_describe (Sd35EngineCache *cache)
 {
-  return g_strdup_printf ("loaded=%d loads=%u calls=%u last-load-s=%.3f model=%s",
+  return g_strdup_printf ("loaded=%d loads=%u calls=%u last-load-s=%.3f pid=%d model=%s",
                           cache->engine != NULL, cache->n_loads, cache->n_calls,
-                          cache->last_load_s,
+                          cache->last_load_s, (int) getpid (),
                           cache->model_name != NULL ? cache->model_name : "");
 }
 

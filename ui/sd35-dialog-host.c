@@ -4,14 +4,16 @@
  * GTK 3 plug-in gets from gimp_ui_init we do by hand, as far as GTK 4 allows:
  *  - the message catalogue: GIMP's convention, locale/ beside the plug-in binary;
  *  - the theme: libgimp 3.0 has no "is dark" call, so we read GIMP's gimprc setting
- *    prefer-dark-theme (and the theme name) through the PDB (gimp_gimprc_query) and set
- *    GTK's gtk-application-prefer-dark-theme accordingly;
+ *    theme-color-scheme (light / gray / dark) through the PDB (gimp_gimprc_query) and set
+ *    GTK's gtk-application-prefer-dark-theme accordingly (GTK's own Default theme, not
+ *    GIMP's CSS, which is written for GTK 3);
  *  - the transient parent: libgimp hands the window of the call's progress (or of the
  *    default display) as a handle: an X11 window id on X11, an xdg-foreign handle string on
  *    Wayland.  GTK 4 has no foreign GdkSurface, so on X11 we set WM_TRANSIENT_FOR with Xlib
  *    once our window is realized, and on Wayland use gdk_wayland_toplevel_set_transient_for
  *    _exported.  Without a handle (gimp-console, batch calls) the window stands alone.
  */
+#include <locale.h>
 #include <string.h>
 
 #include <glib/gi18n-lib.h>
@@ -57,26 +59,37 @@ gimprc_says_yes (const gchar *value)
 }
 
 /* Follows GIMP's choice of a dark or light theme; leaves GTK's default when GIMP says
- * nothing (gimp_gimprc_query returns NULL for a token it does not know). */
+ * nothing (gimp_gimprc_query returns NULL for a token it does not know).  GIMP 3.0 has
+ * theme-color-scheme (light, gray, dark: Preferences > Interface > Theme); 2.99 had
+ * prefer-dark-theme (yes/no).  Gray has light text on grey, closest to GTK's dark variant. */
 static void
 apply_gimp_theme (Sd35Dialog *self)
 {
-  gchar    *prefer_dark = gimp_gimprc_query ("prefer-dark-theme");
+  gchar    *scheme = gimp_gimprc_query ("theme-color-scheme");
+  gchar    *prefer_dark = scheme == NULL ? gimp_gimprc_query ("prefer-dark-theme") : NULL;
   gchar    *theme = gimp_gimprc_query ("theme");
   gchar    *lower = theme != NULL ? g_ascii_strdown (theme, -1) : NULL;
-  gboolean  known = prefer_dark != NULL, dark = gimprc_says_yes (prefer_dark);
+  gboolean  known = TRUE, dark = FALSE;
 
-  if (lower != NULL && strstr (lower, "light") != NULL)
-    known = TRUE, dark = FALSE;
+  if (scheme != NULL)
+    dark = g_ascii_strcasecmp (scheme, "light") != 0;
+  else if (prefer_dark != NULL)
+    dark = gimprc_says_yes (prefer_dark);
+  else if (lower != NULL && strstr (lower, "light") != NULL)
+    dark = FALSE;
   else if (lower != NULL && strstr (lower, "dark") != NULL)
-    known = TRUE, dark = TRUE;
+    dark = TRUE;
+  else
+    known = FALSE;
   if (known)
     g_object_set (gtk_settings_get_default (), "gtk-application-prefer-dark-theme", dark,
                   NULL);
-  sd35_dialog_dump (self, "theme gimprc prefer-dark-theme=%s theme=%s -> %s",
+  sd35_dialog_dump (self, "theme gimprc theme-color-scheme=%s prefer-dark-theme=%s theme=%s"
+                    " -> %s", scheme != NULL ? scheme : "(none)",
                     prefer_dark != NULL ? prefer_dark : "(none)",
                     theme != NULL ? theme : "(none)",
                     known ? (dark ? "dark" : "light") : "gtk default");
+  g_free (scheme);
   g_free (prefer_dark);
   g_free (theme);
   g_free (lower);
@@ -111,10 +124,14 @@ parent_realized (GtkWidget *widget,
       if (parent != 0)
         {
           G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-          XSetTransientForHint (gdk_x11_display_get_xdisplay (display),
-                                gdk_x11_surface_get_xid (surface), (Window) parent);
+          Display *xdisplay = gdk_x11_display_get_xdisplay (display);
+          Window   xid = gdk_x11_surface_get_xid (surface), check = 0;
+
+          XSetTransientForHint (xdisplay, xid, (Window) parent);
+          XGetTransientForHint (xdisplay, xid, &check);
           G_GNUC_END_IGNORE_DEPRECATIONS
-          sd35_dialog_dump (self, "parent x11 0x%lx", parent);
+          sd35_dialog_dump (self, "parent x11 0x%lx (WM_TRANSIENT_FOR now 0x%lx)", parent,
+                            (unsigned long) check);
         }
     }
 #endif
@@ -179,6 +196,9 @@ sd35_dialog_run (GimpProcedure        *procedure,
   dialog = sd35_dialog_new (procedure, config, image, drawables);
   g_object_ref_sink (dialog);
   apply_gimp_theme (dialog);
+  sd35_dialog_dump (dialog, "locale LC_MESSAGES=%s LANGUAGE=%s catalogue=%s",
+                    setlocale (LC_MESSAGES, NULL), g_getenv ("LANGUAGE"),
+                    bindtextdomain (GETTEXT_PACKAGE, NULL));
   set_transient_parent (dialog);
   dialog->loop = g_main_loop_new (NULL, FALSE);
   gtk_window_present (GTK_WINDOW (dialog));

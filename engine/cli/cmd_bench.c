@@ -57,8 +57,8 @@ print_stage (const char *label, const struct bench_stage *r, double peak_tflops)
 {
   double tflops = r->ms_median > 0 ? r->flop / (r->ms_median * 1e-3) / 1e12 : 0.0;
 
-  printf ("%-34s %10.2f %10.2f %10.2f %9.3f %8.1f %7.1f %10.1f %10.1f  %s\n", label,
-          r->ms_median, r->ms_min, r->ms_max, r->flop / 1e12, tflops,
+  printf ("%-36s %10.2f %10.2f %10.2f %10.1f %8.2f %6.1f %11.1f %9.1f  %s\n", label,
+          r->ms_median, r->ms_min, r->ms_max, r->flop / 1e9, tflops,
           peak_tflops > 0 ? 100.0 * tflops / peak_tflops : 0.0, MIB (r->weight_bytes),
           MIB (r->peak_bytes), r->finite ? "yes" : "NO");
 }
@@ -169,11 +169,12 @@ cmd_bench (int argc, char **argv)
   if (cpu && !force && (stages & STAGE_MMDIT)
       && bench_mmdit_flop (&mcfg, B, size / 8, size / 8, n_ctx) > BENCH_CPU_MAX_STEP_FLOP)
     {
-      cli_fail (cmd, "%s at %d×%d on the CPU backend: one step is %.1f TFLOP (and the "
-                "attention needs GiBs of fp32 scratch); that takes many minutes here.  Use a "
+      cli_fail (cmd, "%s at %d×%d on the CPU backend: one step is %.1f TFLOP, minutes per "
+                "run at a CPU's 0.1–1 TFLOP/s (over %.0f TFLOP allowed without --force).  Use a "
                 "GPU (--backend cuda), a smaller --size (256) or --variant medium, or --force "
                 "to run it anyway", variant_s, size, size,
-                bench_mmdit_flop (&mcfg, B, size / 8, size / 8, n_ctx) / 1e12);
+                bench_mmdit_flop (&mcfg, B, size / 8, size / 8, n_ctx) / 1e12,
+                BENCH_CPU_MAX_STEP_FLOP / 1e12);
       status = 2;
       goto done;
     }
@@ -201,8 +202,8 @@ cmd_bench (int argc, char **argv)
   if ((stages & STAGE_VAE) && bench_vae (be, size, warmup, iters, &vae, &err) != SD35_OK)
     goto fail;
 
-  printf ("\n%-34s %10s %10s %10s %9s %8s %7s %10s %10s  %s\n", "stage", "median ms",
-          "min ms", "max ms", "TFLOP", "TFLOP/s", "%peak", "weights MiB", "peak MiB",
+  printf ("\n%-36s %10s %10s %10s %10s %8s %6s %11s %9s  %s\n", "stage", "median ms",
+          "min ms", "max ms", "GFLOP", "TFLOP/s", "%peak", "weights MiB", "peak MiB",
           "finite");
   if (gemm.ran)
     {

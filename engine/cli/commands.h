@@ -33,6 +33,9 @@ int cmd_mmdit (int argc, char **argv);
 int cmd_vae_decode (int argc, char **argv);
 int cmd_vae_encode (int argc, char **argv);
 
+/* cli/cmd_taesd.c */
+int cmd_taesd_decode (int argc, char **argv);
+
 /* cli/cmd_bench.c */
 int cmd_bench (int argc, char **argv);
 

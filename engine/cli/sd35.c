@@ -15,6 +15,7 @@ const struct sd35_command sd35_commands[] = {
   { "mmdit", cmd_mmdit, "one MMDiT forward on safetensors inputs (v, denoised)" },
   { "vae-decode", cmd_vae_decode, "SD3 VAE decode of a latent (safetensors) to an image" },
   { "vae-encode", cmd_vae_encode, "SD3 VAE encode of an image (safetensors) to a latent" },
+  { "taesd-decode", cmd_taesd_decode, "TAESD3 preview decode of a latent (safetensors) to a PNG" },
   { "txt2img", cmd_txt2img, "generate an image from a prompt" },
   { "img2img", cmd_img2img, "generate an image from a prompt and an init image" },
   { "bench", cmd_bench, "time SD3.5 stages with real-size random-weight models (no files)" },

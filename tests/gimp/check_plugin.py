@@ -266,7 +266,8 @@ def section_precision():
     if not check(st == Gimp.PDBStatusType.SUCCESS, "8-bit reference run"):
         return
     ref = pixels(vals[0][0])
-    for prec in ("U16_NON_LINEAR", "U16_LINEAR", "HALF_LINEAR", "FLOAT_LINEAR"):
+    for prec in ("U16_NON_LINEAR", "U16_LINEAR", "U32_LINEAR", "HALF_LINEAR", "FLOAT_LINEAR",
+                 "FLOAT_NON_LINEAR"):
         img, _ = new_image(64, 48, precision=getattr(Gimp.Precision, prec))
         st, vals = txt2img(img, width=64, height=48)
         if check(st == Gimp.PDBStatusType.SUCCESS, "%s image: txt2img succeeds" % prec):
@@ -283,7 +284,26 @@ def section_precision():
         conv = [l for l in ref_img.get_layers() if l.get_name().startswith(PROMPT)][0]
         d = max_diff(pixels(gl, "Y'A u8"), pixels(conv, "Y'A u8"))
         check(d <= 1, "grayscale image: equals GIMP's grayscale conversion (max |diff| %d)" % d)
+        gbg = [l for l in gimg.get_layers() if l.get_name() == "bg"][0]
+        gimg.select_rectangle(Gimp.ChannelOps.REPLACE, 8, 8, 32, 32)
+        st, vals = run("plug-in-sd35-img2img", gimg, [gbg], prompt=PROMPT, model=MODEL, seed=3,
+                       steps=STEPS, strength=0.5, use_selection_mask=True)
+        check(st == Gimp.PDBStatusType.SUCCESS and vals[0][0].is_gray() and
+              vals[0][0].get_mask() is not None, "grayscale image: masked img2img works (%s)" % st)
     gimg.delete()
+    # another RGB space (Adobe RGB): the layer holds the engine's numbers in that space
+    aimg, _ = new_image(64, 48)
+    aimg.set_color_profile(Gimp.ColorProfile.new_rgb_adobe())
+    st, vals = txt2img(aimg, width=64, height=48)
+    if check(st == Gimp.PDBStatusType.SUCCESS, "Adobe RGB image: txt2img succeeds"):
+        al = vals[0][0]
+        fmt = Babl.format_with_space("R'G'B'A u8", al.get_format())
+        d = 0
+        for x, y in ((0, 0), (5, 3), (31, 17), (63, 47), (40, 20)):
+            got = bytes(al.get_pixel(x, y).get_bytes(fmt).get_data())
+            d = max(d, max_diff(got, ref[(y * 64 + x) * 4:(y * 64 + x) * 4 + 4]))
+        check(d <= 1, "Adobe RGB image: R'G'B' in the image's space equal the sRGB run's (max |diff| %d)" % d)
+    aimg.delete()
     ref_img.delete()
 
 
@@ -336,10 +356,38 @@ def section_resident():
     img.delete()
 
 
+def section_crash():
+    """Runs last: kills the resident extension in the middle of a call (what GIMP does when
+    the user cancels its progress).  Nothing may be inserted; the next call loads per call."""
+    s = resident_status()
+    if not check("pid" in s, "resident status gives its pid"):
+        return
+    import signal, threading
+    img, _ = new_image(64, 48)
+    n0 = len(img.get_layers())
+    killer = threading.Timer(1.5, os.kill, (int(s["pid"]), signal.SIGKILL))
+    killer.start()
+    t0 = time.monotonic()
+    st, vals = txt2img(img, width=128, height=128, steps=1000)  # runs well past 1.5 s
+    killer.cancel()
+    log("info call killed after %.2f s: %s %r" % (time.monotonic() - t0, st, vals))
+    check(st == Gimp.PDBStatusType.EXECUTION_ERROR and "resident" in str(vals[0]),
+          "killed mid-run: the call fails and says why (%s)" % st)
+    check(len(img.get_layers()) == n0, "killed mid-run: nothing inserted")
+    # procedure_exists asks GIMP; lookup_procedure may answer from libgimp's cache
+    check(not Gimp.get_pdb().procedure_exists("plug-in-sd35-resident-txt2img"),
+          "the resident procedures are gone")
+    st, vals = txt2img(img, width=64, height=48)
+    check(st == Gimp.PDBStatusType.SUCCESS and len(img.get_layers()) == n0 + 1,
+          "the next call works, loading the model per call (%s)" % st)
+    img.delete()
+
+
 SECTIONS = [("registration", section_registration), ("errors", section_errors),
             ("txt2img", section_txt2img), ("batch", section_selection_and_batch),
             ("img2img", section_img2img), ("precision", section_precision),
-            ("parasite", section_parasite), ("resident", section_resident)]
+            ("parasite", section_parasite), ("resident", section_resident),
+            ("crash", section_crash)]
 
 for name, fn in SECTIONS:
     if ONLY and name not in ONLY:

@@ -3,7 +3,8 @@
 # to that size) while the shell side drives the dialog with xdotool, and prints what the call
 # left in the image.  The image's sd35-settings parasite sets the steps, so that a generation
 # lasts long enough to be screenshot and cancelled (the plug-in starts an interactive run
-# from it).  env: SD35_DIALOG_STEPS (default 200).
+# from it).  env: SD35_DIALOG_STEPS (default 200); SD35_DIALOG_DISPLAY=1: show the image in
+# a display first (GUI GIMP only), so that the dialog has a parent window.
 import json, os
 
 steps = int(os.environ.get("SD35_DIALOG_STEPS", "200"))
@@ -13,6 +14,9 @@ img.insert_layer(bg, None, 0)
 settings = {"mode": "txt2img", "prompt": "", "negative": "", "seed": 7, "steps": steps,
             "guidance": 4.5, "sampler": "default"}
 img.attach_parasite(Gimp.Parasite.new("sd35-settings", 1, list(json.dumps(settings).encode())))
+if os.environ.get("SD35_DIALOG_DISPLAY") == "1":
+    disp = Gimp.Display.new(img)
+    Gimp.displays_flush()
 before = len(img.get_layers())
 print("DIALOG layers-before", before, flush=True)
 proc = Gimp.get_pdb().lookup_procedure("plug-in-sd35-txt2img")

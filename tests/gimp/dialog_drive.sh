@@ -1,6 +1,5 @@
 #!/bin/bash
-# Runs under xvfb-run for tests/gimp/test_dialog.sh (which exports OUT, SRC, SD35_MODEL,
-# wait_for): GIMP with the dialog open, driven by xdotool, checked through the dialog's
+# Runs under xvfb-run for tests/gimp/test_dialog.sh (which exports OUT, SRC, SD35_MODEL): GIMP with the dialog open, driven by xdotool, checked through the dialog's
 # event dump, GIMP's batch output and screenshots.  Exit status: the number of failures.
 set -u
 fails=0
@@ -10,6 +9,12 @@ info () { echo "info $*"; }
 G="timeout 300 gimp-console-3.0 -i -d -f --batch-interpreter=python-fu-eval"
 BATCH="exec(open('$SRC/tests/gimp/dialog_batch.py').read())"
 
+# wait_for FILE REGEX SECONDS: until FILE has a line matching REGEX
+wait_for () {
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
 # wait_count FILE REGEX N SECONDS: until FILE has at least N lines matching REGEX
 wait_count () {
   local i
@@ -22,9 +27,9 @@ wait_count () {
 spread () {
   convert "$1" -crop "$2" +repage -colorspace Gray -format '%[fx:standard_deviation]' info:
 }
-open_dialog () {  # LOG DUMP: starts GIMP in the background, sets GP, WID, X Y WIDTH HEIGHT
+open_dialog () {  # LOG DUMP [GIMP]: starts GIMP in the background, sets GP, WID, X Y WIDTH HEIGHT
   rm -f "$2"
-  SD35_DIALOG_DUMP=$2 $G -b "$BATCH" --quit >"$1" 2>&1 &
+  SD35_DIALOG_DUMP=$2 ${3:-$G} -b "$BATCH" --quit >"$1" 2>&1 &
   GP=$!
   WID=$(timeout 120 xdotool search --sync --name 'Stable Diffusion 3\.5' 2>/dev/null | head -1)
   if [ -z "$WID" ]; then
@@ -38,13 +43,24 @@ open_dialog () {  # LOG DUMP: starts GIMP in the background, sets GP, WID, X Y W
   return 0
 }
 shot () { import -window root -crop "${WIDTH}x${HEIGHT}+${X}+${Y}" +repage "$OUT/$1.png"; }
+# the first frame can take a few seconds (GL renderer on llvmpipe): until the window is drawn
+shot_drawn () {
+  local i
+  for ((i = 0; i < 40; i++)); do
+    shot "$1"
+    awk -v s="$(convert "$OUT/$1.png" -colorspace Gray -format '%[fx:standard_deviation]' info:)" \
+      'BEGIN { exit !(s > 0.01) }' && return 0
+    sleep 0.5
+  done
+  fail "the dialog was never drawn ($1.png is uniform)"
+}
 
 # --- English: generate once, cancel once, close ---------------------------------------------
 D=$OUT/dump-en.txt LOG=$OUT/gimp-en.log
-if open_dialog "$LOG" "$D"; then
+if [ -z "${SD35_ONLY_DE:-}" ] && open_dialog "$LOG" "$D"; then
   ok "dialog opened: '$(xdotool getwindowname "$WID")' ${WIDTH}x${HEIGHT}"
   grep '^theme\|^parent' "$D" | sed 's/^/info /'
-  shot dialog-before
+  shot_drawn dialog-before
   xdotool type --delay 15 "a red fox in the snow"
   sleep 0.5
   xdotool key ctrl+Return
@@ -100,6 +116,15 @@ fi
 
 # --- German ------------------------------------------------------------------------------------
 D=$OUT/dump-de.txt LOG=$OUT/gimp-de.log
+# glibc ignores LANGUAGE under the C / C.UTF-8 locale: build a German one (localedef from
+# the locales package) and point LOCPATH at it
+mkdir -p "$OUT/locale"
+if [ -d "$OUT/locale/de_DE.UTF-8" ] ||
+   localedef -i de_DE -c -f UTF-8 "$OUT/locale/de_DE.UTF-8" >"$OUT/localedef.log" 2>&1; then
+  export LOCPATH=$OUT/locale LANG=de_DE.UTF-8
+else
+  info "localedef de_DE.UTF-8 failed ($(tail -1 "$OUT/localedef.log")): trying LANGUAGE alone"
+fi
 export LANGUAGE=de
 if open_dialog "$LOG" "$D"; then
   title=$(xdotool getwindowname "$WID")
@@ -108,7 +133,7 @@ if open_dialog "$LOG" "$D"; then
   for l in "Negativer Prompt" "Schritte" "Startwert" "Erweitert" "Bereit"; do
     grep -qx "label $l" "$D" && ok "German label: $l" || fail "no German label '$l'"
   done
-  shot dialog-de
+  shot_drawn dialog-de
   xdotool key Escape
   wait $GP
   [ "$(sed -n 's/^DIALOG added //p' "$LOG")" = 0 ] && ok "closing without Generate added nothing" ||
@@ -116,5 +141,26 @@ if open_dialog "$LOG" "$D"; then
   grep -q '^DIALOG status cancel' "$LOG" && ok "status CANCEL" ||
     fail "status: $(grep '^DIALOG status' "$LOG")"
 fi
-unset LANGUAGE
+unset LANGUAGE LOCPATH
+export LANG=C.UTF-8
+
+# --- the GUI GIMP: transient for the image window, GIMP's (default dark) colour scheme -------
+D=$OUT/dump-gui.txt LOG=$OUT/gimp-gui.log
+if SD35_DIALOG_DISPLAY=1 open_dialog "$LOG" "$D" \
+     "timeout 300 gimp-3.0 -d -f -s --no-splash --batch-interpreter=python-fu-eval"; then
+  image_win=$(xdotool search --name 'Untitled.*GIMP' 2>/dev/null | head -1)
+  parent=$(sed -n 's/^parent x11 \(0x[0-9a-f]*\) (WM_TRANSIENT_FOR now \(0x[0-9a-f]*\))/\1 \2/p' "$D")
+  info "image window: $(printf '0x%x' "${image_win:-0}"), dialog: $(grep '^parent' "$D")"
+  [ -n "$image_win" ] && [ "$parent" = "$(printf '0x%x 0x%x' "$image_win" "$image_win")" ] &&
+    ok "the dialog is transient for GIMP's image window (WM_TRANSIENT_FOR)" ||
+    fail "transient parent: '$(grep '^parent' "$D")', image window ${image_win:-none}"
+  scheme=$(sed -n 's/^theme gimprc theme-color-scheme=\([a-z]*\) .* -> \(.*\)$/\1 \2/p' "$D")
+  case $scheme in
+    "dark dark"|"gray dark"|"light light") ok "follows GIMP's colour scheme: $scheme" ;;
+    *) fail "theme: $(grep '^theme' "$D")" ;;
+  esac
+  shot_drawn dialog-dark
+  xdotool key Escape
+  wait $GP
+fi
 exit $fails

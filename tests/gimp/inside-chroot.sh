@@ -7,22 +7,27 @@
 # env (from gimp3-env): GIMP3_DIRECTORY, GIMP3_ENV_TMP, SD35_SOURCE_DIR, SD35_SHARED_DIR
 #      SD35_GIMP_BUILD  build folder inside the chroot (kept between runs for speed)
 #      SD35_TEST_ONLY   comma-separated Python sections to run (default: all)
+#      SD35_GIMP_MESON_ARGS  extra `meson setup` options for a new build folder, e.g.
+#                       -Db_sanitize=address,undefined (with SD35_GIMP_BUILD elsewhere)
+#      SD35_ASAN_OPTIONS / SD35_UBSAN_OPTIONS  become ASAN_OPTIONS / UBSAN_OPTIONS
 set -euo pipefail
 SRC=$SD35_SOURCE_DIR
 B=${SD35_GIMP_BUILD:-/var/tmp/sd35-gimp-build}
 T=$GIMP3_ENV_TMP
 G="timeout ${SD35_GIMP_TIMEOUT:-600} gimp-console-3.0 -i -d -f"
 rc=0
+[ -n "${SD35_ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS=$SD35_ASAN_OPTIONS
+[ -n "${SD35_UBSAN_OPTIONS:-}" ] && export UBSAN_OPTIONS=$SD35_UBSAN_OPTIONS
 
 # --- build + install ------------------------------------------------------------------------
 if [ ! -f "$B/build.ninja" ]; then
   meson setup "$B" "$SRC" -Dgimp=enabled -Dcuda=disabled -Dshared-dir="$SD35_SHARED_DIR" \
-    >"$T/meson-setup.log" 2>&1 || { cat "$T/meson-setup.log"; exit 1; }
+    ${SD35_GIMP_MESON_ARGS:-} >"$T/meson-setup.log" 2>&1 || { cat "$T/meson-setup.log"; exit 1; }
 fi
 if ! meson configure "$B" -Dgimp-plugin-dir="$GIMP3_DIRECTORY/plug-ins" >"$T/meson-configure.log" 2>&1; then
   rm -rf "$B"  # a build folder from an incompatible tree: start afresh
   meson setup "$B" "$SRC" -Dgimp=enabled -Dcuda=disabled -Dshared-dir="$SD35_SHARED_DIR" \
-    -Dgimp-plugin-dir="$GIMP3_DIRECTORY/plug-ins" >"$T/meson-setup.log" 2>&1 ||
+    -Dgimp-plugin-dir="$GIMP3_DIRECTORY/plug-ins" ${SD35_GIMP_MESON_ARGS:-} >"$T/meson-setup.log" 2>&1 ||
     { cat "$T/meson-setup.log"; exit 1; }
 fi
 # build only what is installed (not every test of the tree); when something else installable

@@ -9,15 +9,18 @@
 #    generates (screenshot while the preview shows the x0 estimate: must not be blank),
 #    the image must gain exactly one layer; a second Ctrl+Return is cancelled with Escape
 #    (nothing added), Escape closes; screenshots before / during / after;
-# 3. the same dialog with LANGUAGE=de must be titled "… Text zu Bild" and show German labels.
+# 3. the same dialog with LANGUAGE=de must be titled "… Text zu Bild" and show German labels;
+# 4. in the GUI gimp-3.0 with the image in a display: the dialog is transient for the image
+#    window and follows GIMP's colour scheme (dark by default).
 # The dialog writes its events and labels to $SD35_DIALOG_DUMP (see ui/sd35-dialog-actions.c).
-# env: SD35_UI_BUILD (build folder in the chroot), SD35_SCREENSHOTS_DIR (copy the PNGs there,
+# env: SD35_UI_BUILD (build folder in the chroot), SD35_UI_OUT (keep logs, dumps and
+#      screenshots there; default: the throw-away run folder), SD35_SCREENSHOTS_DIR (copy the PNGs there,
 #      e.g. $SD35_SOURCE_DIR/docs/screenshots), SD35_DIALOG_STEPS (default 200)
 set -uo pipefail
 SRC=$SD35_SOURCE_DIR
 B=${SD35_UI_BUILD:-/var/tmp/sd35-ui-build}
 T=${GIMP3_ENV_TMP:-$(mktemp -d)}
-OUT=$T/out
+OUT=${SD35_UI_OUT:-$T/out}
 mkdir -p "$OUT"
 fails=0
 ok ()   { echo "ok   $*"; }
@@ -66,13 +69,6 @@ export SD35_MODEL=$M    # the dialog's "Automatic" model finds it as the sd35 CL
 export SD35_DIALOG_STEPS=${SD35_DIALOG_STEPS:-200}
 
 # --- 2./3. the dialog under Xvfb -------------------------------------------------------------
-# wait_for FILE REGEX SECONDS
-wait_for () {
-  local i
-  for ((i = 0; i < $3 * 10; i++)); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  return 1
-}
-export -f wait_for
 export OUT SRC
 xvfb-run -a -s "-screen 0 1366x768x24" bash "$SRC/tests/gimp/dialog_drive.sh"
 rc=$?
@@ -80,7 +76,7 @@ fails=$((fails + rc))
 
 if [ -n "${SD35_SCREENSHOTS_DIR:-}" ]; then
   mkdir -p "$SD35_SCREENSHOTS_DIR"
-  for f in dialog-before dialog-during dialog-after dialog-de; do
+  for f in dialog-before dialog-during dialog-after dialog-de dialog-dark; do
     [ -f "$OUT/$f.png" ] && convert "$OUT/$f.png" -strip -colors 256 PNG8:"$SD35_SCREENSHOTS_DIR/$f.png"
   done
   echo "info screenshots copied to $SD35_SCREENSHOTS_DIR"

@@ -54,6 +54,8 @@ rand_vec (size_t n, float lo, float hi, uint64_t seed)
   return v;
 }
 
+/* activation tensor of n values: data, or NaN when data is NULL (an output: every element the
+ * op fails to write then fails the comparison) */
 static struct tensor *
 act (struct backend *be, const float *data, int64_t n)
 {
@@ -61,6 +63,14 @@ act (struct backend *be, const float *data, int64_t n)
   struct tensor *t = tensor_new (be, be->act_dtype, 1, shape);
   if (t && data)
     be->ops->upload_f32 (be, t, data);
+  else if (t)
+    {
+      float *nan = malloc ((size_t) (n ? n : 1) * sizeof *nan);
+      for (int64_t i = 0; i < n; i++)
+        nan[i] = NAN;
+      be->ops->upload_f32 (be, t, nan);
+      free (nan);
+    }
   return t;
 }
 

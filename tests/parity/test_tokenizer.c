@@ -38,12 +38,42 @@ print_ids (const char *what, const int32_t *ids, size_t n, JsonArray *ref)
   printf ("\n");
 }
 
-/* per-word ids (clip_tokenize_word / t5_tokenize_word) against the golden "words" */
+/* per-word ids (clip_tokenize_word / t5_tokenize_word) and weights (prompt_parse_weights, the
+ * words split on ' ' after '\n' → ' ') against the golden "words" */
 static int
 check_words (JsonObject *p)
 {
-  JsonArray *words = json_object_get_array_member (p, "words");
-  int        bad = 0;
+  JsonArray             *words = json_object_get_array_member (p, "words");
+  const char            *prompt = json_object_get_string_member (p, "prompt");
+  struct prompt_segment *segs = NULL;
+  struct sd35_error      perr = { 0 };
+  int                    bad = 0, n_segs = 0;
+  guint                  k = 0;
+
+  if (prompt_parse_weights (prompt, strlen (prompt), &segs, &n_segs, &perr) != SD35_OK)
+    return 1;
+  for (int i = 0; i < n_segs; i++)
+    {
+      char **w = g_strsplit_set (segs[i].text, " \n", -1);
+      for (char **q = w; *q; q++)
+        if (**q)
+          {
+            JsonObject *o = k < json_array_get_length (words) ?
+                            json_array_get_object_element (words, k) : NULL;
+            if (o == NULL || strcmp (json_object_get_string_member (o, "word"), *q) != 0 ||
+                json_object_get_double_member (o, "weight") != segs[i].weight)
+              {
+                if (bad++ < 3)
+                  printf ("     word %u: '%s' weight %.17g differs from the reference\n", k, *q,
+                          segs[i].weight);
+              }
+            k++;
+          }
+      g_strfreev (w);
+    }
+  prompt_segments_free (segs, n_segs);
+  if (k != json_array_get_length (words))
+    bad++;
 
   for (guint w = 0; w < json_array_get_length (words); w++)
     {
@@ -348,7 +378,7 @@ check_cli (const char *tok_dir)
   char              *argv[] = { (char *) cli, "tokenize", "--tokenizers", (char *) tok_dir,
                                 "--prompt", (char *) prompt, NULL };
   char              *out = NULL, *errs = NULL;
-  int                status = -1;
+  int                status = -1, ok;
   struct sd35_tokens tk;
   struct sd35_error  err = { 0 };
   GString           *want = g_string_new ("{\"clip_l\":[");
@@ -371,16 +401,18 @@ check_cli (const char *tok_dir)
     g_string_append_printf (want, "%s%d", i ? "," : "", tk.t5[i]);
   g_string_append (want, "]}\n");
   sd35_tokens_clear (&tk);
-  test_check (g_spawn_sync (NULL, argv, NULL, 0, NULL, NULL, &out, &errs, &status, NULL) &&
-              g_spawn_check_wait_status (status, NULL) && strcmp (out, want->str) == 0,
+  ok = g_spawn_sync (NULL, argv, NULL, 0, NULL, NULL, &out, &errs, &status, NULL);
+  test_check (ok && g_spawn_check_wait_status (status, NULL) && strcmp (out, want->str) == 0,
               "sd35 tokenize prints the ids as JSON%s%s", errs && *errs ? ": " : "",
               errs ? errs : "");
   g_free (out);
   g_free (errs);
+  out = errs = NULL;
   argv[5] = "bad \xff\xfe utf-8";
-  test_check (g_spawn_sync (NULL, argv, NULL, 0, NULL, NULL, &out, &errs, &status, NULL) &&
-              !g_spawn_check_wait_status (status, NULL) && strstr (errs, "UTF-8") != NULL &&
-              *out == '\0', "sd35 tokenize with invalid UTF-8 fails: %s", g_strchomp (errs));
+  ok = g_spawn_sync (NULL, argv, NULL, 0, NULL, NULL, &out, &errs, &status, NULL);
+  test_check (ok && !g_spawn_check_wait_status (status, NULL) && strstr (errs, "UTF-8") != NULL &&
+              *out == '\0', "sd35 tokenize with invalid UTF-8 fails: %s",
+              errs ? g_strchomp (errs) : "(did not run)");
   g_free (out);
   g_free (errs);
   g_string_free (want, TRUE);
