@@ -89,6 +89,24 @@ cuda_op_concat_rows (struct backend *be, struct tensor *out, const struct tensor
       || cuda_check_float (be, a, "concat_rows", "a")
       || cuda_check_float (be, b, "concat_rows", "b") || total == 0)
     return;
+  if (a->dtype == out->dtype && b->dtype == out->dtype)
+    {
+      /* per batch, a's and b's rows are contiguous blocks (B is 1 or 2: a copy each) */
+      const size_t es = sd35_dtype_size (out->dtype), row = (size_t) C * es;
+      cudaStream_t st = cuda_impl_of (be)->stream;
+      for (int64_t bi = 0; bi < B; bi++)
+        {
+          char *o = (char *) out->data + (size_t) bi * (L1 + L2) * row;
+          if (L1 > 0 && CUDA_TRY (be, cudaMemcpyAsync (o, (const char *) a->data + bi * L1 * row,
+                                                       L1 * row, cudaMemcpyDeviceToDevice, st)))
+            return;
+          if (L2 > 0 && CUDA_TRY (be, cudaMemcpyAsync (o + L1 * row,
+                                                       (const char *) b->data + bi * L2 * row,
+                                                       L2 * row, cudaMemcpyDeviceToDevice, st)))
+            return;
+        }
+      return;
+    }
   LAUNCH_1D (be, concat_rows_kernel, total, out->data, out->dtype, a->data, a->dtype, b->data,
              b->dtype, L1, L2, C, total);
 }
@@ -97,8 +115,28 @@ void
 cuda_op_split_rows (struct backend *be, struct tensor *a, struct tensor *b,
                     const struct tensor *in, int64_t B, int64_t L1, int64_t L2, int64_t C)
 {
+  const size_t es = sd35_dtype_size (in->dtype), row = (size_t) C * es;
+  cudaStream_t st = cuda_impl_of (be)->stream;
+
   if (cuda_check_float (be, in, "split_rows", "input"))
     return;
+  /* same dtype: a copy per batch of each contiguous block */
+  for (int64_t bi = 0; bi < B; bi++)
+    {
+      const char *src = (const char *) in->data + (size_t) bi * (L1 + L2) * row;
+      if (a && a->dtype == in->dtype && L1 * C > 0
+          && CUDA_TRY (be, cudaMemcpyAsync ((char *) a->data + bi * L1 * row, src, L1 * row,
+                                            cudaMemcpyDeviceToDevice, st)))
+        return;
+      if (b && b->dtype == in->dtype && L2 * C > 0
+          && CUDA_TRY (be, cudaMemcpyAsync ((char *) b->data + bi * L2 * row, src + L1 * row,
+                                            L2 * row, cudaMemcpyDeviceToDevice, st)))
+        return;
+    }
+  if (a && a->dtype == in->dtype)
+    a = NULL;
+  if (b && b->dtype == in->dtype)
+    b = NULL;
   if (a && !cuda_check_float (be, a, "split_rows", "a") && B * L1 * C > 0)
     LAUNCH_1D (be, slice_rows_kernel, (size_t) (B * L1 * C), a->data, a->dtype, in->data,
                in->dtype, L1 + L2, (int64_t) 0, L1, C, (size_t) (B * L1 * C));
@@ -153,8 +191,19 @@ cuda_op_upsample2x (struct backend *be, struct tensor *out, const struct tensor 
   if (cuda_check_float (be, out, "upsample2x", "output")
       || cuda_check_float (be, in, "upsample2x", "input") || total == 0)
     return;
-  LAUNCH_1D (be, upsample2x_kernel, total, out->data, out->dtype, in->data, in->dtype, H, W,
-             total);
+  if (B * C > 65535 || 4 * H * W > INT32_MAX)
+    {
+      CUDA_FAIL (be, SD35_ERR_ARG, "upsample2x: %lld planes of %lldx%lld out of range",
+                 (long long) (B * C), (long long) H, (long long) W);
+      return;
+    }
+  {
+    int64_t gx = (4 * H * W + 2047) / 2048;
+    upsample2x_kernel<<<dim3 ((unsigned) (gx > 65535 ? 65535 : gx), (unsigned) (B * C)), 256, 0,
+                        cuda_impl_of (be)->stream>>> (out->data, out->dtype, in->data,
+                                                      in->dtype, (int) H, (int) W);
+    CUDA_LAUNCH_CHECK (be);
+  }
 }
 
 void

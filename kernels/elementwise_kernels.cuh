@@ -92,15 +92,16 @@ embedding_kernel (void *out, int odt, const void *table, int tdt, const int32_t 
     st_f32 (out, odt, i, ld_f32 (table, tdt, (size_t) ids[i / D] * D + i % D));
 }
 
+/* grid.y = channel plane (b·C + c); 32-bit pixel math inside a plane (4·H·W < 2³¹) */
 __global__ void
-upsample2x_kernel (void *out, int odt, const void *in, int idt, int64_t H, int64_t W,
-                   size_t total)
+upsample2x_kernel (void *out, int odt, const void *in, int idt, int H, int W)
 {
-  GRID_LOOP (i, total)
+  const size_t plane = blockIdx.y;
+  const int    W2 = 2 * W, n = 4 * H * W;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
     {
-      int64_t x = i % (2 * W), y = (i / (2 * W)) % (2 * H);
-      size_t  plane = i / (4 * (size_t) H * W);
-      st_f32 (out, odt, i, ld_f32 (in, idt, (plane * H + y / 2) * W + x / 2));
+      int y = i / W2, x = i - y * W2;
+      st_f32 (out, odt, plane * n + i, ld_f32 (in, idt, plane * H * W + (y >> 1) * W + (x >> 1)));
     }
 }
 

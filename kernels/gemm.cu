@@ -222,8 +222,8 @@ cuda_op_linear (struct backend *be, struct tensor *out, const struct tensor *in,
 {
   struct cuda_impl *ci = cuda_impl_of (be);
   const void       *A = w->data, *Bm = in->data, *bias = b ? b->data : NULL;
-  void             *tmp_w = NULL, *tmp_in = NULL;
-  size_t            wbytes = 0, inbytes = 0;
+  void             *tmp_w = NULL, *tmp_in = NULL, *tmp_b = NULL;
+  size_t            wbytes = 0, inbytes = 0, bbytes = 0;
   int               bias_dt = b ? b->dtype : SD35_F32;
   int               fuse_gelu = act == ACT_GELU_TANH;
   int               rc;
@@ -257,8 +257,19 @@ cuda_op_linear (struct backend *be, struct tensor *out, const struct tensor *in,
                     out->data, out->dtype, N, 0, 1, bias, bias_dt, fuse_gelu, 1.f, 0.f);
   if (rc == 2 && bias && bias_dt != out->dtype)
     {
-      /* this cuBLASLt takes no fp32 bias with a bf16 output: add bias (and act) separately */
+      /* this cuBLASLt takes no fp32 bias with this output type: fuse a copy of the bias in
+       * the output type (exact for the checkpoints' bf16 biases) */
       ci->bias_f32_ok = 0;
+      bbytes = (size_t) N * sd35_dtype_size (out->dtype);
+      if ((tmp_b = cuda_scratch_alloc (be, bbytes)) == NULL)
+        goto out;
+      cuda_convert (be, tmp_b, out->dtype, bias, bias_dt, (size_t) N);
+      rc = cuda_gemm (be, 1, 0, N, M, K, A, SD35_BF16, K, 0, Bm, SD35_BF16, K, 0,
+                      out->data, out->dtype, N, 0, 1, tmp_b, out->dtype, fuse_gelu, 1.f, 0.f);
+    }
+  if (rc == 2 && bias)
+    {
+      /* no fused epilogue at all: plain GEMM, then bias and activation in one pass */
       rc = cuda_gemm (be, 1, 0, N, M, K, A, SD35_BF16, K, 0, Bm, SD35_BF16, K, 0,
                       out->data, out->dtype, N, 0, 1, NULL, 0, 0, 1.f, 0.f);
       if (rc == 0)
@@ -288,4 +299,5 @@ cuda_op_linear (struct backend *be, struct tensor *out, const struct tensor *in,
 out:
   cuda_scratch_free (be, tmp_w, wbytes);
   cuda_scratch_free (be, tmp_in, inbytes);
+  cuda_scratch_free (be, tmp_b, bbytes);
 }

@@ -19,6 +19,9 @@ import time
 
 import torch
 
+DEV = "cuda"
+TINY = False  # --tiny: 2 layers everywhere (a smoke test of this script, not a benchmark)
+
 # FLOP counts: the same formulas as engine/bench.c (2 FLOP per multiply-add).
 
 
@@ -77,20 +80,27 @@ def text_flop(t5_tokens):
 
 
 def time_cuda(fn, warmup, iters):
-    """median ms of fn() with CUDA events; returns (median, min, max, last output)"""
+    """median ms of fn() with CUDA events (host clock on --device cpu); returns (median, min,
+    max, last output)"""
     out = None
     for _ in range(warmup):
         out = fn()
-    torch.cuda.synchronize()
     times = []
-    for _ in range(iters):
-        start = torch.cuda.Event(enable_timing=True)
-        stop = torch.cuda.Event(enable_timing=True)
-        start.record()
-        out = fn()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop))
+    if DEV == "cpu":
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            out = fn()
+            times.append(1e3 * (time.perf_counter() - t0))
+    else:
+        torch.cuda.synchronize()
+        for _ in range(iters):
+            start = torch.cuda.Event(enable_timing=True)
+            stop = torch.cuda.Event(enable_timing=True)
+            start.record()
+            out = fn()
+            stop.record()
+            stop.synchronize()
+            times.append(start.elapsed_time(stop))
     times.sort()
     n = len(times)
     med = times[n // 2] if n % 2 else 0.5 * (times[n // 2 - 1] + times[n // 2])
@@ -104,27 +114,34 @@ def finite(t):
 
 
 def reset_mem():
-    torch.cuda.synchronize()
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()
+    if DEV == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def mem_mib(peak):
+    if DEV != "cuda":
+        return 0.0
+    return (torch.cuda.max_memory_allocated() if peak else torch.cuda.memory_allocated()) / 2**20
 
 
 def build(ctor):
     """random init directly on the GPU in bf16"""
-    torch.set_default_device("cuda")
+    torch.set_default_device(DEV)
     torch.set_default_dtype(torch.bfloat16)
     try:
         m = ctor()
     finally:
         torch.set_default_dtype(torch.float32)
         torch.set_default_device("cpu")
-    return m.to(device="cuda", dtype=torch.bfloat16).eval()
+    return m.to(device=DEV, dtype=torch.bfloat16).eval()
 
 
 def stage_gemm(args, res):
     n = args.gemm
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16) * 0.02
+    a = torch.randn(n, n, device=DEV, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=DEV, dtype=torch.bfloat16) * 0.02
     reps = 8
 
     def run():
@@ -134,7 +151,7 @@ def stage_gemm(args, res):
 
     med, lo, hi, out = time_cuda(run, args.warmup + 1, args.iters)
     res["gemm"] = dict(ms=med / reps, min=lo / reps, max=hi / reps, flop=2.0 * n ** 3,
-                       finite=finite(out), peak_mib=torch.cuda.max_memory_allocated() / 2**20)
+                       finite=finite(out), peak_mib=mem_mib(True))
 
 
 def stage_text(args, res):
@@ -142,21 +159,21 @@ def stage_text(args, res):
                               T5EncoderModel)
     reset_mem()
     cl = build(lambda: CLIPTextModelWithProjection(CLIPTextConfig(
-        vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+        vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=2 if TINY else 12,
         num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu",
         projection_dim=768)))
     cg = build(lambda: CLIPTextModelWithProjection(CLIPTextConfig(
-        vocab_size=49408, hidden_size=1280, intermediate_size=5120, num_hidden_layers=32,
+        vocab_size=49408, hidden_size=1280, intermediate_size=5120, num_hidden_layers=2 if TINY else 32,
         num_attention_heads=20, max_position_embeddings=77, hidden_act="gelu",
         projection_dim=1280)))
     t5 = build(lambda: T5EncoderModel(T5Config(
-        vocab_size=32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
+        vocab_size=32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=2 if TINY else 24, num_heads=64,
         feed_forward_proj="gated-gelu", relative_attention_num_buckets=32,
         relative_attention_max_distance=128, is_encoder_decoder=False, use_cache=False)))
-    ids = torch.arange(77, device="cuda").remainder(49407).unsqueeze(0)
+    ids = torch.arange(77, device=DEV).remainder(49407).unsqueeze(0)
     ids[0, 20] = 49407
-    tids = (torch.arange(args.t5_tokens, device="cuda") * 7919).remainder(32127).unsqueeze(0)
-    weights = torch.cuda.memory_allocated() / 2**20
+    tids = (torch.arange(args.t5_tokens, device=DEV) * 7919).remainder(32127).unsqueeze(0)
+    weights = mem_mib(False)
 
     def run():
         with torch.inference_mode():
@@ -169,7 +186,7 @@ def stage_text(args, res):
     med, lo, hi, out = time_cuda(run, args.warmup, args.iters)
     res["text"] = dict(ms=med, min=lo, max=hi, flop=text_flop(args.t5_tokens),
                        finite=finite(out), weights_mib=weights,
-                       peak_mib=torch.cuda.max_memory_allocated() / 2**20)
+                       peak_mib=mem_mib(True))
     del cl, cg, t5, out
 
 
@@ -177,21 +194,21 @@ def stage_mmdit(args, res):
     from diffusers import SD3Transformer2DModel
     reset_mem()
     medium = args.variant == "medium"
-    depth = 24 if medium else 38
+    depth = 2 if TINY else 24 if medium else 38
     cfg = dict(sample_size=128, patch_size=2, in_channels=16, num_layers=depth,
                attention_head_dim=64, num_attention_heads=depth, joint_attention_dim=4096,
                caption_projection_dim=64 * depth, pooled_projection_dim=2048, out_channels=16,
                pos_embed_max_size=384 if medium else 192, qk_norm="rms_norm",
-               dual_attention_layers=tuple(range(13)) if medium else ())
+               dual_attention_layers=tuple(range(min(13, depth))) if medium else ())
     m = build(lambda: SD3Transformer2DModel(**cfg))
     B = 1 if args.variant == "turbo" else 2
     h = w = args.size // 8
     n_ctx = 77 + args.t5_tokens
-    x = torch.randn(B, 16, h, w, device="cuda", dtype=torch.bfloat16)
-    ctx = torch.rand(B, n_ctx, 4096, device="cuda", dtype=torch.bfloat16) * 2 - 1
-    y = torch.rand(B, 2048, device="cuda", dtype=torch.bfloat16) * 2 - 1
-    t = torch.full((B,), 1000.0, device="cuda")
-    weights = torch.cuda.memory_allocated() / 2**20
+    x = torch.randn(B, 16, h, w, device=DEV, dtype=torch.bfloat16)
+    ctx = torch.rand(B, n_ctx, 4096, device=DEV, dtype=torch.bfloat16) * 2 - 1
+    y = torch.rand(B, 2048, device=DEV, dtype=torch.bfloat16) * 2 - 1
+    t = torch.full((B,), 1000.0, device=DEV)
+    weights = mem_mib(False)
 
     def run():
         with torch.inference_mode():
@@ -200,9 +217,10 @@ def stage_mmdit(args, res):
 
     med, lo, hi, out = time_cuda(run, args.warmup, args.iters)
     res["mmdit"] = dict(ms=med, min=lo, max=hi, batch=B,
-                        flop=mmdit_flop(depth, B, h, w, n_ctx, set(range(13)) if medium else set()),
+                        flop=mmdit_flop(depth, B, h, w, n_ctx,
+                                        set(range(min(13, depth))) if medium else set()),
                         finite=finite(out), weights_mib=weights,
-                        peak_mib=torch.cuda.max_memory_allocated() / 2**20)
+                        peak_mib=mem_mib(True))
     del m, out
 
 
@@ -216,8 +234,8 @@ def stage_vae(args, res):
         sample_size=1024, scaling_factor=1.5305, shift_factor=0.0609,
         use_quant_conv=False, use_post_quant_conv=False, mid_block_add_attention=True))
     h = w = args.size // 8
-    z = torch.randn(1, 16, h, w, device="cuda", dtype=torch.bfloat16)
-    weights = torch.cuda.memory_allocated() / 2**20
+    z = torch.randn(1, 16, h, w, device=DEV, dtype=torch.bfloat16)
+    weights = mem_mib(False)
 
     def run():
         with torch.inference_mode():
@@ -225,7 +243,7 @@ def stage_vae(args, res):
 
     med, lo, hi, out = time_cuda(run, args.warmup, args.iters)
     res["vae"] = dict(ms=med, min=lo, max=hi, flop=vae_decode_flop(h, w), finite=finite(out),
-                      weights_mib=weights, peak_mib=torch.cuda.max_memory_allocated() / 2**20)
+                      weights_mib=weights, peak_mib=mem_mib(True))
     del vae, out
 
 
@@ -240,16 +258,22 @@ def main():
     p.add_argument("--gemm", type=int, default=8192)
     p.add_argument("--stages", default="gemm,text,mmdit,vae")
     p.add_argument("--json", default=None)
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    p.add_argument("--tiny", action="store_true", help="2 layers per model (smoke test)")
     args = p.parse_args()
+    global DEV, TINY
+    DEV, TINY = args.device, args.tiny
     steps = args.steps or (4 if args.variant == "turbo" else 28)
-    if not torch.cuda.is_available():
+    if DEV == "cuda" and not torch.cuda.is_available():
         sys.exit("bench-diffusers: no CUDA device")
     torch.backends.cuda.matmul.allow_tf32 = True
     import diffusers
     import transformers
     print(f"bench-diffusers: {args.variant} {args.size}x{args.size}, T5 tokens {args.t5_tokens}"
           f", torch {torch.__version__}, diffusers {diffusers.__version__}, transformers "
-          f"{transformers.__version__}, {torch.cuda.get_device_name()}, bf16 eager, SDPA; "
+          f"{transformers.__version__}, "
+          f"{torch.cuda.get_device_name() if DEV == 'cuda' else 'CPU'}{' TINY' if TINY else ''}"
+          f", bf16 eager, SDPA; "
           f"{args.warmup} warm-up + {args.iters} timed runs, CUDA events, median", flush=True)
     res = {}
     stages = dict(gemm=stage_gemm, text=stage_text, mmdit=stage_mmdit, vae=stage_vae)
@@ -261,7 +285,7 @@ def main():
             print(f"bench-diffusers: stage {s} failed: {type(e).__name__}: {e}", flush=True)
             res[s] = dict(error=f"{type(e).__name__}: {e}")
         print(f"  stage {s} done in {time.time() - t0:.1f} s", flush=True)
-        torch.cuda.empty_cache()
+        reset_mem()
     peak = None
     if "ms" in res.get("gemm", {}):
         peak = res["gemm"]["flop"] / (res["gemm"]["ms"] * 1e-3) / 1e12

@@ -16,9 +16,10 @@ for f in kernels/*.cu; do
     -Xptxas -v -Iengine -Ikernels -c "$f" -o "$o" > "$o.log" 2>&1 &
   pids="$pids $!"
 done
-CFLAGS="-O2 -g -std=gnu11 -D_GNU_SOURCE -DSD35_HAVE_CUDA=1 -Iengine -Ikernels -Itests -Wall"
+CFLAGS="-O2 -g -std=gnu11 -D_GNU_SOURCE -DSD35_HAVE_CUDA=1 -Iengine -Ikernels -Itests/gpu -Wall"
 objs=""
-for f in engine/error.c engine/dtype.c engine/backend.c engine/cpu/*.c tests/gpu/test_ops_cuda.c; do
+for f in engine/error.c engine/dtype.c engine/backend.c engine/cpu/*.c tests/gpu/test_ops_cuda.c tests/gpu/ops_cuda_util.c \
+         tests/gpu/ops_cuda_bench.c; do
   o="$B/$(echo "$f" | tr / _).o"
   gcc $CFLAGS -c "$f" -o "$o"
   objs="$objs $o"

@@ -94,6 +94,40 @@ time_left (gdouble seconds)
   return g_strdup_printf (_("About %d min left"), (gint) (seconds / 60.0 + 0.5));
 }
 
+/* ---- responsiveness: how long the main loop went without a turn while a job ran ---- */
+
+#define TICK_MS 20
+
+static gboolean
+tick_cb (gpointer data)
+{
+  Sd35Dialog *self = data;
+  gint64      now = g_get_monotonic_time ();
+
+  gint64      stall = now - self->last_tick_us - TICK_MS * 1000;
+
+  if (stall > 100 * 1000)
+    sd35_dialog_dump (self, "stall %d ms", (gint) (stall / 1000));
+  self->max_stall_us = MAX (self->max_stall_us, stall);
+  self->last_tick_us = now;
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+tick_start (Sd35Dialog *self)
+{
+  self->last_tick_us = g_get_monotonic_time ();
+  self->max_stall_us = 0;
+  if (self->dump != NULL && self->tick_id == 0)
+    self->tick_id = g_timeout_add (TICK_MS, tick_cb, self);
+}
+
+static void
+tick_stop (Sd35Dialog *self)
+{
+  g_clear_handle_id (&self->tick_id, g_source_remove);
+}
+
 /* ---- the job's reports, on the main thread ---- */
 
 static void
@@ -143,6 +177,9 @@ report_done (Sd35Dialog    *self,
   gchar      *text;
 
   self->job = NULL;  /* the caller holds a reference until we return */
+  tick_stop (self);
+  sd35_dialog_dump (self, "event done max-stall-ms %d",
+                    (gint) (self->max_stall_us / 1000));
   sd35_dialog_set_running (self, FALSE);
   gtk_label_set_text (GTK_LABEL (self->eta_label), "");
 
@@ -251,6 +288,7 @@ sd35_dialog_generate (Sd35Dialog *self)
       return;
     }
   self->job = job;
+  tick_start (self);
   sd35_dialog_set_running (self, TRUE);
   gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress), 0.0);
   gtk_label_set_text (GTK_LABEL (self->step_label), _("Starting…"));

@@ -67,6 +67,9 @@ struct _Sd35Dialog
   gint                 n_inserted;      /* layers inserted over all tries */
   GMainLoop           *loop;            /* sd35_dialog_run's; quit on close */
   FILE                *dump;            /* $SD35_DIALOG_DUMP: events for the tests */
+  guint                tick_id;         /* while a job runs: main-loop latency probe */
+  gint64               last_tick_us;
+  gint64               max_stall_us;
 };
 
 /* sd35-dialog-actions.c */

@@ -557,7 +557,7 @@ settings_new (Sd35Dialog *self)
   GtkWidget *grid = gtk_grid_new ();
   GtkWidget *adv = gtk_grid_new ();
   GtkWidget *expander = gtk_expander_new_with_mnemonic (_("_Advanced"));
-  GtkWidget *prompt = text_view_new (96), *negative = text_view_new (48);
+  GtkWidget *prompt = text_view_new (80), *negative = text_view_new (40);
   GtkWidget *w, *label, *steps, *seed_spin;
   GtkAdjustment *adj;
   gint       row = 0;
@@ -757,7 +757,7 @@ sd35_dialog_build (Sd35Dialog *self)
                         _("Stable Diffusion 3.5 — Image to Image") :
                         _("Stable Diffusion 3.5 — Text to Image"));
   /* fits a 1366×768 screen with GIMP's panels; the settings column scrolls */
-  gtk_window_set_default_size (GTK_WINDOW (self), 900, 620);
+  gtk_window_set_default_size (GTK_WINDOW (self), 900, 640);
 
   settings = settings_new (self);
   gtk_widget_set_margin_end (settings, 12);
@@ -825,6 +825,7 @@ sd35_dialog_dispose (GObject *object)
       sd35_dialog_job_cancel (self->job);
       g_clear_pointer (&self->job, sd35_dialog_job_unref);
     }
+  g_clear_handle_id (&self->tick_id, g_source_remove);
   g_clear_pointer (&self->engine, sd35_dialog_engine_unref);
   g_clear_pointer (&self->model_paths, g_ptr_array_unref);
   g_clear_pointer (&self->last_layers, g_free);

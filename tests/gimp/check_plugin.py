@@ -179,6 +179,15 @@ def section_txt2img():
     check(layer.get_offsets()[1:] == (0, 0), "no selection: layer at the origin")
     check(layer.has_alpha() and layer.get_name().startswith(PROMPT), "RGBA, named after the prompt: %r" % layer.get_name())
     check(seed == SEED, "returned seed %d" % seed)
+    # width/height 0 and no selection: the image's size rounded to 16 (100x80 -> 96x80);
+    # seed -1: a random seed, reported
+    st, vals = txt2img(img, seed=-1, width=0, height=0)
+    if check(st == Gimp.PDBStatusType.SUCCESS, "txt2img with size 0 and seed -1 succeeds"):
+        l0 = vals[0][0]
+        check((l0.get_width(), l0.get_height()) == (96, 80), "size 0: the image's, rounded to 16: %dx%d"
+              % (l0.get_width(), l0.get_height()))
+        check(vals[1] >= 0 and parasite_json(l0)["seed"] == vals[1],
+              "seed -1: the random seed used (%d) is returned and recorded" % vals[1])
     # no model given: the engine discovers one as the CLI does ($SD35_MODEL here)
     if os.environ.get("SD35_MODEL"):
         st, vals = txt2img(img, model="", width=32, height=32)

@@ -76,7 +76,7 @@ fails=$((fails + rc))
 
 if [ -n "${SD35_SCREENSHOTS_DIR:-}" ]; then
   mkdir -p "$SD35_SCREENSHOTS_DIR"
-  for f in dialog-before dialog-during dialog-after dialog-de dialog-dark; do
+  for f in dialog-before dialog-during dialog-after dialog-de dialog-de-error dialog-dark; do
     [ -f "$OUT/$f.png" ] && convert "$OUT/$f.png" -strip -colors 256 PNG8:"$SD35_SCREENSHOTS_DIR/$f.png"
   done
   echo "info screenshots copied to $SD35_SCREENSHOTS_DIR"

@@ -1,6 +1,6 @@
 /* goldens_cuda.h — the parts of the test_goldens_cuda executable (test_goldens_cuda.c: text
  * encoders, MMDiT, VAE; goldens_cuda_pipeline.c: the sample_* goldens through the public API;
- * goldens_cuda_internal.c: the same on internal APIs;
+ * goldens_cuda_internal.c: the same on internal APIs; goldens_cuda_util.c: shared helpers;
  * bf16_emu.c: a CPU backend that rounds like the CUDA one, to check the test without a GPU). */
 #ifndef SD35_GOLDENS_CUDA_H
 #define SD35_GOLDENS_CUDA_H
@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "ops.h"
+#include "text_encoders.h"
 
 /* Tolerances (justified in test_goldens_cuda.c's header comment). */
 #define GC_TOL           2e-2   /* one model call: max|Δ| ≤ GC_TOL·max|ref| */
@@ -35,6 +36,18 @@ extern enum gc_mode gc_mode;
 
 /* A fresh backend of the mode (CUDA normally); NULL and a FAIL line saying why otherwise. */
 struct backend *gc_backend_new (const char *section);
+/* CLIP-L, CLIP-G (heads from their config.json) and T5 of the golden models. */
+struct gc_text_encoders
+{
+  struct st_file    *fl, *fg, *ft;
+  struct clip_model *cl, *cg;
+  struct t5_model   *t5;
+};
+
+/* Loads them on be: 1, or 0 with a FAIL line.  Call gc_text_encoders_free in both cases. */
+int  gc_text_encoders_load (struct backend *be, struct gc_text_encoders *t);
+void gc_text_encoders_free (struct gc_text_encoders *t);
+
 /* The backend kind for sd35_engine_open in this mode. */
 enum sd35_backend_kind gc_engine_backend (void);
 

@@ -11,18 +11,10 @@
 
 #include "goldens_cuda.h"
 #include "mmdit.h"
-#include "model.h"
 #include "sampler.h"
 #include "testutil.h"
 #include "text_encoders.h"
 #include "vae.h"
-
-struct encoders
-{
-  struct st_file    *fl, *fg, *ft;
-  struct clip_model *cl, *cg;
-  struct t5_model   *t5;
-};
 
 struct predict_ctx
 {
@@ -57,7 +49,7 @@ predict (void *user, const float *x, float sigma, enum sampler_batch batch, floa
 
 /* "text_cat.safetensors (context, pooled)" → the conditioning of that golden's ids */
 static int
-condition_of (struct encoders *e, const char *from, struct sd35_cond *c)
+condition_of (struct gc_text_encoders *e, const char *from, struct sd35_cond *c)
 {
   static const char *const names[] = { "ids_clip_l", "ids_clip_g", "ids_t5" };
   char               file[128], rel[160];
@@ -93,7 +85,7 @@ condition_of (struct encoders *e, const char *from, struct sd35_cond *c)
 }
 
 static void
-run_golden (struct backend *be, struct encoders *e, struct mmdit *m, struct vae *v,
+run_golden (struct backend *be, struct gc_text_encoders *e, struct mmdit *m, struct vae *v,
             JsonObject *g)
 {
   const char             *name = json_object_get_string_member (g, "name");
@@ -108,7 +100,8 @@ run_golden (struct backend *be, struct encoders *e, struct mmdit *m, struct vae 
   struct sampler_denoiser den = { sampler_guidance_denoise, &gd };
   struct sd35_error       err = { 0 };
   enum sd35_sampler       sampler;
-  double                  slg_scale = 0;
+  double                  slg_scale = 0, cfg;
+  int                     steps;
   size_t                  n, n_sig, n_img, n_ctx;
   float                  *x, *sigmas, *lat, *img_ref, *img = NULL;
   uint8_t                *u8 = NULL;
@@ -157,10 +150,12 @@ run_golden (struct backend *be, struct encoders *e, struct mmdit *m, struct vae 
       for (int i = 0; i < pc.n_skip && i < SD35_MAX_SKIP_LAYERS; i++)
         pc.skip[i] = (int) json_array_get_int_element (layers, i);
     }
-  if (!test_check (sampler_guidance_init (&gd, &model, n, json_object_get_double_member (g, "cfg_scale"),
-                                          slg_scale, 0.01, 0.2,
-                                          (int) json_object_get_int_member (g, "steps"), &err) == SD35_OK
-                   && sampler_run (sampler, &den, x, n, sigmas, (int) n_sig, NULL, NULL, &err) == SD35_OK,
+  cfg = json_object_get_double_member (g, "cfg_scale");
+  steps = (int) json_object_get_int_member (g, "steps");
+  if (!test_check (sampler_guidance_init (&gd, &model, n, cfg, slg_scale, 0.01, 0.2, steps,
+                                          &err) == SD35_OK
+                   && sampler_run (sampler, &den, x, n, sigmas, (int) n_sig, NULL, NULL,
+                                   &err) == SD35_OK,
                    "%s: sampling on %s: %s", name, be->name, err.message))
     goto out;
   latent_process_out (x, n);
@@ -189,29 +184,21 @@ out:
 void
 gc_pipeline_internal (JsonArray *goldens)
 {
-  struct backend   *be = gc_backend_new ("internal pipeline");
-  struct encoders   e = { 0 };
-  struct st_file   *ml = test_open_golden ("golden/models/sd3.5_tiny_large.safetensors");
-  struct st_file   *mm = test_open_golden ("golden/models/sd3.5_tiny_medium.safetensors");
-  char             *cfg_l = test_shared_path_or_skip ("golden/models/text_encoder/config.json");
-  char             *cfg_g = test_shared_path_or_skip ("golden/models/text_encoder_2/config.json");
-  struct mmdit     *m_large = NULL, *m_medium = NULL;
-  struct vae       *v = NULL;
-  struct sd35_error err = { 0 };
-  int               n_run = 0;
+  struct backend         *be = gc_backend_new ("internal pipeline");
+  struct gc_text_encoders e = { 0 };
+  struct st_file         *ml = test_open_golden ("golden/models/sd3.5_tiny_large.safetensors");
+  struct st_file         *mm = test_open_golden ("golden/models/sd3.5_tiny_medium.safetensors");
+  struct mmdit           *m_large = NULL, *m_medium = NULL;
+  struct vae             *v = NULL;
+  struct sd35_error       err = { 0 };
+  int                     n_run = 0;
 
   printf ("--- sampling goldens through the internal APIs ---\n");
-  e.fl = test_open_golden ("golden/models/clip_l.safetensors");
-  e.fg = test_open_golden ("golden/models/clip_g.safetensors");
-  e.ft = test_open_golden ("golden/models/t5xxl.safetensors");
-  if (be != NULL
-      && test_check (clip_load (be, e.fl, CLIP_KIND_L, model_config_heads (cfg_l), &e.cl, &err) == SD35_OK
-                     && clip_load (be, e.fg, CLIP_KIND_G, model_config_heads (cfg_g), &e.cg, &err) == SD35_OK
-                     && t5_load (be, e.ft, &e.t5, &err) == SD35_OK
-                     && mmdit_load (be, ml, "model.diffusion_model.", &m_large, &err) == SD35_OK
+  if (be != NULL && gc_text_encoders_load (be, &e)
+      && test_check (mmdit_load (be, ml, "model.diffusion_model.", &m_large, &err) == SD35_OK
                      && mmdit_load (be, mm, "model.diffusion_model.", &m_medium, &err) == SD35_OK
                      && vae_load (be, ml, "first_stage_model.", 0, &v, &err) == SD35_OK,
-                     "load every model on %s: %s", be->name, err.message))
+                     "load the MMDiTs and the VAE on %s: %s", be->name, err.message))
     {
       for (guint i = 0; i < json_array_get_length (goldens); i++)
         {
@@ -230,15 +217,12 @@ gc_pipeline_internal (JsonArray *goldens)
         }
       test_check (n_run == 7, "%d sampling goldens run (expected 7)", n_run);
     }
-  clip_free (e.cl);
-  clip_free (e.cg);
-  t5_free (e.t5);
+  gc_text_encoders_free (&e);
   mmdit_free (m_large);
   mmdit_free (m_medium);
   vae_free (v);
   if (be)
     backend_free (be);
-  st_close (e.fl); st_close (e.fg); st_close (e.ft); st_close (ml); st_close (mm);
-  free (cfg_l);
-  free (cfg_g);
+  st_close (ml);
+  st_close (mm);
 }

@@ -4,23 +4,26 @@
  * denoised), vae_decode_* (image_float, image_uint8), vae_encode (mean, std) through the
  * internal APIs, and every sample_* through the public API (goldens_cuda_pipeline.c).
  *
- * Tolerance: max|Δ| ≤ 2e-2·max|ref| for every float output.  Why: bf16 keeps 8 significant
- * bits, so every stored activation and every matrix weight (f16 in the files, bf16 on the
- * GPU) carries a relative rounding of up to u = 2⁻⁹ ≈ 2e-3.  Along the tiny models' paths
- * (2–3 MMDiT blocks, 2 CLIP/T5 layers, ~10 VAE convs) that is a few dozen roundings in
- * series; they add up like a random walk, √30·u ≈ 1e-2 of the local magnitude, and the
- * largest error of a few thousand values then sits around 1e-2·max|ref|.  2e-2 (= 10 u) leaves
- * a factor of two over that and is still 100× below what a wrong op produces (a swapped
- * layout or a missing term gives errors of order max|ref|).  SD35_TEST_BF16_EMU=1 runs the
- * internal-API checks on a CPU backend that rounds exactly where the CUDA one stores bf16
- * (bf16_emu.c) and prints the resulting errors: the budget measured without a GPU.
- * image_uint8: ±3 levels (= 2.3e-2 of the [-1, 1] range, the same budget) for ≥ 99.5 % of the
- * values; the truncating u8 conversion can still flip a value near a level boundary.
+ * Tolerances.  One model call (text encoders, MMDiT, VAE): max|Δ| ≤ 2e-2·max|ref|.  bf16 keeps
+ * 8 significant bits, so every stored activation and every matrix weight (f16 in the files,
+ * bf16 on the GPU) carries a relative rounding of up to u = 2⁻⁹ ≈ 2e-3; a few dozen of them
+ * in series add up like a random walk to ~√30·u ≈ 1e-2 of the local magnitude.  2e-2 (10 u)
+ * is still far below what a wrong op gives (errors of order max|ref|).  Measured on the bf16
+ * emulation (SD35_TEST_BF16_EMU=1, bf16_emu.c: the CPU backend rounding wherever the CUDA
+ * backend stores bf16): context/pooled ≤ 9.3e-3, MMDiT v ≤ 7.7e-3 and denoised ≤ 5.7e-3,
+ * vae_decode image_float ≤ 1.7e-2 (the tightest: 84 % of the budget), vae_encode mean 1.4e-2,
+ * std 8.5e-3 (all ·max|ref|).  vae_decode image_uint8: within ±3 for ≥ 99.5 % of the values
+ * (measured: 99.996 %).
+ * Whole sampling runs: cfg 4.5–5 multiplies each call's error and DPM++ 2M extrapolates it,
+ * so the emulation measures final_latent up to 3.2e-2·max|ref| and image_uint8 only 97.9 %
+ * within ±3 (99.98 % within ±6): the checks use 6e-2·max|ref| and ±6 for ≥ 99.5 %
+ * (goldens_cuda.h), and print whether the issue's 2e-2 / ±3 targets are met as well.  The
+ * tokenizer ids and the seeded noise are made on the CPU: compared exactly.
  * Intermediates (dbg_*, per-step x/denoised, hidden states) are printed as "info", not counted.
  *
  * Exit 77 (skipped) when there is no usable GPU or driver.  Without a GPU,
- * SD35_TEST_CPU_TWIN=1 runs everything on the fp32 CPU backend instead (tests the test). */
-#include <math.h>
+ * SD35_TEST_CPU_TWIN=1 runs everything on the fp32 CPU backend instead (tests the test) and
+ * SD35_TEST_BF16_EMU=1 on the bf16 emulation (the numbers above). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,110 +31,12 @@
 #include "error.h"
 #include "goldens_cuda.h"
 #include "mmdit.h"
-#include "model.h"
 #include "testutil.h"
 #include "text_encoders.h"
 #include "tokenizer.h"
 #include "vae.h"
 
-enum gc_mode gc_mode = GC_MODE_CUDA;
-
-/* ---- helpers --------------------------------------------------------------------------- */
-
-struct backend *
-gc_backend_new (const char *section)
-{
-  struct backend   *be = NULL;
-  struct sd35_error err = { 0 };
-  enum sd35_status  st;
-
-  st = gc_mode == GC_MODE_CPU      ? backend_cpu_new (0, &be, &err)
-     : gc_mode == GC_MODE_BF16_EMU ? bf16_emu_backend_new (&be, &err)
-                                   : backend_cuda_new (&be, &err);
-  if (st != SD35_OK)
-    {
-      test_check (0, "%s: creating the backend: %s", section, err.message);
-      return NULL;
-    }
-  return be;
-}
-
-enum sd35_backend_kind
-gc_engine_backend (void)
-{
-  return gc_mode == GC_MODE_CUDA ? SD35_BACKEND_CUDA : SD35_BACKEND_CPU;
-}
-
-void
-gc_info_close (const char *what, const float *got, const float *ref, size_t n)
-{
-  double max_ref = 0, max_err = 0;
-
-  for (size_t i = 0; i < n; i++)
-    {
-      double d = (double) got[i] - (double) ref[i];
-      if (isnan (d))
-        max_err = INFINITY;
-      if (fabs (ref[i]) > max_ref)
-        max_ref = fabs (ref[i]);
-      if (fabs (d) > max_err)
-        max_err = fabs (d);
-    }
-  printf ("info %-44s max|d|=%.3e = %.2e*max|ref| (max|ref| %.3e)\n", what, max_err,
-          max_ref > 0 ? max_err / max_ref : max_err, max_ref);
-}
-
-int
-gc_u8_fraction (const char *what, const uint8_t *got, const uint8_t *ref, size_t n, int max_diff)
-{
-  size_t within = 0, at = 0;
-  int    worst = 0;
-  double frac;
-
-  for (size_t i = 0; i < n; i++)
-    {
-      int d = abs ((int) got[i] - (int) ref[i]);
-      within += d <= max_diff;
-      if (d > worst)
-        {
-          worst = d;
-          at = i;
-        }
-    }
-  frac = n ? (double) within / (double) n : 0.0;
-  return test_check (n > 0 && frac >= GC_U8_FRAC,
-                     "%-44s %.4f%% of %zu within ±%d (need ≥ %.1f%%), max|d|=%d at %zu", what,
-                     100.0 * frac, n, max_diff, 100.0 * GC_U8_FRAC, worst, at);
-}
-
-void
-gc_check_latent (const char *what, const float *got, const float *ref, size_t n)
-{
-  double max_ref = 0, max_err = 0;
-
-  test_close (what, got, ref, n, GC_PIPE_TOL);
-  for (size_t i = 0; i < n; i++)
-    {
-      max_ref = fmax (max_ref, fabs (ref[i]));
-      max_err = fmax (max_err, fabs ((double) got[i] - ref[i]));
-    }
-  printf ("info %-44s = %.2e*max|ref|: the issue's %.0e target %s\n", what,
-          max_ref > 0 ? max_err / max_ref : max_err, GC_ISSUE_TOL,
-          max_err <= GC_ISSUE_TOL * max_ref ? "met" : "NOT met");
-}
-
-void
-gc_check_image_u8 (const char *what, const uint8_t *got, const uint8_t *ref, size_t n)
-{
-  size_t within = 0;
-
-  gc_u8_fraction (what, got, ref, n, GC_PIPE_U8_DIFF);
-  for (size_t i = 0; i < n; i++)
-    within += abs ((int) got[i] - (int) ref[i]) <= GC_ISSUE_U8_DIFF;
-  printf ("info %-44s %.4f%% within ±%d: the issue's ≥ %.1f%% target %s\n", what,
-          n ? 100.0 * within / n : 0.0, GC_ISSUE_U8_DIFF, 100.0 * GC_U8_FRAC,
-          n && within >= GC_U8_FRAC * n ? "met" : "NOT met");
-}
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 /* A backend error ends a section: later ops would be no-ops anyway.  Returns 1 if failed. */
 static int
@@ -161,7 +66,7 @@ open_tiny_model (const char *model)
   return test_open_golden (rel);
 }
 
-/* ---- text encoders and tokenizers --------------------------------------------------------- */
+/* ---- text encoders and tokenizers ------------------------------------------------------------ */
 
 static int
 golden_ids (struct st_file *g, const char *name, int64_t **out)
@@ -236,7 +141,8 @@ text_golden (struct clip_model *cl, struct clip_model *cg, struct t5_model *t5,
       const float *got[] = { c.clip_l_hidden, c.clip_l_pooled, c.clip_g_hidden, c.clip_g_pooled,
                              c.t5_hidden };
       size_t n, n_p;
-      float *ctx = test_golden_f32 (f, "context", &n), *pooled = test_golden_f32 (f, "pooled", &n_p);
+      float *ctx = test_golden_f32 (f, "context", &n);
+      float *pooled = test_golden_f32 (f, "pooled", &n_p);
 
       snprintf (what, sizeof what, "%s context", name);
       if (test_check (n == (size_t) c.n_ctx * c.ctx_dim, "%s: %d×%d (golden %zu values)", what,
@@ -270,30 +176,19 @@ text_golden (struct clip_model *cl, struct clip_model *cg, struct t5_model *t5,
 static void
 text_goldens (JsonArray *goldens)
 {
-  struct backend        *be = gc_backend_new ("text encoders");
-  struct st_file        *fl = test_open_golden ("golden/models/clip_l.safetensors");
-  struct st_file        *fg = test_open_golden ("golden/models/clip_g.safetensors");
-  struct st_file        *ft = test_open_golden ("golden/models/t5xxl.safetensors");
-  char                  *cfg_l = test_shared_path_or_skip ("golden/models/text_encoder/config.json");
-  char                  *cfg_g = test_shared_path_or_skip ("golden/models/text_encoder_2/config.json");
-  char                  *vocab = test_shared_path_or_skip ("tokenizers/clip/vocab.json");
-  char                  *merges = test_shared_path_or_skip ("tokenizers/clip/merges.txt");
-  char                  *spiece = test_shared_path_or_skip ("tokenizers/t5/spiece.model");
-  char                  *tjson = test_shared_path_or_skip ("tokenizers/t5/tokenizer.json");
-  struct clip_model     *cl = NULL, *cg = NULL;
-  struct t5_model       *t5 = NULL;
-  struct clip_tokenizer *ctok = NULL;
-  struct t5_tokenizer   *ttok = NULL;
-  struct sd35_error      err = { 0 };
-  int                    n_run = 0;
+  struct backend         *be = gc_backend_new ("text encoders");
+  char                   *vocab = test_shared_path_or_skip ("tokenizers/clip/vocab.json");
+  char                   *merges = test_shared_path_or_skip ("tokenizers/clip/merges.txt");
+  char                   *spiece = test_shared_path_or_skip ("tokenizers/t5/spiece.model");
+  char                   *tjson = test_shared_path_or_skip ("tokenizers/t5/tokenizer.json");
+  struct gc_text_encoders te = { 0 };
+  struct clip_tokenizer  *ctok = NULL;
+  struct t5_tokenizer    *ttok = NULL;
+  struct sd35_error       err = { 0 };
+  int                     n_run = 0;
 
   printf ("--- text encoders ---\n");
-  if (be == NULL)
-    goto out;
-  if (!test_check (clip_load (be, fl, CLIP_KIND_L, model_config_heads (cfg_l), &cl, &err) == SD35_OK
-                   && clip_load (be, fg, CLIP_KIND_G, model_config_heads (cfg_g), &cg, &err) == SD35_OK
-                   && t5_load (be, ft, &t5, &err) == SD35_OK,
-                   "load CLIP-L, CLIP-G, T5 on %s: %s", be->name, err.message)
+  if (be == NULL || !gc_text_encoders_load (be, &te)
       || !test_check (clip_tokenizer_load (vocab, merges, &ctok, &err) == SD35_OK
                       && t5_tokenizer_load (spiece, tjson, &ttok, &err) == SD35_OK,
                       "load the tokenizers: %s", err.message))
@@ -303,27 +198,25 @@ text_goldens (JsonArray *goldens)
       JsonObject *g = json_array_get_object_element (goldens, i);
       if (strcmp (str_member (g, "kind"), "text_encoders") != 0)
         continue;
-      text_golden (cl, cg, t5, ctok, ttok, g);
+      text_golden (te.cl, te.cg, te.t5, ctok, ttok, g);
       n_run++;
       if (section_failed (be, "text encoders"))
         break;
     }
   test_check (n_run == 4, "%d text goldens run (expected 4)", n_run);
 out:
-  clip_free (cl);
-  clip_free (cg);
-  t5_free (t5);
+  gc_text_encoders_free (&te);
   clip_tokenizer_free (ctok);
   t5_tokenizer_free (ttok);
   if (be)
     backend_free (be);
-  st_close (fl);
-  st_close (fg);
-  st_close (ft);
-  free (cfg_l); free (cfg_g); free (vocab); free (merges); free (spiece); free (tjson);
+  free (vocab);
+  free (merges);
+  free (spiece);
+  free (tjson);
 }
 
-/* ---- MMDiT -------------------------------------------------------------------------------- */
+/* ---- MMDiT ----------------------------------------------------------------------------------- */
 
 struct dbg_ctx
 {
@@ -418,7 +311,7 @@ mmdit_golden (JsonObject *g)
   st_close (mf);
 }
 
-/* ---- VAE -------------------------------------------------------------------------------------- */
+/* ---- VAE ------------------------------------------------------------------------------------- */
 
 static void
 vae_decode_golden (struct vae *v, JsonObject *g)
@@ -532,7 +425,7 @@ vae_goldens (JsonArray *goldens)
   st_close (mf);
 }
 
-/* ---- main ----------------------------------------------------------------------------------- */
+/* ---- main ------------------------------------------------------------------------------------ */
 
 /* No GPU, no driver, a too old GPU, no CUDA in this build: skip.  Anything else the backend
  * reports with a GPU present (cuBLAS, memory, ...) is a failure. */

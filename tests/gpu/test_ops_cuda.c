@@ -9,7 +9,7 @@
  * channels) to stay fast.  Prints the first 5 pairs and max abs/rel error per check.
  *
  * Exits 77 (skipped) when there is no usable GPU.  `test_ops_cuda --bench` also times the
- * kernels with CUDA events (warm-up, median of repeats). */
+ * kernels with CUDA events (warm-up, median of repeats; ops_cuda_bench.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +17,8 @@
 
 #include "ops.h"
 #include "error.h"
-#include "cuda_timer.h"
+#include "ops_cuda_test.h"
 
-static struct backend *gpu, *cpu;
-static int             failures, checks;
 
 /* --- tolerances (atol, rtol): bf16 output rounding is 2⁻⁹ relative ----------------------------- */
 #define TOL_EXACT     0.0,  0.0
@@ -29,131 +27,6 @@ static int             failures, checks;
 #define TOL_GEMM      2e-2, 1.6e-2   /* K-long fp32 sums, bf16 out (outputs have σ ≈ 0.3–1) */
 #define TOL_ATTN      1e-2, 2e-2     /* bf16 P (2⁻⁹ per weight) and bf16 out */
 #define TOL_CONV      2e-2, 1.6e-2
-
-/* --- data ------------------------------------------------------------------------------------------ */
-
-static uint64_t rng_state;
-
-static float
-urand (void)
-{
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (float) ((rng_state >> 11) * 0x1.0p-53) * 2.f - 1.f;
-}
-
-/* n values lo + (hi−lo)·U(0,1), rounded to bf16 */
-static float *
-rand_vec (size_t n, float lo, float hi, uint64_t seed)
-{
-  float *v = malloc ((n ? n : 1) * sizeof *v);
-  rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (size_t i = 0; i < n; i++)
-    v[i] = sd35_bf16_to_f32 (sd35_f32_to_bf16 (lo + (hi - lo) * 0.5f * (urand () + 1.f)));
-  return v;
-}
-
-/* activation tensor of n values: data, or NaN when data is NULL (an output: every element the
- * op fails to write then fails the comparison) */
-static struct tensor *
-act (struct backend *be, const float *data, int64_t n)
-{
-  int64_t        shape[1] = { n };
-  struct tensor *t = tensor_new (be, be->act_dtype, 1, shape);
-  if (t && data)
-    be->ops->upload_f32 (be, t, data);
-  else if (t)
-    {
-      float *nan = malloc ((size_t) (n ? n : 1) * sizeof *nan);
-      for (int64_t i = 0; i < n; i++)
-        nan[i] = NAN;
-      be->ops->upload_f32 (be, t, nan);
-      free (nan);
-    }
-  return t;
-}
-
-static struct tensor *
-weight (struct backend *be, const float *data, int64_t n, enum weight_use use)
-{
-  struct tensor *t = calloc (1, sizeof *t);
-  t->be = be;
-  t->ndim = 1;
-  t->shape[0] = n;
-  t->numel = (size_t) n;
-  t->dtype = SD35_F32;
-  if (be->ops->weight_from_host (be, t, data, SD35_F32, use) != SD35_OK)
-    {
-      free (t);
-      return NULL;
-    }
-  return t;
-}
-
-static float *
-fetch (struct tensor *t)
-{
-  float *h = malloc ((t->numel ? t->numel : 1) * sizeof *h);
-  for (size_t i = 0; i < t->numel; i++)
-    h[i] = NAN;
-  tensor_to_f32 (t, h);
-  return h;
-}
-
-/* --- comparison ----------------------------------------------------------------------------------- */
-
-static int
-compare (const char *what, const float *got, const float *ref, size_t n, double atol,
-         double rtol)
-{
-  double max_abs = 0, max_rel = 0;
-  size_t bad = 0, first_bad = n;
-
-  checks++;
-  if (backend_failed (gpu) || backend_failed (cpu))
-    {
-      printf ("FAIL %-44s backend error: %s%s\n", what, gpu->err.message, cpu->err.message);
-      failures++;
-      return 0;
-    }
-  for (size_t i = 0; i < n; i++)
-    {
-      double d = fabs ((double) got[i] - ref[i]);
-      double r = d / (fabs (ref[i]) > 1e-6 ? fabs (ref[i]) : 1e-6);
-      if (!(d <= atol + rtol * fabs (ref[i])))   /* NaN fails */
-        {
-          if (bad++ == 0)
-            first_bad = i;
-        }
-      if (d > max_abs || isnan (d))
-        max_abs = d;
-      if (r > max_rel && fabs (ref[i]) > atol)
-        max_rel = r;
-    }
-  printf ("%s %-44s n=%-9zu max|d|=%.3g max rel=%.3g (atol %.0e rtol %.0e)%s", bad ? "FAIL" : "ok  ",
-          what, n, max_abs, max_rel, atol, rtol, bad ? "" : "\n");
-  if (bad)
-    {
-      printf (" %zu bad, first at %zu\n", bad, first_bad);
-      failures++;
-    }
-  if (bad || getenv ("SD35_TEST_VERBOSE"))
-    for (size_t i = bad ? first_bad : 0, k = 0; i < n && k < 5; i++, k++)
-      printf ("    [%zu] gpu %.6g cpu %.6g\n", i, got[i], ref[i]);
-  return bad == 0;
-}
-
-/* runs the same op on both backends; t[0] of each is the output */
-static int
-compare_tensors (const char *what, struct tensor *g, struct tensor *c, double atol, double rtol)
-{
-  float *hg = fetch (g), *hc = fetch (c);
-  int    ok = compare (what, hg, hc, g->numel < c->numel ? g->numel : c->numel, atol, rtol);
-  free (hg);
-  free (hc);
-  return ok;
-}
 
 /* --- per-op checks ---------------------------------------------------------------------------- */
 
@@ -455,7 +328,7 @@ check_elem (enum elem_kind kind, int64_t a, int64_t b, int64_t c, int64_t d, int
       nin = (size_t) a * c;
       nout = (size_t) b * c;
       ids = malloc ((size_t) b * sizeof *ids);
-      rng_state = 12345;
+      rng_seed (12345);
       for (int64_t i = 0; i < b; i++)
         ids[i] = (int32_t) ((urand () + 1.f) * 0.5f * (float) (a - 1) + 0.5f);
     }
@@ -623,116 +496,6 @@ check_errors (void)
     printf ("ok   huge allocation fails cleanly: %s\n", be->err.message);
   tensor_free (t);
   backend_free (be);
-}
-
-/* --- benchmarks (--bench) --------------------------------------------------------------------- */
-
-static int
-cmp_float (const void *a, const void *b)
-{
-  float x = *(const float *) a, y = *(const float *) b;
-  return (x > y) - (x < y);
-}
-
-#define BENCH(ms_out, reps, stmt) \
-  do { \
-    float t_[64]; \
-    for (int w_ = 0; w_ < 3; w_++) { stmt; } \
-    for (int r_ = 0; r_ < (reps); r_++) \
-      { sd35_cuda_timer_begin (gpu); stmt; t_[r_] = sd35_cuda_timer_end (gpu); } \
-    qsort (t_, (reps), sizeof (float), cmp_float); \
-    ms_out = t_[(reps) / 2]; \
-  } while (0)
-
-static double peak_tflops;
-
-static void
-bench_linear (int64_t M, int64_t N, int64_t K, int bias, enum op_act a, const char *what)
-{
-  struct tensor *x = act (gpu, NULL, M * K), *out = act (gpu, NULL, M * N);
-  float         *hw = rand_vec ((size_t) N * K, -0.02f, 0.02f, 5), *hb = rand_vec ((size_t) N, -1, 1, 6);
-  float         *hx = rand_vec ((size_t) M * K, -1.f, 1.f, 7);
-  struct tensor *w = weight (gpu, hw, N * K, WEIGHT_MATRIX);
-  struct tensor *b = bias ? weight (gpu, hb, N, WEIGHT_VECTOR) : NULL;
-  float          ms;
-  gpu->ops->upload_f32 (gpu, x, hx);
-  BENCH (ms, 20, op_linear (gpu, out, x, w, b, M, N, K, a));
-  double tf = 2.0 * M * N * K / (ms * 1e-3) / 1e12;
-  if (peak_tflops == 0)
-    peak_tflops = tf;
-  printf ("bench linear %-22s M=%-5lld N=%-5lld K=%-5lld %8.3f ms %7.1f TFLOP/s (%.0f%% of "
-          "measured peak)\n", what, (long long) M, (long long) N, (long long) K, ms, tf,
-          100.0 * tf / peak_tflops);
-  tensor_free (x); tensor_free (out); tensor_free (w); tensor_free (b);
-  free (hw); free (hb); free (hx);
-}
-
-static void
-run_bench (void)
-{
-  float ms;
-  printf ("--- benchmarks (CUDA events, 3 warm-up, median of 20) ---\n");
-  bench_linear (8192, 8192, 8192, 0, ACT_NONE, "peak (square, no bias)");
-  bench_linear (4429, 2432, 2432, 1, ACT_NONE, "4429x2432x2432 +b");
-  bench_linear (4429, 9728, 2432, 1, ACT_GELU_TANH, "fc1 +b gelu");
-  bench_linear (4429, 2432, 9728, 1, ACT_NONE, "fc2 +b");
-  bench_linear (4096, 7296, 2432, 1, ACT_NONE, "Large x qkv");
-  bench_linear (4096, 2432, 2432, 1, ACT_NONE, "Large x proj");
-  bench_linear (333, 7296, 2432, 1, ACT_NONE, "Large ctx qkv");
-  {
-    const int64_t L = 4429, H = 38, dh = 64;
-    float *hq = rand_vec ((size_t) L * 3 * H * dh, -2.f, 2.f, 8);
-    struct tensor *q = act (gpu, hq, L * 3 * H * dh), *o = act (gpu, NULL, L * H * dh);
-    BENCH (ms, 20, op_attention (gpu, o, q, NULL, 1, L, H, dh, 0.125f, 0));
-    double tf = 4.0 * L * L * dh * H / (ms * 1e-3) / 1e12;
-    printf ("bench attention flash L=%lld H=%lld dh=%lld %8.3f ms %7.1f TFLOP/s\n",
-            (long long) L, (long long) H, (long long) dh, ms, tf);
-    tensor_free (q); tensor_free (o); free (hq);
-  }
-  {
-    const int64_t L = 4096, H = 1, dh = 512;   /* VAE mid attention at 512² */
-    float *hq = rand_vec ((size_t) L * 3 * H * dh, -1.f, 1.f, 9);
-    struct tensor *q = act (gpu, hq, L * 3 * H * dh), *o = act (gpu, NULL, L * H * dh);
-    BENCH (ms, 10, op_attention (gpu, o, q, NULL, 1, L, H, dh, 1.f / sqrtf (512.f), 0));
-    printf ("bench attention general L=%lld H=%lld dh=%lld %8.3f ms %7.1f TFLOP/s\n",
-            (long long) L, (long long) H, (long long) dh, ms,
-            4.0 * L * L * dh * H / (ms * 1e-3) / 1e12);
-    tensor_free (q); tensor_free (o); free (hq);
-  }
-  {
-    const int64_t C = 128, HW = 256;
-    struct tensor *x = act (gpu, NULL, C * HW * HW), *o = act (gpu, NULL, C * HW * HW);
-    float *hw = rand_vec ((size_t) C * C * 9, -0.03f, 0.03f, 10);
-    struct tensor *w = weight (gpu, hw, C * C * 9, WEIGHT_MATRIX);
-    float *hx = rand_vec ((size_t) C * HW * HW, -1.f, 1.f, 11);
-    gpu->ops->upload_f32 (gpu, x, hx);
-    BENCH (ms, 10, op_conv2d (gpu, o, x, w, NULL, 1, C, HW, HW, C, 3, 3, 1, 1, 1, 1, 1));
-    printf ("bench conv2d 3x3 %lld→%lld at %lldx%lld %8.3f ms %7.1f TFLOP/s\n", (long long) C,
-            (long long) C, (long long) HW, (long long) HW, ms,
-            2.0 * C * C * 9 * HW * HW / (ms * 1e-3) / 1e12);
-    BENCH (ms, 10, op_groupnorm (gpu, o, x, NULL, NULL, 1, C, HW * HW, 32, 1e-6f, 1));
-    printf ("bench groupnorm+silu C=%lld HW=%lld %8.3f ms %7.0f GB/s (bf16 in+out)\n",
-            (long long) C, (long long) (HW * HW), ms, 4.0 * C * HW * HW / (ms * 1e-3) / 1e9);
-    tensor_free (x); tensor_free (o); tensor_free (w); free (hw); free (hx);
-  }
-  {
-    const int64_t N = 4429, D = 2432;
-    struct tensor *x = act (gpu, NULL, N * D), *o = act (gpu, NULL, N * D);
-    struct tensor *mod = act (gpu, NULL, 6 * D);
-    float *hx = rand_vec ((size_t) N * D, -1.f, 1.f, 12);
-    gpu->ops->upload_f32 (gpu, x, hx);
-    gpu->ops->upload_f32 (gpu, mod, hx);
-    BENCH (ms, 20, op_ln_modulate (gpu, o, x, mod, 6, 0, 1, 1, N, D, 1e-6f));
-    printf ("bench ln_modulate N=%lld D=%lld %8.3f ms %7.0f GB/s\n", (long long) N,
-            (long long) D, ms, 4.0 * N * D / (ms * 1e-3) / 1e9);
-    BENCH (ms, 20, op_gated_add (gpu, x, o, mod, 6, 2, 1, N, D));
-    printf ("bench gated_add N=%lld D=%lld %8.3f ms %7.0f GB/s\n", (long long) N,
-            (long long) D, ms, 6.0 * N * D / (ms * 1e-3) / 1e9);
-    tensor_free (x); tensor_free (o); tensor_free (mod); free (hx);
-  }
-  if (backend_failed (gpu))
-    printf ("bench error: %s\n", gpu->err.message);
-  printf ("gpu memory: peak %.1f MiB in tensors/scratch\n", gpu->peak_bytes / 1048576.0);
 }
 
 int

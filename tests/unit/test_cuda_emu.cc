@@ -390,8 +390,8 @@ check_elementwise (void)
     tensor_free (co);
   }
   ob.assign (4 * n, __nv_bfloat16 { 0 });
-  emu_launch ({ 3 }, 64, [&] {
-    upsample2x_kernel (ob.data (), SD35_BF16, xb.data (), SD35_BF16, Hh, W, 4 * n);
+  emu_launch ({ 1, (unsigned) (B * C) }, 64, [&] {
+    upsample2x_kernel (ob.data (), SD35_BF16, xb.data (), SD35_BF16, Hh, W);
   });
   {
     std::vector<float> big (4 * n);
