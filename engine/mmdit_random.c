@@ -93,7 +93,6 @@ mmdit_new_random (struct backend *be, const struct mmdit_config *cfg, uint64_t s
   const int64_t     M = cfg->pos_embed_max_size;
   size_t            n_pool;
   uint16_t         *pool;
-  uint64_t          state = seed * 6364136223846793005ull + 1442695040888963407ull;
 
   *out = NULL;
   if (cfg->depth < 1 || cfg->depth > (int) sizeof cfg->attn2 || D != (int64_t) 64 * cfg->depth
@@ -118,12 +117,7 @@ mmdit_new_random (struct backend *be, const struct mmdit_config *cfg, uint64_t s
       free (m);
       return SD35_ERR_OOM;
     }
-  /* uniform in ±0.02 (a typical init scale), rounded to bf16 */
-  for (size_t i = 0; i < n_pool; i++)
-    {
-      state = state * 6364136223846793005ull + 1442695040888963407ull;
-      pool[i] = sd35_f32_to_bf16 (((float) (state >> 40) / 16777216.0f - 0.5f) * 0.04f);
-    }
+  weights_random_bf16 (pool, n_pool, seed);
   m->be = be;
   m->cfg = *cfg;
   m->host_pool = pool;

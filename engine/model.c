@@ -147,8 +147,9 @@ mmdit_in_dir (const char *dir, char **out, struct sd35_error *err)
       GString *l = g_string_new (NULL);
       for (guint i = 0; i < pick->len; i++)
         g_string_append_printf (l, i ? ", %s" : "%s", (const char *) pick->pdata[i]);
-      st = sd35_set_error (err, SD35_ERR_ARG, "folder %s holds several model files (%s); pass "
-                           "the one to use with --model FILE", dir, l->str);
+      st = sd35_set_error (err, SD35_ERR_ARG, "folder %s holds several model files (%s); set "
+                           "the model path to one of them (GIMP: the model argument; CLI: "
+                           "--model FILE)", dir, l->str);
       g_string_free (l, TRUE);
     }
   else
@@ -236,7 +237,7 @@ static enum sd35_status
 find_mmdit (struct finder *fd, struct sd35_model_files *out, struct sd35_error *err)
 {
   const char *path = fd->opts->model_path;
-  const char *from = "--model";
+  const char *from = "model path";
 
   if (path == NULL || path[0] == '\0')
     {
@@ -249,7 +250,8 @@ find_mmdit (struct finder *fd, struct sd35_model_files *out, struct sd35_error *
       out->mmdit = mmdit_in_hf_cache (fd);
       if (out->mmdit == NULL)
         return sd35_set_error (err, SD35_ERR_MISSING, "no model given and none found (looked "
-                               "in %s); pass --model with the sd3.5_*.safetensors file or its "
+                               "in %s); set the model path (GIMP: the model argument; CLI: "
+                               "--model) or $SD35_MODEL to the sd3.5_*.safetensors file or its "
                                "folder (download stabilityai/stable-diffusion-3.5-large or "
                                "-medium from Hugging Face)", fd->searched->str);
     }
@@ -472,9 +474,11 @@ model_find (const struct model_find_options *opts, struct sd35_model_files *out,
       find_tokenizers (&fd, out);
       if (fd.missing->len > 0)
         st = sd35_set_error (err, SD35_ERR_MISSING, "model %s: missing %s, where MODEL = %s. "
-                             "Pass --text-encoders DIR and --tokenizers DIR (holding clip/ "
-                             "and t5/)%s", out->mmdit, fd.missing->str, fd.model_dir,
-                             opts->need_t5 ? ", or run without T5" : "");
+                             "Put them in MODEL/text_encoders/ and MODEL/tokenizers/ (clip/ "
+                             "and t5/), or with the CLI pass --text-encoders DIR and "
+                             "--tokenizers DIR%s", out->mmdit, fd.missing->str, fd.model_dir,
+                             opts->need_t5 ? "; or run without T5 (GIMP: turn off Use T5; "
+                             "CLI: --no-t5)" : "");
     }
   out->searched = g_string_free (fd.searched, FALSE);
   if (st != SD35_OK)

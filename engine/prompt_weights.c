@@ -29,15 +29,6 @@ struct slice
   int    emit;    /* 1: a plain piece to output, 0: a piece to parse */
 };
 
-/* Python's str.isspace() */
-static int
-py_isspace (gunichar c)
-{
-  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202f || c == 0x205f || c == 0x3000;
-}
-
 static int
 ascii_space (char c)
 {
@@ -93,7 +84,7 @@ py_float (const char *text, size_t len, double *out)
       int      d;
       if (c < 128 && c != 0)  /* NUL (an escaped parenthesis) is invalid, as in Python */
         g_string_append_c (a, (char) c);
-      else if (py_isspace (c))
+      else if (tok_py_isspace (c))
         g_string_append_c (a, ' ');
       else if ((d = g_unichar_digit_value (c)) >= 0)
         g_string_append_c (a, (char) ('0' + d));

@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "tokenizer.h"
+
 static int
 is_cjk (gunichar c)
 {
@@ -32,15 +34,6 @@ is_category_c (gunichar c)
     default:
       return 0;
     }
-}
-
-/* Python str.isspace() (what str.split() splits on) */
-static int
-py_isspace (gunichar c)
-{
-  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202f || c == 0x205f || c == 0x3000;
 }
 
 /* Unicode Cased, approximately (Lu/Ll/Lt and the Other_* letters that matter). */
@@ -144,12 +137,12 @@ clip_clean_text (const char *text, size_t len)
   for (glong i = 0; i < n;)
     {
       glong j;
-      if (py_isspace (u[i]))
+      if (tok_py_isspace (u[i]))
         {
           i++;
           continue;
         }
-      for (j = i; j < n && !py_isspace (u[j]); j++)
+      for (j = i; j < n && !tok_py_isspace (u[j]); j++)
         ;
       if (out->len > 0)
         g_string_append_c (out, ' ');

@@ -50,6 +50,14 @@ tok_ids_clear (struct tok_ids *b)
   b->n = b->cap = 0;
 }
 
+int
+tok_py_isspace (uint32_t c)
+{
+  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
+         c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
 void
 sd35_tokens_clear (struct sd35_tokens *tokens)
 {

@@ -50,6 +50,9 @@ struct tok_ids
 int  tok_ids_push (struct tok_ids *b, int32_t id, struct sd35_error *err);
 void tok_ids_clear (struct tok_ids *b);
 
+/* Python's str.isspace() for one code point (what str.split() splits on). */
+int  tok_py_isspace (uint32_t c);
+
 /* One piece of a prompt after the A1111 weight parser (other_impls.py `escape_important`,
  * `token_weights`, `parse_parentheses`, `unescape_important`): the text with its parentheses
  * and ":w" removed, and its weight (which the reference then ignores). */

@@ -443,7 +443,6 @@ vae_new_random (struct backend *be, const struct vae_config *cfg, uint64_t seed,
   struct vae    *v;
   size_t         n_pool = 0;
   uint16_t      *pool;
-  uint64_t       state = seed * 6364136223846793005ull + 1442695040888963407ull;
   const struct vae_coder_config *ccs[2] = { &cfg->decoder, &cfg->encoder };
 
   *out = NULL;
@@ -465,11 +464,7 @@ vae_new_random (struct backend *be, const struct vae_config *cfg, uint64_t seed,
       free (pool);
       return SD35_ERR_OOM;
     }
-  for (size_t i = 0; i < n_pool; i++)
-    {
-      state = state * 6364136223846793005ull + 1442695040888963407ull;
-      pool[i] = sd35_f32_to_bf16 (((float) (state >> 40) / 16777216.0f - 0.5f) * 0.04f);
-    }
+  weights_random_bf16 (pool, n_pool, seed);
   v->be = be;
   v->cfg = *cfg;
   v->host_keep[v->n_host_keep++] = pool;

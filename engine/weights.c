@@ -585,3 +585,16 @@ conv2d_free (struct conv2d *c)
   tensor_free (c->b);
   c->w = c->b = NULL;
 }
+
+void
+weights_random_bf16 (uint16_t *pool, size_t n, uint64_t seed)
+{
+  /* Knuth's MMIX LCG; the top 24 bits give a uniform in [0, 1) */
+  uint64_t state = seed * 6364136223846793005ull + 1442695040888963407ull;
+
+  for (size_t i = 0; i < n; i++)
+    {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      pool[i] = sd35_f32_to_bf16 (((float) (state >> 40) / 16777216.0f - 0.5f) * 0.04f);
+    }
+}

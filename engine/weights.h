@@ -104,4 +104,8 @@ void linear_free (struct linear *l);
 void norm_free (struct norm *n);
 void conv2d_free (struct conv2d *c);
 
+/* n bf16 values uniform in ±0.02 (a typical init scale) from a 64-bit LCG seeded with seed:
+ * the shared pool of mmdit_new_random / vae_new_random (speed tests at real sizes). */
+void weights_random_bf16 (uint16_t *pool, size_t n, uint64_t seed);
+
 #endif

@@ -372,8 +372,6 @@ sd35_cuda_timer_end (struct backend *be)
   return ms;
 }
 
-void cuda_gemm_cache_free (struct cuda_impl *ci);
-
 static void
 cuda_destroy (struct backend *be)
 {

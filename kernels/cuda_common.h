@@ -107,6 +107,9 @@ int cuda_gemm (struct backend *be, int trans_a, int trans_b, int64_t m, int64_t 
                void *D, int d_dt, int64_t ldd, int64_t stride_d, int batch,
                const void *bias, int bias_dt, int gelu, float alpha, float beta);
 
+/* Frees the cached cuBLASLt heuristic results (backend destroy). */
+void cuda_gemm_cache_free (struct cuda_impl *ci);
+
 /* Converts n elements between float dtypes on the device (stream-ordered). */
 void cuda_convert (struct backend *be, void *dst, int dst_dt, const void *src, int src_dt,
                    size_t n);

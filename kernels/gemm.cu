@@ -24,8 +24,6 @@ struct gemm_cache_entry
   cublasLtMatmulAlgo_t    algo;
 };
 
-void cuda_gemm_cache_free (struct cuda_impl *ci);
-
 void
 cuda_gemm_cache_free (struct cuda_impl *ci)
 {

@@ -75,8 +75,9 @@ def tenc_flop(layers, D, F, L, gated):
 
 
 def text_flop(t5_tokens):
-    return (tenc_flop(12, 768, 3072, 77, False) + tenc_flop(32, 1280, 5120, 77, False)
-            + 2.0 * 1280 * 1280 + tenc_flop(24, 4096, 10240, t5_tokens, True))
+    n = (2, 2, 2) if TINY else (12, 32, 24)
+    return (tenc_flop(n[0], 768, 3072, 77, False) + tenc_flop(n[1], 1280, 5120, 77, False)
+            + 2.0 * 1280 * 1280 + tenc_flop(n[2], 4096, 10240, t5_tokens, True))
 
 
 def time_cuda(fn, warmup, iters):

@@ -1,5 +1,6 @@
 /* sd35-dialog-private.h — the fields of Sd35Dialog, shared by its files:
- *   sd35-dialog.c          the window: widgets and their bindings to the config
+ *   sd35-dialog.c          the window: layout, simple fields bound to the config
+ *   sd35-dialog-fields.c   size, seed and model: fields with logic of their own
  *   sd35-dialog-actions.c  Generate / Cancel / Close, the job's reports, errors
  *   sd35-dialog-host.c     sd35_dialog_run: GTK start-up, theme, transient parent, i18n
  */
@@ -89,8 +90,20 @@ void     sd35_dialog_dump_labels     (Sd35Dialog     *self);
 void     sd35_dialog_bind_textdomain (void);
 
 /* sd35-dialog.c */
-void     sd35_dialog_set_running     (Sd35Dialog     *self,
-                                      gboolean        running);
-void     sd35_dialog_new_random_seed (Sd35Dialog     *self);
+void       sd35_dialog_set_running     (Sd35Dialog     *self,
+                                        gboolean        running);
+
+/* sd35-dialog-fields.c */
+GtkWidget *sd35_dialog_spin_new        (GtkAdjustment **adj_out,
+                                        gdouble         lower,
+                                        gdouble         upper,
+                                        gdouble         step,
+                                        guint           digits);
+GtkWidget *sd35_dialog_size_row_new    (Sd35Dialog     *self);
+GtkWidget *sd35_dialog_seed_row_new    (Sd35Dialog     *self,
+                                        GtkWidget     **spin_out);
+GtkWidget *sd35_dialog_model_row_new   (Sd35Dialog     *self);
+void       sd35_dialog_model_changed   (Sd35Dialog     *self);
+void       sd35_dialog_new_random_seed (Sd35Dialog     *self);
 
 G_END_DECLS

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "safetensors.h"
+
 int
 cli_fail (const char *cmd, const char *fmt, ...)
 {
@@ -31,6 +33,20 @@ cli_fail_err (const char *cmd, const struct sd35_error *err)
   fprintf (stderr, "sd35 %s: %s\n", cmd,
            err->message[0] ? err->message : sd35_status_name (err->status));
   return 1;
+}
+
+int
+cli_save (const char *cmd, struct st_writer *w, int bad, const char *out)
+{
+  struct sd35_error err = { 0 };
+  int               status = 0;
+
+  if (bad)
+    status = cli_fail (cmd, "out of memory building %s", out);
+  else if (st_writer_save (w, out, &err) != SD35_OK)
+    status = cli_fail_err (cmd, &err);
+  st_writer_free (w);
+  return status;
 }
 
 static const char *

@@ -42,6 +42,11 @@ int cli_fail (const char *cmd, const char *fmt, ...) __attribute__ ((format (pri
 /* Prints "sd35 CMD: <error message>" for an engine error, returns 1 (or 130 if cancelled). */
 int cli_fail_err (const char *cmd, const struct sd35_error *err);
 
+struct st_writer;
+/* Saves w to out and frees it; `bad` is nonzero when one of the st_writer_add calls that
+ * built it failed (then nothing is written).  Returns 0, or 1 after printing the error. */
+int cli_save (const char *cmd, struct st_writer *w, int bad, const char *out);
+
 /* The options of the model every engine-using subcommand shares. */
 struct cli_model_opts
 {

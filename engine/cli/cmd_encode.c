@@ -156,18 +156,7 @@ encode_write (struct encode_state *s, const char *out)
       bad |= st_writer_add_f32 (w, "pooled", 2, (int64_t[]) { 1, c->pooled_dim }, c->pooled);
     }
   free (ids_t5);
-  if (bad)
-    {
-      st_writer_free (w);
-      return cli_fail ("encode", "out of memory building %s", out);
-    }
-  if (st_writer_save (w, out, &s->err) != SD35_OK)
-    {
-      st_writer_free (w);
-      return cli_fail_err ("encode", &s->err);
-    }
-  st_writer_free (w);
-  return 0;
+  return cli_save ("encode", w, bad, out);
 }
 
 int

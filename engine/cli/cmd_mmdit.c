@@ -36,6 +36,7 @@ cmd_mmdit (int argc, char **argv)
   float              *x = NULL, *sigma = NULL, *ctx = NULL, *y = NULL, *v = NULL, *den = NULL;
   int64_t             xs[4], ss[1], cs[3], ys[2];
   size_t              n, per;
+  int                 bad;
   struct st_writer   *w = NULL;
   int r = cli_parse (argc, argv, cmd, "One MMDiT forward: v and denoised = x − v·sigma from x, "
                      "sigma, context and y.", opts, (int) (sizeof opts / sizeof opts[0]));
@@ -92,22 +93,17 @@ cmd_mmdit (int argc, char **argv)
   for (size_t i = 0; i < n; i++)
     den[i] = x[i] - v[i] * sigma[i / per];
   w = st_writer_new ();
-  if (w == NULL || st_writer_add_f32 (w, "v", 4, xs, v) != 0
-      || st_writer_add_f32 (w, "denoised", 4, xs, den) != 0)
-    {
-      cli_fail (cmd, "out of memory building %s", out);
-      goto done;
-    }
-  if (st_writer_save (w, out, &st.err) != SD35_OK)
-    {
-      status = cli_fail_err (cmd, &st.err);
-      goto done;
-    }
-  status = 0;
+  bad = st_writer_add_f32 (w, "v", 4, xs, v) != 0
+        || st_writer_add_f32 (w, "denoised", 4, xs, den) != 0;
+  status = cli_save (cmd, w, bad, out);
 
 done:
-  st_writer_free (w);
-  free (x); free (sigma); free (ctx); free (y); free (v); free (den);
+  free (x);
+  free (sigma);
+  free (ctx);
+  free (y);
+  free (v);
+  free (den);
   mmdit_free (m);
   stage_close (&st);
   return status;

@@ -22,7 +22,7 @@ cmd_randn (int argc, char **argv)
   const char       *shape_s = NULL, *out = NULL;
   int               seen_seed = 0;
   int64_t           shape[RANDN_MAX_DIMS];
-  int               ndim;
+  int               ndim, bad;
   size_t            numel = 1;
   float            *data;
   struct torch_rng *g;
@@ -76,18 +76,7 @@ cmd_randn (int argc, char **argv)
   w = st_writer_new ();
   snprintf (seed_str, sizeof seed_str, "%" PRIu64, seed);
   st_writer_set_metadata (w, "seed", seed_str);
-  if (st_writer_add_f32 (w, "noise", ndim, shape, data) != 0)
-    {
-      st_writer_free (w);
-      free (data);
-      return cli_fail (cmd, "out of memory building %s", out);
-    }
+  bad = st_writer_add_f32 (w, "noise", ndim, shape, data) != 0;
   free (data);
-  if (st_writer_save (w, out, &err) != SD35_OK)
-    {
-      st_writer_free (w);
-      return cli_fail_err (cmd, &err);
-    }
-  st_writer_free (w);
-  return 0;
+  return cli_save (cmd, w, bad, out);
 }

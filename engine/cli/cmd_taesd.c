@@ -30,23 +30,18 @@ write_out (struct stage *st, const char *out, const float *image, const uint8_t 
 {
   const int64_t     is[4] = { 1, 3, H, W }, us[3] = { H, W, 3 };
   struct st_writer *w;
-  enum sd35_status  s;
+  int               bad;
 
   if (ends_with (out, ".png") || ends_with (out, ".PNG"))
-    s = png_write_rgb (out, rgb, (int) W, (int) H, &st->err);
-  else
     {
-      w = st_writer_new ();
-      if (w == NULL || st_writer_add_f32 (w, "decoded", 4, is, image) != 0
-          || st_writer_add (w, "rgb_u8", SD35_U8, 3, us, rgb) != 0)
-        {
-          st_writer_free (w);
-          return cli_fail (st->cmd, "out of memory building %s", out);
-        }
-      s = st_writer_save (w, out, &st->err);
-      st_writer_free (w);
+      if (png_write_rgb (out, rgb, (int) W, (int) H, &st->err) != SD35_OK)
+        return cli_fail_err (st->cmd, &st->err);
+      return 0;
     }
-  return s == SD35_OK ? 0 : cli_fail_err (st->cmd, &st->err);
+  w = st_writer_new ();
+  bad = st_writer_add_f32 (w, "decoded", 4, is, image) != 0
+        || st_writer_add (w, "rgb_u8", SD35_U8, 3, us, rgb) != 0;
+  return cli_save (st->cmd, w, bad, out);
 }
 
 int

@@ -89,32 +89,18 @@ static int
 write_tensors (const char *cmd, const char *path, const struct sd35_result *r)
 {
   struct st_writer *w = st_writer_new ();
-  struct sd35_error err = { 0 };
   int64_t           lat[4] = { 1, 16, r->height / 8, r->width / 8 };
   int64_t           img[4] = { 1, 3, r->height, r->width };
   int64_t           u8[3] = { r->height, r->width, 3 };
   int64_t           ns[1] = { r->n_sigmas };
   int               bad;
 
-  if (w == NULL)
-    return cli_fail (cmd, "out of memory");
   bad = st_writer_add_f32 (w, "noise", 4, lat, r->noise) ||
         st_writer_add_f32 (w, "sigmas", 1, ns, r->sigmas) ||
         st_writer_add_f32 (w, "final_latent", 4, lat, r->final_latent) ||
         st_writer_add_f32 (w, "image_float", 4, img, r->image_float) ||
         st_writer_add (w, "image_uint8", SD35_U8, 3, u8, r->rgb);
-  if (bad)
-    {
-      st_writer_free (w);
-      return cli_fail (cmd, "out of memory collecting the tensors");
-    }
-  if (st_writer_save (w, path, &err) != SD35_OK)
-    {
-      st_writer_free (w);
-      return cli_fail_err (cmd, &err);
-    }
-  st_writer_free (w);
-  return 0;
+  return cli_save (cmd, w, bad, path);
 }
 
 /* Reads the init image (resized to width×height when it has another size) and the mask. */

@@ -19,14 +19,6 @@
 
 #define VAE_PREFIX "first_stage_model."
 
-static int
-save (struct stage *st, struct st_writer *w, const char *out)
-{
-  if (st_writer_save (w, out, &st->err) != SD35_OK)
-    return cli_fail_err (st->cmd, &st->err);
-  return 0;
-}
-
 int
 cmd_vae_decode (int argc, char **argv)
 {
@@ -47,7 +39,7 @@ cmd_vae_decode (int argc, char **argv)
   float            *latent = NULL, *image = NULL;
   uint8_t          *rgb = NULL;
   int64_t           ls[4] = { 1, 16, -1, -1 }, is[4], us[3];
-  int               f;
+  int               f, bad;
   size_t            n;
   int r = cli_parse (argc, argv, cmd, "SD3 VAE decode of one latent (VAE space) to an image.",
                      opts, (int) (sizeof opts / sizeof opts[0]));
@@ -87,16 +79,11 @@ cmd_vae_decode (int argc, char **argv)
     }
   vae_image_to_u8 (image, (int) is[2], (int) is[3], rgb);
   w = st_writer_new ();
-  if (w == NULL || st_writer_add_f32 (w, "image_float", 4, is, image) != 0
-      || st_writer_add (w, "image_uint8", SD35_U8, 3, us, rgb) != 0)
-    {
-      cli_fail (cmd, "out of memory building %s", out);
-      goto done;
-    }
-  status = save (&st, w, out);
+  bad = st_writer_add_f32 (w, "image_float", 4, is, image) != 0
+        || st_writer_add (w, "image_uint8", SD35_U8, 3, us, rgb) != 0;
+  status = cli_save (cmd, w, bad, out);
 
 done:
-  st_writer_free (w);
   free (latent);
   free (image);
   free (rgb);
@@ -131,7 +118,7 @@ cmd_vae_encode (int argc, char **argv)
   uint8_t          *rgb = NULL;
   float            *image = NULL, *mean = NULL, *std = NULL, *latent = NULL, *proc = NULL;
   size_t            n_pix, n;
-  int               f;
+  int               f, bad;
   char              seed_str[32];
   int r = cli_parse (argc, argv, cmd, "SD3 VAE encode of one RGB image to a sampled latent.",
                      opts, (int) (sizeof opts / sizeof opts[0]));
@@ -203,20 +190,14 @@ cmd_vae_encode (int argc, char **argv)
   latent_process_in (proc, n);
   w = st_writer_new ();
   snprintf (seed_str, sizeof seed_str, "%" PRIu64, vae_seed);
-  if (w != NULL)
-    st_writer_set_metadata (w, "vae_seed", seed_str);
-  if (w == NULL || st_writer_add_f32 (w, "mean", 4, ls, mean) != 0
-      || st_writer_add_f32 (w, "std", 4, ls, std) != 0
-      || st_writer_add_f32 (w, "latent", 4, ls, latent) != 0
-      || st_writer_add_f32 (w, "latent_process_in", 4, ls, proc) != 0)
-    {
-      cli_fail (cmd, "out of memory building %s", out);
-      goto done;
-    }
-  status = save (&st, w, out);
+  st_writer_set_metadata (w, "vae_seed", seed_str);
+  bad = st_writer_add_f32 (w, "mean", 4, ls, mean) != 0
+        || st_writer_add_f32 (w, "std", 4, ls, std) != 0
+        || st_writer_add_f32 (w, "latent", 4, ls, latent) != 0
+        || st_writer_add_f32 (w, "latent_process_in", 4, ls, proc) != 0;
+  status = cli_save (cmd, w, bad, out);
 
 done:
-  st_writer_free (w);
   torch_rng_free (g);
   free (pix);
   free (rgb);

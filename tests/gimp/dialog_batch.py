@@ -3,7 +3,8 @@
 # to that size) while the shell side drives the dialog with xdotool, and prints what the call
 # left in the image.  The image's sd35-settings parasite sets the steps, so that a generation
 # lasts long enough to be screenshot and cancelled (the plug-in starts an interactive run
-# from it).  env: SD35_DIALOG_STEPS (default 200); SD35_DIALOG_DISPLAY=1: show the image in
+# from it).  env: SD35_DIALOG_STEPS (default 200), SD35_DIALOG_GUIDANCE (4.5; 0 steps and
+# -1 guidance mean "the model's"); SD35_DIALOG_DISPLAY=1: show the image in
 # a display first (GUI GIMP only), so that the dialog has a parent window.
 import json, os
 
@@ -11,8 +12,9 @@ steps = int(os.environ.get("SD35_DIALOG_STEPS", "200"))
 img = Gimp.Image.new(128, 128, Gimp.ImageBaseType.RGB)
 bg = Gimp.Layer.new(img, "bg", 128, 128, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
 img.insert_layer(bg, None, 0)
+guidance = float(os.environ.get("SD35_DIALOG_GUIDANCE", "4.5"))
 settings = {"mode": "txt2img", "prompt": "", "negative": "", "seed": 7, "steps": steps,
-            "guidance": 4.5, "sampler": "default"}
+            "guidance": guidance, "sampler": "default"}
 img.attach_parasite(Gimp.Parasite.new("sd35-settings", 1, list(json.dumps(settings).encode())))
 if os.environ.get("SD35_DIALOG_DISPLAY") == "1":
     disp = Gimp.Display.new(img)

@@ -163,7 +163,14 @@ export LANG=C.UTF-8
 
 # --- the GUI GIMP: transient for the image window, GIMP's (default dark) colour scheme -------
 D=$OUT/dump-gui.txt LOG=$OUT/gimp-gui.log
-if SD35_DIALOG_DISPLAY=1 open_dialog "$LOG" "$D" \
+# the model: the tiny Large, named as SD3.5 Large Turbo; steps and guidance left to the model
+TM=$OUT/turbo-model
+rm -rf "$TM"; mkdir -p "$TM"
+for f in "$SD35_MODEL"/*; do ln -s "$(readlink -f "$f")" "$TM/$(basename "$f")"; done
+rm "$TM/sd3.5_large.safetensors"
+ln -s "$(readlink -f "$SD35_MODEL/sd3.5_large.safetensors")" "$TM/sd3.5_large_turbo.safetensors"
+if SD35_DIALOG_DISPLAY=1 SD35_MODEL=$TM SD35_DIALOG_STEPS=0 SD35_DIALOG_GUIDANCE=-1 \
+   open_dialog "$LOG" "$D" \
      "timeout 300 gimp-3.0 -d -f -s --no-splash --batch-interpreter=python-fu-eval"; then
   image_win=$(xdotool search --name 'Untitled.*GIMP' 2>/dev/null | head -1)
   parent=$(sed -n 's/^parent x11 \(0x[0-9a-f]*\) (WM_TRANSIENT_FOR now \(0x[0-9a-f]*\))/\1 \2/p' "$D")
@@ -176,6 +183,9 @@ if SD35_DIALOG_DISPLAY=1 open_dialog "$LOG" "$D" \
     "dark dark"|"gray dark"|"light light") ok "follows GIMP's colour scheme: $scheme" ;;
     *) fail "theme: $(grep '^theme' "$D")" ;;
   esac
+  grep -q '^model (automatic) variant SD3.5 Large Turbo steps 4 (model default) guidance 1 (model default)' "$D" &&
+    ok "a Turbo model fills its defaults: $(grep '^model ' "$D" | cut -d' ' -f3-)" ||
+    fail "model defaults: $(grep '^model ' "$D")"
   shot_drawn dialog-dark
   xdotool key Escape
   wait $GP
