@@ -190,7 +190,7 @@ sd35_engine_open (const struct sd35_engine_options *opts, sd35_engine **out,
       load_text_encoders (e, opts->use_t5, err) != SD35_OK ||
       check_fit (e, err) != SD35_OK)
     goto fail;
-  /* taesd helper: optional TAESD3 preview decoder, same backend (taesd_preview.c) */
+  /* optional TAESD3 preview decoder, same backend (taesd_preview.c) */
   if (engine_taesd_open (e, opts->taesd_path, err) != SD35_OK)
     goto fail;
 
@@ -233,7 +233,7 @@ sd35_engine_free (sd35_engine *e)
       free (e->cache[i].text);
       sd35_cond_clear (&e->cache[i].cond);
     }
-  taesd_free (e->taesd);  /* taesd helper */
+  taesd_free (e->taesd);
   free (e->taesd_rgb);
   vae_free (e->vae);
   mmdit_free (e->mmdit);

@@ -36,7 +36,7 @@ struct sd35_engine
   struct mmdit           *mmdit;
   struct vae             *vae;
   int                     has_vae_encoder;
-  /* taesd helper: TAESD3 step previews (taesd.h, taesd_preview.c); NULL = projection */
+  /* TAESD3 step previews (taesd.h, taesd_preview.c); NULL = projection */
   struct taesd           *taesd;
   uint8_t                *taesd_rgb;    /* full-resolution preview buffer */
   size_t                  taesd_n_pix;

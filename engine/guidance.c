@@ -151,7 +151,7 @@ engine_model_on_step (void *user, int step, int n_steps, float sigma, const floa
       const uint8_t *rgb;
       int            pw, ph;
 
-      /* taesd helper: full-resolution TAESD3 preview when loaded and cheap enough */
+      /* full-resolution TAESD3 preview when loaded and cheap enough */
       if (engine_taesd_preview (m->e, denoised, h, w, &rgb, &pw, &ph))
         {
           cb->on_step (cb->user, step, n_steps, sigma, rgb, pw, ph);

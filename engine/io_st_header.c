@@ -492,11 +492,11 @@ st_append (struct st_file *f, const struct st_tensor *t, struct sd35_error *err)
 {
   if (f->n_tensors == f->cap_tensors)
     {
-      size_t            cap = f->cap_tensors ? 2 * f->cap_tensors : 64;
-      struct st_tensor *nt = realloc (f->tensors, cap * sizeof *nt);
-      if (nt == NULL || cap > (size_t) -1 / (2 * sizeof *nt))
+      size_t            cap = f->cap_tensors ? 2 * f->cap_tensors : 64, bytes;
+      struct st_tensor *nt = NULL;
+      if (sd35_mul_size (cap, sizeof *nt, &bytes) != 0
+          || (nt = realloc (f->tensors, bytes)) == NULL)
         {
-          free (nt == f->tensors ? NULL : nt);
           sd35_set_error (err, SD35_ERR_OOM, "out of memory for the tensor table");
           return -1;
         }

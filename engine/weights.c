@@ -281,6 +281,18 @@ wl_tensor_key (struct weights_loader *wl, enum weight_use use, int ndim, const i
   return wl_upload (wl, key, t->data, t->dtype, ndim, shape, use, NULL, 0, NULL);
 }
 
+/* wl_tensor_key of base + suffix (".weight", ".bias") */
+static struct tensor *
+wl_tensor_part (struct weights_loader *wl, enum weight_use use, int ndim, const int64_t *shape,
+                const char *base, const char *suffix)
+{
+  char          *key = g_strconcat (base, suffix, NULL);
+  struct tensor *x = wl_tensor_key (wl, use, ndim, shape, 0, key);
+
+  g_free (key);
+  return x;
+}
+
 struct tensor *
 wl_tensor (struct weights_loader *wl, enum weight_use use, int ndim, const int64_t *shape,
            const char *fmt, ...)
@@ -338,21 +350,13 @@ wl_linear (struct weights_loader *wl, struct linear *l, int64_t n_out, int64_t n
 {
   const int64_t ws[2] = { n_out, n_in }, bs[1] = { n_out };
   va_list       ap;
-  char         *base, *key;
+  char         *base;
 
   va_start (ap, fmt);
   base = wl_keyv (wl, fmt, ap);
   va_end (ap);
-  key = g_strconcat (base, ".weight", NULL);
-  l->w = wl_tensor_key (wl, WEIGHT_MATRIX, 2, ws, 0, key);
-  g_free (key);
-  l->b = NULL;
-  if (has_bias)
-    {
-      key = g_strconcat (base, ".bias", NULL);
-      l->b = wl_tensor_key (wl, WEIGHT_VECTOR, 1, bs, 0, key);
-      g_free (key);
-    }
+  l->w = wl_tensor_part (wl, WEIGHT_MATRIX, 2, ws, base, ".weight");
+  l->b = has_bias ? wl_tensor_part (wl, WEIGHT_VECTOR, 1, bs, base, ".bias") : NULL;
   g_free (base);
 }
 
@@ -465,21 +469,13 @@ wl_norm (struct weights_loader *wl, struct norm *nm, int64_t D, int has_bias, co
 {
   const int64_t s[1] = { D };
   va_list       ap;
-  char         *base, *key;
+  char         *base;
 
   va_start (ap, fmt);
   base = wl_keyv (wl, fmt, ap);
   va_end (ap);
-  key = g_strconcat (base, ".weight", NULL);
-  nm->w = wl_tensor_key (wl, WEIGHT_VECTOR, 1, s, 0, key);
-  g_free (key);
-  nm->b = NULL;
-  if (has_bias)
-    {
-      key = g_strconcat (base, ".bias", NULL);
-      nm->b = wl_tensor_key (wl, WEIGHT_VECTOR, 1, s, 0, key);
-      g_free (key);
-    }
+  nm->w = wl_tensor_part (wl, WEIGHT_VECTOR, 1, s, base, ".weight");
+  nm->b = has_bias ? wl_tensor_part (wl, WEIGHT_VECTOR, 1, s, base, ".bias") : NULL;
   g_free (base);
 }
 
@@ -489,7 +485,7 @@ wl_conv2d (struct weights_loader *wl, struct conv2d *c, int64_t co, int64_t ci, 
 {
   const int64_t ws[4] = { co, ci, kh, kw }, bs[1] = { co };
   va_list       ap;
-  char         *base, *key;
+  char         *base;
 
   va_start (ap, fmt);
   base = wl_keyv (wl, fmt, ap);
@@ -498,12 +494,8 @@ wl_conv2d (struct weights_loader *wl, struct conv2d *c, int64_t co, int64_t ci, 
   c->ci = ci;
   c->kh = kh;
   c->kw = kw;
-  key = g_strconcat (base, ".weight", NULL);
-  c->w = wl_tensor_key (wl, WEIGHT_MATRIX, 4, ws, 0, key);
-  g_free (key);
-  key = g_strconcat (base, ".bias", NULL);
-  c->b = wl_tensor_key (wl, WEIGHT_VECTOR, 1, bs, 0, key);
-  g_free (key);
+  c->w = wl_tensor_part (wl, WEIGHT_MATRIX, 4, ws, base, ".weight");
+  c->b = wl_tensor_part (wl, WEIGHT_VECTOR, 1, bs, base, ".bias");
   g_free (base);
 }
 

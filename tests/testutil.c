@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int n_failures;
 
@@ -91,6 +94,29 @@ test_golden_f32 (struct st_file *f, const char *name, size_t *numel)
       printf ("FAIL: reading '%s': %s\n", name, err.message);
       exit (1);
     }
+  if (numel)
+    *numel = t->numel;
+  return d;
+}
+
+uint8_t *
+test_golden_u8 (struct st_file *f, const char *name, size_t *numel)
+{
+  const struct st_tensor *t = st_find (f, name);
+  uint8_t                *d;
+
+  if (t == NULL || t->dtype != SD35_U8)
+    {
+      printf ("FAIL: golden %s has no U8 tensor '%s'\n", st_path (f), name);
+      exit (1);
+    }
+  d = malloc (t->numel ? t->numel : 1);
+  if (d == NULL)
+    {
+      printf ("FAIL: out of memory reading '%s'\n", name);
+      exit (1);
+    }
+  memcpy (d, t->data, t->numel);
   if (numel)
     *numel = t->numel;
   return d;
@@ -191,4 +217,63 @@ test_exit (void)
   if (n_failures)
     printf ("%d check(s) failed\n", n_failures);
   return n_failures ? 1 : 0;
+}
+
+char *
+test_make_tmpdir (const char *name)
+{
+  const char *base = getenv ("TMPDIR");
+  size_t      n;
+  char       *p;
+
+  if (base == NULL || base[0] == '\0')
+    base = "/tmp";
+  n = strlen (base) + strlen (name) + 32;
+  p = malloc (n);
+  if (p == NULL)
+    {
+      printf ("FAIL: out of memory\n");
+      exit (1);
+    }
+  snprintf (p, n, "%s/sd35-test-%s-XXXXXX", base, name);
+  if (mkdtemp (p) == NULL)
+    {
+      printf ("FAIL: cannot create the temporary folder %s\n", p);
+      exit (1);
+    }
+  return p;
+}
+
+static int
+remove_entry (const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+  if (remove (path) != 0)
+    printf ("note: could not remove %s\n", path);
+  return 0;
+}
+
+void
+test_remove_tree (const char *dir)
+{
+  if (dir == NULL || strstr (dir, "/sd35-test-") == NULL)
+    return;
+  nftw (dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+test_run_argv (char *const argv[])
+{
+  pid_t pid;
+  int   status = 0;
+
+  fflush (stdout);
+  pid = fork ();
+  if (pid == 0)
+    {
+      execv (argv[0], argv);
+      _exit (127);
+    }
+  if (pid < 0 || waitpid (pid, &status, 0) < 0)
+    return -1;
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }

@@ -22,6 +22,8 @@ const char *test_env_or_skip (const char *var);
 struct st_file *test_open_golden (const char *rel);
 /* fp32 copy of a golden tensor (fails the test if missing) */
 float *test_golden_f32 (struct st_file *f, const char *name, size_t *numel);
+/* malloc'd copy of a U8 golden tensor (fails the test if missing or of another dtype) */
+uint8_t *test_golden_u8 (struct st_file *f, const char *name, size_t *numel);
 
 /* max|got − ref| ≤ rel_tol · max|ref| (+ abs_floor); prints one line "ok"/"FAIL" with the
  * values; returns 1 if ok.  Failures are counted. */
@@ -32,6 +34,16 @@ int test_within_u8 (const char *what, const uint8_t *got, const uint8_t *ref, si
                     int max_diff);
 /* generic assertion with a message */
 int test_check (int cond, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+/* A new folder $TMPDIR/sd35-test-NAME-XXXXXX (default /tmp); malloc'd path.  Exits with a
+ * failure when it cannot be made. */
+char *test_make_tmpdir (const char *name);
+/* Removes dir and everything under it (links are removed, never followed); only folders
+ * test_make_tmpdir made (a "sd35-test-" name), anything else is left alone. */
+void test_remove_tree (const char *dir);
+/* Runs argv[0] with argv (no shell; NULL-terminated) and waits: its exit status, or -1 when it
+ * could not be started or did not exit normally. */
+int test_run_argv (char *const argv[]);
 
 /* 0 if no failure so far, else 1 (use as `return test_exit ();`) */
 int test_exit (void);

@@ -77,6 +77,13 @@ else
   echo "built in $(( $(date +%s) - t0 )) s" >> "$SETUP"
   SD35_BIN=build-release/engine/sd35
 fi
+# cuBLASLt is found through the toolkit's rpath; elsewhere (e.g. only PyTorch's wheels) search
+if ldd "$SD35_BIN" | grep -q 'not found'; then
+  for lib in $(ldd "$SD35_BIN" | awk '/not found/ { print $1 }'); do
+    hit=$(find /usr/local /opt /usr/lib -name "$lib" 2>/dev/null | head -1)
+    [ -n "$hit" ] && export LD_LIBRARY_PATH="$(dirname "$hit")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  done
+fi
 ldd "$SD35_BIN" >> "$SETUP" 2>&1
 
 # --- diffusers ----------------------------------------------------------------------------------

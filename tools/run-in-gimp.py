@@ -49,8 +49,8 @@ cfg.set_property("width", SIZE)
 cfg.set_property("height", SIZE)
 cfg.set_property("backend", BACKEND)
 
-say("%s %dx%d, seed %d, steps %s, backend %s, model %s" % (NAME, SIZE, SIZE, SEED,
-    STEPS or "default", BACKEND, MODEL or "(discovered)"))
+say("%s %dx%d, seed %d, steps %s, backend %s, model %s, prompt %r"
+    % (NAME, SIZE, SIZE, SEED, STEPS or "default", BACKEND, MODEL or "(discovered)", PROMPT))
 t0 = time.monotonic()
 res = proc.run(cfg)
 status = res.index(0)

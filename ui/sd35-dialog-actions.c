@@ -199,10 +199,14 @@ report_done (Sd35Dialog    *self,
     }
   else
     {
-      gint n = 0;
+      const guint8 *rgb;
+      gint          n = 0, w, h;
 
       while (layers[n] != NULL)
         n++;
+      /* the finished image replaces the last (latent-sized) estimate */
+      if ((rgb = sd35_dialog_job_result_rgb (job, &w, &h)) != NULL)
+        sd35_preview_set_rgb (SD35_PREVIEW (self->preview), rgb, w, h);
       g_free (self->last_layers);
       self->last_layers = layers;
       self->last_seed = sd35_dialog_job_seed (job);

@@ -220,6 +220,18 @@ sd35_dialog_job_height (Sd35DialogJob *job)
   return job->params.height;
 }
 
+const guint8 *
+sd35_dialog_job_result_rgb (Sd35DialogJob *job,
+                            gint          *width,
+                            gint          *height)
+{
+  if (job->status != SD35_OK || job->results == NULL || job->results[0].rgb == NULL)
+    return NULL;
+  *width = job->results[0].width;
+  *height = job->results[0].height;
+  return job->results[0].rgb;
+}
+
 const gchar *
 sd35_dialog_job_variant (Sd35DialogJob *job)
 {

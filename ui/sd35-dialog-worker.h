@@ -70,6 +70,10 @@ gboolean       sd35_dialog_job_succeeded (Sd35DialogJob      *job,
 guint32        sd35_dialog_job_seed      (Sd35DialogJob      *job);
 gint           sd35_dialog_job_width     (Sd35DialogJob      *job);
 gint           sd35_dialog_job_height    (Sd35DialogJob      *job);
+/* The first image of a successful job, RGB u8 HWC (owned by the job), or NULL. */
+const guint8  *sd35_dialog_job_result_rgb (Sd35DialogJob    *job,
+                                           gint             *width,
+                                           gint             *height);
 /* The detected variant of the model the job ran ("SD3.5 Large", …), or NULL. */
 const gchar   *sd35_dialog_job_variant   (Sd35DialogJob      *job);
 

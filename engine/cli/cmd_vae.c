@@ -18,6 +18,7 @@
 #include "vae.h"
 
 #define VAE_PREFIX "first_stage_model."
+#define MAX_LATENT_SIDE 65536  /* as taesd-decode: keeps every size below in int and size_t */
 
 int
 cmd_vae_decode (int argc, char **argv)
@@ -62,6 +63,12 @@ cmd_vae_decode (int argc, char **argv)
   latent = stage_read (&st, "latent", 4, ls);
   if (latent == NULL)
     goto done;
+  if (ls[2] > MAX_LATENT_SIDE || ls[3] > MAX_LATENT_SIDE)
+    {
+      cli_fail (cmd, "latent %lld×%lld (h×w) is too large to decode", (long long) ls[2],
+                (long long) ls[3]);
+      goto done;
+    }
   f = vae_factor (v);
   is[0] = 1;
   is[1] = 3;
@@ -141,6 +148,12 @@ cmd_vae_encode (int argc, char **argv)
   if (pix == NULL)
     goto done;
   f = vae_factor (v);
+  if (ps[0] > (int64_t) f * MAX_LATENT_SIDE || ps[1] > (int64_t) f * MAX_LATENT_SIDE)
+    {
+      cli_fail (cmd, "image %lldx%lld (W×H) is too large to encode", (long long) ps[1],
+                (long long) ps[0]);
+      goto done;
+    }
   if (ps[0] % f != 0 || ps[1] % f != 0)
     {
       cli_fail (cmd, "image %lldx%lld (W×H) is not a multiple of %d; resize or crop it first",

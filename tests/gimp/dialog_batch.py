@@ -5,7 +5,8 @@
 # lasts long enough to be screenshot and cancelled (the plug-in starts an interactive run
 # from it).  env: SD35_DIALOG_STEPS (default 200), SD35_DIALOG_GUIDANCE (4.5; 0 steps and
 # -1 guidance mean "the model's"); SD35_DIALOG_DISPLAY=1: show the image in
-# a display first (GUI GIMP only), so that the dialog has a parent window.
+# a display first (GUI GIMP only), so that the dialog has a parent window; SD35_DIALOG_PROC:
+# the procedure (default plug-in-sd35-txt2img); SD35_DIALOG_PROMPT: the prompt to start from.
 import json, os
 
 steps = int(os.environ.get("SD35_DIALOG_STEPS", "200"))
@@ -13,7 +14,7 @@ img = Gimp.Image.new(128, 128, Gimp.ImageBaseType.RGB)
 bg = Gimp.Layer.new(img, "bg", 128, 128, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
 img.insert_layer(bg, None, 0)
 guidance = float(os.environ.get("SD35_DIALOG_GUIDANCE", "4.5"))
-settings = {"mode": "txt2img", "prompt": "", "negative": "", "seed": 7, "steps": steps,
+settings = {"mode": "txt2img", "prompt": os.environ.get("SD35_DIALOG_PROMPT", ""), "negative": "", "seed": 7, "steps": steps,
             "guidance": guidance, "sampler": "default"}
 img.attach_parasite(Gimp.Parasite.new("sd35-settings", 1, list(json.dumps(settings).encode())))
 if os.environ.get("SD35_DIALOG_DISPLAY") == "1":
@@ -21,7 +22,7 @@ if os.environ.get("SD35_DIALOG_DISPLAY") == "1":
     Gimp.displays_flush()
 before = len(img.get_layers())
 print("DIALOG layers-before", before, flush=True)
-proc = Gimp.get_pdb().lookup_procedure("plug-in-sd35-txt2img")
+proc = Gimp.get_pdb().lookup_procedure(os.environ.get("SD35_DIALOG_PROC", "plug-in-sd35-txt2img"))
 cfg = proc.create_config()
 cfg.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
 cfg.set_property("image", img)

@@ -161,7 +161,8 @@ fi
 unset LANGUAGE LOCPATH
 export LANG=C.UTF-8
 
-# --- the GUI GIMP: transient for the image window, GIMP's (default dark) colour scheme -------
+# --- the GUI GIMP, Image to Image: transient for the image window, GIMP's (default dark)
+# colour scheme, a Turbo model's defaults, one Generate over the layer ---------------------
 D=$OUT/dump-gui.txt LOG=$OUT/gimp-gui.log
 # the model: the tiny Large, named as SD3.5 Large Turbo; steps and guidance left to the model
 TM=$OUT/turbo-model
@@ -170,6 +171,7 @@ for f in "$SD35_MODEL"/*; do ln -s "$(readlink -f "$f")" "$TM/$(basename "$f")";
 rm "$TM/sd3.5_large.safetensors"
 ln -s "$(readlink -f "$SD35_MODEL/sd3.5_large.safetensors")" "$TM/sd3.5_large_turbo.safetensors"
 if SD35_DIALOG_DISPLAY=1 SD35_MODEL=$TM SD35_DIALOG_STEPS=0 SD35_DIALOG_GUIDANCE=-1 \
+   SD35_DIALOG_PROC=plug-in-sd35-img2img SD35_DIALOG_PROMPT="a lighthouse at dusk" \
    open_dialog "$LOG" "$D" \
      "timeout 300 gimp-3.0 -d -f -s --no-splash --batch-interpreter=python-fu-eval"; then
   image_win=$(xdotool search --name 'Untitled.*GIMP' 2>/dev/null | head -1)
@@ -186,8 +188,21 @@ if SD35_DIALOG_DISPLAY=1 SD35_MODEL=$TM SD35_DIALOG_STEPS=0 SD35_DIALOG_GUIDANCE
   grep -q '^model (automatic) variant SD3.5 Large Turbo steps 4 (model default) guidance 1 (model default)' "$D" &&
     ok "a Turbo model fills its defaults: $(grep '^model ' "$D" | cut -d' ' -f3-)" ||
     fail "model defaults: $(grep '^model ' "$D")"
+  title=$(xdotool getwindowname "$WID")
+  [[ "$title" == *"Image to Image"* ]] && ok "img2img dialog: $title" || fail "title: $title"
   shot_drawn dialog-dark
+  xdotool key ctrl+Return
+  if wait_for "$D" '^event (inserted|error)' 120; then
+    grep -q '^event inserted 1 size 128x128' "$D" && ok "img2img: $(grep '^event inserted' "$D")" ||
+      fail "img2img: $(grep '^event' "$D" | paste -sd '|')"
+  else
+    fail "the img2img generation never finished"
+  fi
+  sleep 0.5
   xdotool key Escape
   wait $GP
+  [ "$(sed -n 's/^DIALOG added //p' "$LOG")" = 1 ] && grep -q '^DIALOG status success' "$LOG" &&
+    ok "img2img added one layer, status SUCCESS" ||
+    fail "img2img: $(grep '^DIALOG' "$LOG" | paste -sd '|')"
 fi
 exit $fails

@@ -37,7 +37,9 @@ if [ ! -f "$B/build.ninja" ]; then
 fi
 meson configure "$B" -Dgimp-plugin-dir="$GIMP3_DIRECTORY/plug-ins" >/dev/null
 meson configure "$B" -Dui=enabled >/dev/null
-ninja -C "$B" >"$T/ninja.log" 2>&1 || { tail -40 "$T/ninja.log"; exit 1; }
+# only what gets installed: a broken test elsewhere in the tree must not stop this one
+ninja -C "$B" plugin/gimp-sd35 engine/sd35 gimp-sd35-gmo >"$T/ninja.log" 2>&1 ||
+  { tail -40 "$T/ninja.log"; exit 1; }
 meson install -C "$B" --no-rebuild --quiet >"$T/install.log" 2>&1 || { cat "$T/install.log"; exit 1; }
 BIN=$GIMP3_DIRECTORY/plug-ins/gimp-sd35/gimp-sd35
 [ -x "$BIN" ] || { echo "FAIL meson install did not install $BIN"; exit 1; }

@@ -285,7 +285,7 @@ main (void)
 {
   struct backend   *be = NULL;
   struct sd35_error err = { 0 };
-  char              tmpdir[] = "/tmp/sd35_test_mmdit_XXXXXX";
+  char             *tmpdir;
 
   free (test_shared_path_or_skip ("golden/models/sd3.5_tiny_large.safetensors"));
   if (backend_cpu_new (0, &be, &err) != SD35_OK)
@@ -293,11 +293,7 @@ main (void)
       printf ("FAIL: CPU backend: %s\n", err.message);
       return 1;
     }
-  if (mkdtemp (tmpdir) == NULL)
-    {
-      printf ("FAIL: mkdtemp\n");
-      return 1;
-    }
+  tmpdir = test_make_tmpdir ("mmdit");
   for (size_t i = 0; i < sizeof goldens / sizeof goldens[0]; i++)
     run_golden (be, &goldens[i]);
   test_bad_sizes (be);
@@ -305,6 +301,7 @@ main (void)
   test_bad_shape (be, tmpdir);
   test_cli (tmpdir);
   backend_free (be);
-  rmdir (tmpdir);
+  test_remove_tree (tmpdir);
+  free (tmpdir);
   return test_exit ();
 }

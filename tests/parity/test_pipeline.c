@@ -13,14 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "safetensors.h"
 #include "sd35.h"
 #include "testutil.h"
 
-static char tmp_root[256];
+static char *tmp_root;
 
 /* ---- the official layout from the goldens ----------------------------------------------- */
 
@@ -68,17 +67,6 @@ make_layout (const char *shared, const char *dir, const char *mmdit_src, const c
   LINK ("tokenizers/t5/spiece.model", "tokenizer_3/spiece.model");
   LINK ("tokenizers/t5/tokenizer.json", "tokenizer_3/tokenizer.json");
 #undef LINK
-}
-
-static void
-remove_tree (const char *dir)
-{
-  char cmd[600];
-  if (dir[0] == '\0' || strncmp (dir, "/tmp/", 5) != 0)
-    return;
-  snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system (cmd) != 0)
-    printf ("note: could not remove %s\n", dir);
 }
 
 /* ---- per-step capture ------------------------------------------------------------------ */
@@ -248,22 +236,6 @@ out:
 
 /* ---- through the sd35 binary ------------------------------------------------------------- */
 
-static int
-run_argv (char *const argv[])
-{
-  pid_t pid = fork ();
-  int   status = 0;
-
-  if (pid == 0)
-    {
-      execv (argv[0], argv);
-      _exit (127);
-    }
-  if (pid < 0 || waitpid (pid, &status, 0) < 0)
-    return -1;
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
-
 static void
 compare_cli_output (const char *name, const char *tensors, const char *golden_rel, double tol)
 {
@@ -318,7 +290,7 @@ cli_goldens (const char *shared, const char *large_dir)
                      "--prompt", "a photo of a cat", "--steps", "4", "--cfg", "4.5",
                      "--sampler", "euler", "--shift", "3", "--width", "128", "--height", "128",
                      "--noise", noise, "--out", out, "--tensors-out", tensors, "--quiet", NULL };
-    int rc = run_argv (argv);
+    int rc = test_run_argv (argv);
     if (test_check (rc == 0, "CLI txt2img exit status %d", rc))
       compare_cli_output ("large_euler_savednoise", tensors,
                           "golden/sample_large_euler_savednoise.safetensors", 1e-4);
@@ -332,7 +304,7 @@ cli_goldens (const char *shared, const char *large_dir)
                      "--sampler", "dpmpp_2m", "--width", "128", "--height", "96",
                      "--seed", "99", "--init", init, "--strength", "0.6", "--vae-seed", "4242",
                      "--out", out, "--tensors-out", tensors, "--quiet", NULL };
-    int rc = run_argv (argv);
+    int rc = test_run_argv (argv);
     if (test_check (rc == 0, "CLI img2img exit status %d", rc))
       compare_cli_output ("large_img2img_dpmpp2m", tensors,
                           "golden/sample_large_img2img_dpmpp2m.safetensors", 1e-4);
@@ -342,7 +314,7 @@ cli_goldens (const char *shared, const char *large_dir)
     char *argv[] = { (char *) cli, "txt2img", "--model", (char *) large_dir, "--backend", "cpu",
                      "--prompt", "x", "--width", "100", "--height", "96", "--seed", "1",
                      "--out", out, "--quiet", NULL };
-    int rc = run_argv (argv);
+    int rc = test_run_argv (argv);
     test_check (rc == 1, "CLI txt2img --width 100 fails with status 1 (got %d)", rc);
   }
 }
@@ -369,12 +341,7 @@ main (void)
     }
   goldens = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
                                           "goldens");
-  snprintf (tmp_root, sizeof tmp_root, "/tmp/sd35-test-pipeline-XXXXXX");
-  if (mkdtemp (tmp_root) == NULL)
-    {
-      printf ("FAIL: mkdtemp\n");
-      return 1;
-    }
+  tmp_root = test_make_tmpdir ("pipeline");
   snprintf (large, sizeof large, "%s/large", tmp_root);
   snprintf (medium, sizeof medium, "%s/medium", tmp_root);
   make_layout (shared, large, "golden/models/sd3.5_tiny_large.safetensors",
@@ -429,7 +396,8 @@ main (void)
   sd35_engine_free (eng_large);
   sd35_engine_free (eng_turbo);
   sd35_engine_free (eng_medium);
-  remove_tree (tmp_root);
+  test_remove_tree (tmp_root);
+  free (tmp_root);
   g_object_unref (parser);
   free (manifest_path);
   return test_exit ();

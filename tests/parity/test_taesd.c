@@ -20,21 +20,7 @@
 #define DECODED_TOL 1e-3  /* absolute, README §5 "suggested bar" for fp32 compute */
 
 static struct backend *be;
-static char            tmp_root[256];
-
-static uint8_t *
-golden_u8 (struct st_file *f, const char *name, size_t *n)
-{
-  const struct st_tensor *t = st_find (f, name);
-  uint8_t                *d;
-
-  if (!test_check (t && t->dtype == SD35_U8, "golden has %s (U8)", name))
-    exit (1);
-  d = malloc (t->numel);
-  memcpy (d, t->data, t->numel);
-  *n = t->numel;
-  return d;
-}
+static char           *tmp_root;
 
 static double
 max_abs (const float *v, size_t n)
@@ -74,7 +60,7 @@ test_case (struct taesd *t, struct st_file *gf, const char *c)
   snprintf (name, sizeof name, "%s.decoded", c);
   ref = test_golden_f32 (gf, name, &n_img);
   snprintf (name, sizeof name, "%s.rgb_u8", c);
-  ref_u8 = golden_u8 (gf, name, &n_u8);
+  ref_u8 = test_golden_u8 (gf, name, &n_u8);
   img = calloc (n_img, sizeof *img);
   u8 = calloc (n_u8, 1);
   if (test_check (n_img == (size_t) 3 * 64 * h * w && n_u8 == n_img, "%s: image 8h×8w", c)
@@ -332,7 +318,7 @@ test_cuda (struct st_file *gf, const char *dec)
         snprintf (name, sizeof name, "%s.decoded", cases[k]);
         ref = test_golden_f32 (gf, name, &n);
         snprintf (name, sizeof name, "%s.rgb_u8", cases[k]);
-        ref_u8 = golden_u8 (gf, name, &n8);
+        ref_u8 = test_golden_u8 (gf, name, &n8);
         img = calloc (n, sizeof *img);
         u8 = calloc (n8, 1);
         if (test_check (taesd_decode (t, lat, h, w, img, &err) == SD35_OK, "cuda decode: %s",
@@ -380,7 +366,7 @@ test_cli (const char *dec, struct st_file *gf)
   snprintf (name, sizeof name, "%s.decoded", c);
   ref = test_golden_f32 (gf, name, &n_img);
   snprintf (name, sizeof name, "%s.rgb_u8", c);
-  ref_u8 = golden_u8 (gf, name, &n8);
+  ref_u8 = test_golden_u8 (gf, name, &n8);
   snprintf (in, sizeof in, "%s/cli_in.safetensors", tmp_root);
   st_writer_add_f32 (w, "latent", 4, ls, lat);
   st_writer_add_f32 (w, "final_latent", 3, ls + 1, vae_lat);
@@ -400,7 +386,7 @@ test_cli (const char *dec, struct st_file *gf)
         {
           size_t   m, m8;
           float   *got = test_golden_f32 (of, "decoded", &m);
-          uint8_t *u8 = golden_u8 (of, "rgb_u8", &m8);
+          uint8_t *u8 = test_golden_u8 (of, "rgb_u8", &m8);
           if (test_check (m == n_img && m8 == n8, "cli taesd-decode sizes"))
             {
               /* --vae-space: process_out then process_in again moves x0 by ~1e-7 */
@@ -567,10 +553,9 @@ main (void)
   struct sd35_error  err = { 0 };
   struct taesd      *t = NULL;
   int                n_cases = 0;
-  char               cmd[300];
 
-  snprintf (tmp_root, sizeof tmp_root, "/tmp/sd35-test-taesd-XXXXXX");
-  if (mkdtemp (tmp_root) == NULL || backend_cpu_new (0, &be, &err) != SD35_OK)
+  tmp_root = test_make_tmpdir ("taesd");
+  if (backend_cpu_new (0, &be, &err) != SD35_OK)
     {
       printf ("FAIL: setup: %s\n", err.message);
       return 1;
@@ -604,8 +589,7 @@ main (void)
   st_close (gf);
   free (golden);
   free (dec);
-  snprintf (cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
-  if (strncmp (tmp_root, "/tmp/sd35-test-taesd-", 21) == 0 && system (cmd) != 0)
-    printf ("note: could not remove %s\n", tmp_root);
+  test_remove_tree (tmp_root);
+  free (tmp_root);
   return test_exit ();
 }

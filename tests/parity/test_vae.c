@@ -16,20 +16,6 @@
 #define PREFIX "first_stage_model."
 #define TOL    1e-4
 
-static uint8_t *
-golden_u8 (struct st_file *f, const char *name, size_t *n)
-{
-  const struct st_tensor *t = st_find (f, name);
-  uint8_t                *d;
-
-  if (!test_check (t && t->dtype == SD35_U8, "golden has %s (U8)", name))
-    exit (1);
-  d = malloc (t->numel);
-  memcpy (d, t->data, t->numel);
-  *n = t->numel;
-  return d;
-}
-
 static void
 test_decode (struct vae *v, const char *file)
 {
@@ -48,7 +34,7 @@ test_decode (struct vae *v, const char *file)
   w = (int) lt->shape[3];
   latent = test_golden_f32 (gf, "latent", NULL);
   ref = test_golden_f32 (gf, "image_float", &n_img);
-  ref_u8 = golden_u8 (gf, "image_uint8", &n_u8);
+  ref_u8 = test_golden_u8 (gf, "image_uint8", &n_u8);
   img = calloc (n_img, sizeof *img);
   u8 = calloc (n_u8, 1);
   if (test_check (n_img == (size_t) 3 * 64 * h * w, "%s: image is 8× the latent", file)
@@ -74,7 +60,7 @@ test_encode (struct vae *v)
   struct st_file   *gf = test_open_golden ("golden/vae_encode.safetensors");
   struct sd35_error err = { 0 };
   size_t            n_pix, n;
-  uint8_t          *rgb = golden_u8 (gf, "image_uint8", &n_pix);
+  uint8_t          *rgb = test_golden_u8 (gf, "image_uint8", &n_pix);
   float            *image_in = test_golden_f32 (gf, "image_in", NULL);
   float            *mean_ref = test_golden_f32 (gf, "mean", &n);
   float            *std_ref = test_golden_f32 (gf, "std", NULL);
@@ -192,8 +178,8 @@ test_cli (const char *tmpdir)
       uint8_t *u8, *u8_ref;
       gf = test_open_golden ("golden/vae_decode_10x14.safetensors");
       float   *ref = test_golden_f32 (gf, "image_float", &n_ref);
-      u8 = golden_u8 (of, "image_uint8", &n8);
-      u8_ref = golden_u8 (gf, "image_uint8", &n8_ref);
+      u8 = test_golden_u8 (of, "image_uint8", &n8);
+      u8_ref = test_golden_u8 (gf, "image_uint8", &n8_ref);
       if (test_check (n == n_ref && n8 == n8_ref, "cli vae-decode sizes"))
         {
           test_close ("cli vae-decode image_float", got, ref, n, TOL);
@@ -244,7 +230,7 @@ main (void)
   struct st_file   *mf = NULL;
   struct vae       *v = NULL;
   struct sd35_error err = { 0 };
-  char              tmpdir[] = "/tmp/sd35_test_vae_XXXXXX";
+  char             *tmpdir;
 
   if (backend_cpu_new (0, &be, &err) != SD35_OK || st_open (model, &mf, &err) != SD35_OK)
     {
@@ -252,8 +238,7 @@ main (void)
       return 1;
     }
   free (model);
-  if (mkdtemp (tmpdir) == NULL)
-    return 1;
+  tmpdir = test_make_tmpdir ("vae");
   if (test_check (vae_load (be, mf, PREFIX, 1, &v, &err) == SD35_OK, "load: %s", err.message))
     {
       const struct vae_config *cfg = vae_get_config (v);
@@ -271,6 +256,7 @@ main (void)
   test_cli (tmpdir);
   st_close (mf);
   backend_free (be);
-  rmdir (tmpdir);
+  test_remove_tree (tmpdir);
+  free (tmpdir);
   return test_exit ();
 }

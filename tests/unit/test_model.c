@@ -392,41 +392,16 @@ test_golden (void)
   g_free (large);
 }
 
-static void
-rm_rf (const char *path)
-{
-  GDir       *d = g_dir_open (path, 0, NULL);
-  const char *e;
-
-  while (d != NULL && (e = g_dir_read_name (d)) != NULL)
-    {
-      char *p = g_build_filename (path, e, NULL);
-      if (g_file_test (p, G_FILE_TEST_IS_DIR) && !g_file_test (p, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (p);
-      else
-        g_unlink (p);
-      g_free (p);
-    }
-  if (d != NULL)
-    g_dir_close (d);
-  g_rmdir (path);
-}
-
 int
 main (void)
 {
-  tmpdir = g_dir_make_tmp ("sd35-model-XXXXXX", NULL);
-  if (tmpdir == NULL)
-    {
-      printf ("FAIL: no temporary folder\n");
-      return 1;
-    }
+  tmpdir = test_make_tmpdir ("model");
   test_golden ();
   test_variants ();
   test_refusals ();
   test_release ();
   test_hf_cache ();
-  rm_rf (tmpdir);
-  g_free (tmpdir);
+  test_remove_tree (tmpdir);
+  free (tmpdir);
   return test_exit ();
 }

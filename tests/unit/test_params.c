@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -15,7 +14,7 @@
 #include "test_model.h"
 #include "testutil.h"
 
-static char root[128];
+static char *root;
 
 static sd35_engine *
 open_model (const char *dir, int poison, int use_t5, struct sd35_error *err)
@@ -87,22 +86,6 @@ cancel_at_2 (void *user)
   return ((struct cancel_state *) user)->steps_seen >= 2;
 }
 
-static int
-run_argv (char *const argv[])
-{
-  pid_t pid = fork ();
-  int   status = 0;
-
-  if (pid == 0)
-    {
-      execv (argv[0], argv);
-      _exit (127);
-    }
-  if (pid < 0 || waitpid (pid, &status, 0) < 0)
-    return -1;
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
-
 static void
 cli_resize (const char *model)
 {
@@ -127,7 +110,7 @@ cli_resize (const char *model)
                      "--prompt", "x", "--steps", "2", "--width", "64", "--height", "48",
                      "--seed", "3", "--init", init, "--strength", "0.5", "--out", out,
                      "--quiet", NULL };
-    int rc = run_argv (argv);
+    int rc = test_run_argv (argv);
     test_check (rc == 0, "CLI img2img with a 40×24 init image for 64×48 (resized): status %d",
                 rc);
   }
@@ -150,9 +133,7 @@ main (void)
   uint8_t               init[64 * 48 * 3];
   float                 mask[64 * 48];
 
-  snprintf (root, sizeof root, "/tmp/sd35-test-params-XXXXXX");
-  if (mkdtemp (root) == NULL)
-    return 1;
+  root = test_make_tmpdir ("params");
   snprintf (good, sizeof good, "%s/model", root);
   snprintf (nan_dir, sizeof nan_dir, "%s/nan", root);
   e = open_model (good, 0, 1, &err);
@@ -316,11 +297,7 @@ main (void)
                 "open without CLIP-G → %s: %s", sd35_status_name (err.status), err.message);
     sd35_engine_free (e);
   }
-  {
-    char cmd[300];
-    snprintf (cmd, sizeof cmd, "rm -rf '%s'", root);
-    if (system (cmd) != 0)
-      printf ("note: could not remove %s\n", root);
-  }
+  test_remove_tree (root);
+  free (root);
   return test_exit ();
 }

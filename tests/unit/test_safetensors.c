@@ -555,12 +555,7 @@ test_reference_files (void)
 int
 main (void)
 {
-  tmpdir = g_dir_make_tmp ("sd35-st-XXXXXX", NULL);
-  if (tmpdir == NULL)
-    {
-      printf ("FAIL: no temporary folder\n");
-      return 1;
-    }
+  tmpdir = test_make_tmpdir ("safetensors");
   test_round_trip ();
   test_reads ();
   test_bad_headers ();
@@ -568,19 +563,7 @@ main (void)
   test_index ();
   test_mutations ();
   test_reference_files ();
-  {
-    GDir       *d = g_dir_open (tmpdir, 0, NULL);
-    const char *e;
-    while (d != NULL && (e = g_dir_read_name (d)) != NULL)
-      {
-        char *p = tmp_path (e);
-        g_unlink (p);
-        g_free (p);
-      }
-    if (d != NULL)
-      g_dir_close (d);
-    g_rmdir (tmpdir);
-  }
-  g_free (tmpdir);
+  test_remove_tree (tmpdir);
+  free (tmpdir);
   return test_exit ();
 }
