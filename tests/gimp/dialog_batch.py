@@ -14,8 +14,8 @@ img = Gimp.Image.new(128, 128, Gimp.ImageBaseType.RGB)
 bg = Gimp.Layer.new(img, "bg", 128, 128, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
 img.insert_layer(bg, None, 0)
 guidance = float(os.environ.get("SD35_DIALOG_GUIDANCE", "4.5"))
-settings = {"mode": "txt2img", "prompt": os.environ.get("SD35_DIALOG_PROMPT", ""), "negative": "", "seed": 7, "steps": steps,
-            "guidance": guidance, "sampler": "default"}
+settings = {"mode": "txt2img", "prompt": os.environ.get("SD35_DIALOG_PROMPT", ""),
+            "negative": "", "seed": 7, "steps": steps, "guidance": guidance, "sampler": "default"}
 img.attach_parasite(Gimp.Parasite.new("sd35-settings", 1, list(json.dumps(settings).encode())))
 if os.environ.get("SD35_DIALOG_DISPLAY") == "1":
     disp = Gimp.Display.new(img)
