@@ -9,6 +9,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 #include "sd35-plugin.h"
 
 static gboolean
@@ -19,7 +21,7 @@ check_size (gint      w,
 {
   if (w <= 0 || h <= 0 || (gsize) w > G_MAXSIZE / bytes_per_px / (gsize) h)
     {
-      g_set_error (error, SD35_PLUGIN_ERROR, 0, "Bad image size %d×%d", w, h);
+      g_set_error (error, SD35_PLUGIN_ERROR, 0, _("Bad image size %d×%d"), w, h);
       return FALSE;
     }
   return TRUE;
@@ -41,7 +43,8 @@ sd35_pixels_read_rgb (GimpDrawable   *drawable,
   rgb = g_try_malloc ((gsize) box->width * box->height * 3);
   if (rgb == NULL)
     {
-      g_set_error (error, SD35_PLUGIN_ERROR, 0, "Out of memory reading %d×%d pixels",
+      g_set_error (error, SD35_PLUGIN_ERROR, 0,
+                   _("Out of memory reading %d×%d pixels"),
                    box->width, box->height);
       return NULL;
     }
@@ -145,7 +148,8 @@ sd35_pixels_result_rgba (const struct sd35_result  *result,
   rgba = g_try_malloc (n * 4 * sizeof (gfloat));
   if (rgba == NULL)
     {
-      g_set_error (error, SD35_PLUGIN_ERROR, 0, "Out of memory for a %d×%d result", w, h);
+      g_set_error (error, SD35_PLUGIN_ERROR, 0, _("Out of memory for a %d×%d result"),
+                   w, h);
       return NULL;
     }
   for (gsize i = 0; i < n; i++)
@@ -186,7 +190,8 @@ sd35_pixels_insert_layer (GimpImage     *image,
       scaled = sd35_pixels_resize (rgba, src_w, src_h, 4, TRUE, box->width, box->height);
       if (scaled == NULL)
         {
-          g_set_error (error, SD35_PLUGIN_ERROR, 0, "Could not scale %d×%d to %d×%d",
+          g_set_error (error, SD35_PLUGIN_ERROR, 0,
+                       _("Could not scale %d×%d to %d×%d"),
                        src_w, src_h, box->width, box->height);
           return NULL;
         }
@@ -199,7 +204,8 @@ sd35_pixels_insert_layer (GimpImage     *image,
   if (layer == NULL || ! gimp_image_insert_layer (image, layer, NULL, -1))
     {
       g_free (scaled);
-      g_set_error (error, SD35_PLUGIN_ERROR, 0, "Could not add a %d×%d layer to the image",
+      g_set_error (error, SD35_PLUGIN_ERROR, 0,
+                   _("Could not add a %d×%d layer to the image"),
                    box->width, box->height);
       return NULL;
     }

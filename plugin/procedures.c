@@ -4,6 +4,8 @@
  * Argument names are PDB API: scripts use them, keep them stable. */
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 #include "sd35-plugin.h"
 
 #define MENU_PATH "<Image>/Filters/Render/Stable Diffusion 3.5"
@@ -11,59 +13,65 @@
 static void
 add_common_arguments (GimpProcedure *procedure)
 {
-  gimp_procedure_add_string_argument (procedure, "prompt", "_Prompt",
-                                      "What the image shows",
+  gimp_procedure_add_string_argument (procedure, "prompt", _("_Prompt"),
+                                      _("What the image shows"),
                                       "a photo of a red fox in the snow", G_PARAM_READWRITE);
-  gimp_procedure_add_string_argument (procedure, "negative-prompt", "_Negative prompt",
-                                      "What the image should not show", "",
+  gimp_procedure_add_string_argument (procedure, "negative-prompt",
+                                      _("_Negative prompt"),
+                                      _("What the image should not show"), "",
                                       G_PARAM_READWRITE);
-  gimp_procedure_add_file_argument (procedure, "model", "_Model",
-                                    "An MMDiT .safetensors file or an SD 3.5 release folder; "
-                                    "none = look for one as the sd35 CLI does ($SD35_MODEL, "
-                                    "the Hugging Face cache)",
+  gimp_procedure_add_file_argument (procedure, "model", _("_Model"),
+                                    _("An MMDiT .safetensors file or an SD 3.5 release folder; "
+                                      "none = look for one as the sd35 CLI does ($SD35_MODEL, "
+                                      "the Hugging Face cache)"),
                                     GIMP_FILE_CHOOSER_ACTION_ANY, TRUE, NULL,
                                     G_PARAM_READWRITE);
-  gimp_procedure_add_int_argument (procedure, "steps", "_Steps",
-                                   "Sampling steps (0 = the model's default)",
+  gimp_procedure_add_int_argument (procedure, "steps", _("_Steps"),
+                                   _("Sampling steps (0 = the model's default)"),
                                    0, 1000, 0, G_PARAM_READWRITE);
-  gimp_procedure_add_double_argument (procedure, "guidance", "_Guidance",
-                                      "Classifier-free guidance scale (< 0 = the model's "
-                                      "default)", -1.0, 50.0, -1.0, G_PARAM_READWRITE);
-  gimp_procedure_add_int_argument (procedure, "seed", "S_eed",
-                                   "Noise seed (-1 = random; the seed used is returned)",
+  gimp_procedure_add_double_argument (procedure, "guidance", _("_Guidance"),
+                                      _("Classifier-free guidance scale (< 0 = the model's "
+                                        "default)"), -1.0, 50.0, -1.0, G_PARAM_READWRITE);
+  gimp_procedure_add_int_argument (procedure, "seed", _("S_eed"),
+                                   _("Noise seed (-1 = random; the seed used is returned)"),
                                    -1, G_MAXINT, -1, G_PARAM_READWRITE);
-  gimp_procedure_add_int_argument (procedure, "width", "_Width",
-                                   "Width (0 = the selection's bounds, else the image's; "
-                                   "rounded to a multiple of 16)",
+  gimp_procedure_add_int_argument (procedure, "width", _("_Width"),
+                                   _("Width (0 = the selection's bounds, else the image's; "
+                                     "rounded to a multiple of 16)"),
                                    0, SD35_MAX_SIDE, 0, G_PARAM_READWRITE);
-  gimp_procedure_add_int_argument (procedure, "height", "_Height",
-                                   "Height (0 = the selection's bounds, else the image's; "
-                                   "rounded to a multiple of 16)",
+  gimp_procedure_add_int_argument (procedure, "height", _("_Height"),
+                                   _("Height (0 = the selection's bounds, else the image's; "
+                                     "rounded to a multiple of 16)"),
                                    0, SD35_MAX_SIDE, 0, G_PARAM_READWRITE);
-  gimp_procedure_add_choice_argument (procedure, "sampler", "Sa_mpler", "Sampler",
+  gimp_procedure_add_choice_argument (procedure, "sampler", _("Sa_mpler"),
+                                      _("Sampler"),
                                       gimp_choice_new_with_values (
-                                        "default", SD35_SAMPLER_DEFAULT, "Model default", NULL,
-                                        "euler", SD35_SAMPLER_EULER, "Euler", NULL,
-                                        "dpmpp-2m", SD35_SAMPLER_DPMPP_2M, "DPM++ 2M", NULL,
+                                        "default", SD35_SAMPLER_DEFAULT, _("Model default"),
+                                        NULL,
+                                        "euler", SD35_SAMPLER_EULER, _("Euler"), NULL,
+                                        "dpmpp-2m", SD35_SAMPLER_DPMPP_2M, _("DPM++ 2M"), NULL,
                                         NULL),
                                       "default", G_PARAM_READWRITE);
-  gimp_procedure_add_double_argument (procedure, "shift", "S_hift",
-                                      "Timestep shift (<= 0 = the model's default)",
+  gimp_procedure_add_double_argument (procedure, "shift", _("S_hift"),
+                                      _("Timestep shift (<= 0 = the model's default)"),
                                       0.0, 100.0, 0.0, G_PARAM_READWRITE);
-  gimp_procedure_add_double_argument (procedure, "slg-scale", "Skip-_layer guidance",
-                                      "Skip-layer guidance scale (0 = off; SD3.5 Medium uses "
-                                      "2.5)", 0.0, 50.0, 0.0, G_PARAM_READWRITE);
-  gimp_procedure_add_boolean_argument (procedure, "use-t5", "Use _T5",
-                                       "Use the T5-XXL text encoder (off: less memory, "
-                                       "weaker prompt following)", TRUE, G_PARAM_READWRITE);
-  gimp_procedure_add_int_argument (procedure, "batch-count", "_Batch count",
-                                   "Number of images, one layer each, seeds s, s+1, ...",
+  gimp_procedure_add_double_argument (procedure, "slg-scale",
+                                      _("Skip-_layer guidance"),
+                                      _("Skip-layer guidance scale (0 = off; SD3.5 Medium "
+                                        "uses 2.5)"), 0.0, 50.0, 0.0, G_PARAM_READWRITE);
+  gimp_procedure_add_boolean_argument (procedure, "use-t5", _("Use _T5"),
+                                       _("Use the T5-XXL text encoder (off: less memory, "
+                                         "weaker prompt following)"), TRUE, G_PARAM_READWRITE);
+  gimp_procedure_add_int_argument (procedure, "batch-count", _("_Batch count"),
+                                   _("Number of images, one layer each, seeds s, s+1, ..."),
                                    1, SD35_MAX_BATCH, 1, G_PARAM_READWRITE);
-  gimp_procedure_add_choice_argument (procedure, "backend", "Bac_kend", "Compute backend",
+  gimp_procedure_add_choice_argument (procedure, "backend", _("Bac_kend"),
+                                      _("Compute backend"),
                                       gimp_choice_new_with_values (
-                                        "auto", SD35_BACKEND_AUTO, "Automatic", NULL,
-                                        "cuda", SD35_BACKEND_CUDA, "CUDA (NVIDIA GPU)", NULL,
-                                        "cpu", SD35_BACKEND_CPU, "CPU", NULL,
+                                        "auto", SD35_BACKEND_AUTO, _("Automatic"), NULL,
+                                        "cuda", SD35_BACKEND_CUDA, _("CUDA (NVIDIA GPU)"),
+                                        NULL,
+                                        "cpu", SD35_BACKEND_CPU, _("CPU"), NULL,
                                         NULL),
                                       "auto", G_PARAM_READWRITE);
 }
@@ -88,31 +96,31 @@ sd35_procedure_new (GimpPlugIn       *plug_in,
                                            GIMP_PROCEDURE_SENSITIVE_DRAWABLES |
                                            GIMP_PROCEDURE_SENSITIVE_NO_DRAWABLES);
       if (! resident)
-        gimp_procedure_set_menu_label (procedure, "_Text to Image...");
+        gimp_procedure_set_menu_label (procedure, _("_Text to Image..."));
       gimp_procedure_set_documentation
         (procedure,
-         "Render a new layer from a text prompt with Stable Diffusion 3.5",
-         "Generates an image from the prompt with a local Stable Diffusion 3.5 model and "
-         "adds it as a new layer: over the selection's bounding box when there is a "
-         "selection (scaled to it when the sizes differ), else at the image origin. "
-         "batch-count > 1 adds one layer per seed (s, s+1, ...). Returns the new layers "
-         "and the seed used. Also records the settings in the 'sd35-settings' parasite "
-         "(JSON) of the image and of each new layer.",
+         _("Render a new layer from a text prompt with Stable Diffusion 3.5"),
+         _("Generates an image from the prompt with a local Stable Diffusion 3.5 model and "
+           "adds it as a new layer: over the selection's bounding box when there is a "
+           "selection (scaled to it when the sizes differ), else at the image origin. "
+           "batch-count > 1 adds one layer per seed (s, s+1, ...). Returns the new layers "
+           "and the seed used. Also records the settings in the 'sd35-settings' parasite "
+           "(JSON) of the image and of each new layer."),
          name);
     }
   else
     {
       gimp_procedure_set_sensitivity_mask (procedure, GIMP_PROCEDURE_SENSITIVE_DRAWABLE);
       if (! resident)
-        gimp_procedure_set_menu_label (procedure, "_Image to Image...");
+        gimp_procedure_set_menu_label (procedure, _("_Image to Image..."));
       gimp_procedure_set_documentation
         (procedure,
-         "Redraw the selection (or the layer) with Stable Diffusion 3.5",
-         "Encodes the pixels of the selected drawable under the selection's bounding box "
-         "(or the whole drawable), samples from them with the given strength (1 = ignore "
-         "them) and adds the result as a new layer over that box. With "
-         "use-selection-mask the selection, soft edges included, limits the change in "
-         "latent space and becomes the new layer's mask.",
+         _("Redraw the selection (or the layer) with Stable Diffusion 3.5"),
+         _("Encodes the pixels of the selected drawable under the selection's bounding box "
+           "(or the whole drawable), samples from them with the given strength (1 = ignore "
+           "them) and adds the result as a new layer over that box. With "
+           "use-selection-mask the selection, soft edges included, limits the change in "
+           "latent space and becomes the new layer's mask."),
          name);
     }
   if (! resident)
@@ -123,21 +131,21 @@ sd35_procedure_new (GimpPlugIn       *plug_in,
   add_common_arguments (procedure);
   if (mode == SD35_MODE_IMG2IMG)
     {
-      gimp_procedure_add_double_argument (procedure, "strength", "St_rength",
-                                          "How much to change (0 = nothing, 1 = ignore the "
-                                          "input)", 0.0, 1.0, 0.8, G_PARAM_READWRITE);
+      gimp_procedure_add_double_argument (procedure, "strength", _("St_rength"),
+                                          _("How much to change (0 = nothing, 1 = ignore the "
+                                            "input)"), 0.0, 1.0, 0.8, G_PARAM_READWRITE);
       gimp_procedure_add_boolean_argument (procedure, "use-selection-mask",
-                                           "Use the selection as _mask",
-                                           "Regenerate only inside the selection (soft "
-                                           "edges kept) and use it as the layer mask",
+                                           _("Use the selection as _mask"),
+                                           _("Regenerate only inside the selection (soft "
+                                             "edges kept) and use it as the layer mask"),
                                            FALSE, G_PARAM_READWRITE);
     }
 
-  gimp_procedure_add_core_object_array_return_value (procedure, "layers", "Layers",
-                                                     "The new layers, top first",
+  gimp_procedure_add_core_object_array_return_value (procedure, "layers", _("Layers"),
+                                                     _("The new layers, top first"),
                                                      GIMP_TYPE_LAYER, G_PARAM_READWRITE);
-  gimp_procedure_add_int_return_value (procedure, "seed", "Seed",
-                                       "The seed of the first image", 0, G_MAXINT, 0,
+  gimp_procedure_add_int_return_value (procedure, "seed", _("Seed"),
+                                       _("The seed of the first image"), 0, G_MAXINT, 0,
                                        G_PARAM_READWRITE);
   return procedure;
 }
@@ -188,8 +196,8 @@ sd35_request_from_config (Sd35Request          *request,
       g_object_unref (model);
       if (request->model == NULL)
         {
-          g_set_error (error, SD35_PLUGIN_ERROR, 0,
-                       "The model must be a local file or folder");
+          g_set_error_literal (error, SD35_PLUGIN_ERROR, 0,
+                               _("The model must be a local file or folder"));
           return FALSE;
         }
     }
@@ -200,7 +208,7 @@ sd35_request_from_config (Sd35Request          *request,
   if (mode == SD35_MODE_IMG2IMG && request->strength <= 0.0)
     {
       g_set_error (error, SD35_PLUGIN_ERROR, 0,
-                   "strength must be above 0 (it is %g): 0 would change nothing",
+                   _("strength must be above 0 (it is %g): 0 would change nothing"),
                    request->strength);
       return FALSE;
     }

@@ -1,8 +1,12 @@
 /* run.c — one txt2img / img2img call: work out where and how big, read the input pixels,
  * let the worker run the engine, then insert the layers in one undo group.  Nothing touches
  * the image before the engine has succeeded, so a failed or cancelled call inserts nothing.
+ * The dialog (ui/sd35-dialog-job.c) reads its inputs and inserts its layers with the same
+ * sd35_run_read_inputs and sd35_run_insert_layers.
  */
 #include <string.h>
+
+#include <glib/gi18n.h>
 
 #include "sd35-plugin.h"
 
@@ -36,18 +40,16 @@ layer_name (const gchar *prompt,
   return name;
 }
 
-/* The img2img inputs: pixels under box, and the selection as a mask when asked for, both
- * at the generated size.  The mask stays NULL without a selection (all would be kept). */
-static gboolean
-read_inputs (GimpImage      *image,
-             GimpDrawable   *drawable,
-             const Sd35Box  *box,
-             gint            gen_w,
-             gint            gen_h,
-             gboolean        use_mask,
-             guint8        **init_rgb,
-             gfloat        **mask,
-             GError        **error)
+gboolean
+sd35_run_read_inputs (GimpImage      *image,
+                      GimpDrawable   *drawable,
+                      const Sd35Box  *box,
+                      gint            gen_w,
+                      gint            gen_h,
+                      gboolean        use_mask,
+                      guint8        **init_rgb,
+                      gfloat        **mask,
+                      GError        **error)
 {
   guint8 *rgb = sd35_pixels_read_rgb (drawable, box, error);
 
@@ -62,7 +64,8 @@ read_inputs (GimpImage      *image,
       g_free (rgb);
       if (scaled == NULL)
         {
-          g_set_error (error, SD35_PLUGIN_ERROR, 0, "Out of memory scaling the input");
+          g_set_error_literal (error, SD35_PLUGIN_ERROR, 0,
+                               _("Out of memory scaling the input"));
           return FALSE;
         }
       rgb = scaled;
@@ -82,7 +85,8 @@ read_inputs (GimpImage      *image,
           g_free (m);
           if (scaled == NULL)
             {
-              g_set_error (error, SD35_PLUGIN_ERROR, 0, "Out of memory scaling the mask");
+              g_set_error_literal (error, SD35_PLUGIN_ERROR, 0,
+                                   _("Out of memory scaling the mask"));
               return FALSE;
             }
           m = scaled;
@@ -92,16 +96,15 @@ read_inputs (GimpImage      *image,
   return TRUE;
 }
 
-/* Inserts one layer per result over box; on a failure removes what it added. */
-static GimpLayer **
-insert_layers (GimpImage                *image,
-               const Sd35Request        *request,
-               const struct sd35_result *results,
-               gint                      n,
-               const Sd35Box            *box,
-               gboolean                  add_mask,
-               const gchar              *model_name,
-               GError                  **error)
+GimpLayer **
+sd35_run_insert_layers (GimpImage                *image,
+                        const Sd35Request        *request,
+                        const struct sd35_result *results,
+                        gint                      n,
+                        const Sd35Box            *box,
+                        gboolean                  add_mask,
+                        const gchar              *model_name,
+                        GError                  **error)
 {
   GimpLayer **layers = g_new0 (GimpLayer *, n + 1);  /* NULL-terminated for the PDB */
   gint        i;
@@ -126,8 +129,8 @@ insert_layers (GimpImage                *image,
 
           if (mask == NULL || ! gimp_layer_add_mask (layers[i], mask))
             {
-              g_set_error (error, SD35_PLUGIN_ERROR, 0,
-                           "Could not add the selection as layer mask");
+              g_set_error_literal (error, SD35_PLUGIN_ERROR, 0,
+                                   _("Could not add the selection as layer mask"));
               i++;
               break;
             }
@@ -172,12 +175,12 @@ sd35_run_request (GimpProcedure   *procedure,
       if (drawables == NULL || drawables[0] == NULL || drawables[1] != NULL)
         return fail (procedure, GIMP_PDB_CALLING_ERROR,
                      g_error_new (SD35_PLUGIN_ERROR, 0,
-                                  "Procedure '%s' works with exactly one drawable.",
+                                  _("Procedure '%s' works with exactly one drawable."),
                                   gimp_procedure_get_name (procedure)));
       if (! sd35_selection_drawable_box (drawables[0], &box))
         return fail (procedure, GIMP_PDB_CALLING_ERROR,
                      g_error_new (SD35_PLUGIN_ERROR, 0,
-                                  "The selection does not touch the drawable '%s'.",
+                                  _("The selection does not touch the drawable '%s'."),
                                   gimp_item_get_name (GIMP_ITEM (drawables[0]))));
       has_selection = TRUE;
     }
@@ -193,8 +196,8 @@ sd35_run_request (GimpProcedure   *procedure,
     }
 
   if (request->mode == SD35_MODE_IMG2IMG &&
-      ! read_inputs (image, drawables[0], &box, gen_w, gen_h, request->use_selection_mask,
-                     &init_rgb, &mask, &error))
+      ! sd35_run_read_inputs (image, drawables[0], &box, gen_w, gen_h,
+                              request->use_selection_mask, &init_rgb, &mask, &error))
     {
       g_free (init_rgb);
       return fail (procedure, GIMP_PDB_EXECUTION_ERROR, error);
@@ -236,10 +239,11 @@ sd35_run_request (GimpProcedure   *procedure,
   if (ok)
     {
       gimp_image_undo_group_start (image);
-      layers = insert_layers (image, request, results, n, &box,
-                              request->mode == SD35_MODE_IMG2IMG &&
-                              request->use_selection_mask && ! gimp_selection_is_empty (image),
-                              sd35_engine_cache_model_name (cache), &error);
+      layers = sd35_run_insert_layers (image, request, results, n, &box,
+                                       request->mode == SD35_MODE_IMG2IMG &&
+                                       request->use_selection_mask &&
+                                       ! gimp_selection_is_empty (image),
+                                       sd35_engine_cache_model_name (cache), &error);
       gimp_image_undo_group_end (image);
     }
   for (gint i = 0; i < n; i++)

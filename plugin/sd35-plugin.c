@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 #include "sd35-plugin.h"
 #ifdef SD35_HAVE_UI
 #include "sd35-dialog.h"  /* ui/: the GTK 4 dialog of interactive runs */
@@ -41,6 +43,10 @@ G_DEFINE_QUARK (gimp-sd35-error-quark, sd35_plugin_error)
 static GList         *sd35_plug_in_query_procedures (GimpPlugIn  *plug_in);
 static GimpProcedure *sd35_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                                      const gchar *name);
+static gboolean       sd35_plug_in_set_i18n         (GimpPlugIn  *plug_in,
+                                                     const gchar *name,
+                                                     gchar      **gettext_domain,
+                                                     gchar      **catalog_dir);
 
 void
 sd35_plugin_set_error (GError                  **error,
@@ -70,7 +76,7 @@ sd35_plug_in_class_init (Sd35PlugInClass *klass)
   G_OBJECT_CLASS (klass)->finalize = sd35_plug_in_finalize;
   plug_in_class->query_procedures = sd35_plug_in_query_procedures;
   plug_in_class->create_procedure = sd35_plug_in_create_procedure;
-  plug_in_class->set_i18n = NULL;  /* no catalogue yet (po/) */
+  plug_in_class->set_i18n = sd35_plug_in_set_i18n;
 }
 
 static void
@@ -145,9 +151,9 @@ forward_to_resident (GimpProcedure        *procedure,
       ret = gimp_procedure_new_return_values
         (procedure, GIMP_PDB_EXECUTION_ERROR,
          g_error_new_literal (SD35_PLUGIN_ERROR, 0,
-                              "The resident Stable Diffusion process ended during the call "
-                              "(cancelled, or it crashed); nothing was added.  The next call "
-                              "loads the model by itself."));
+                              _("The resident Stable Diffusion process ended during the call "
+                                "(cancelled, or it crashed); nothing was added.  The next call "
+                                "loads the model by itself.")));
     }
   return ret;
 }
@@ -291,16 +297,16 @@ run_extension (GimpProcedure        *procedure,
                                          GIMP_PDB_PROC_TYPE_TEMPORARY, run_resident));
   status = gimp_procedure_new (plug_in, PROC_RESIDENT_STATUS, GIMP_PDB_PROC_TYPE_TEMPORARY,
                                run_status, NULL, NULL);
-  gimp_procedure_set_documentation (status, "State of the resident Stable Diffusion engine",
-                                    "Returns one line: loaded=0|1 loads=N calls=N "
-                                    "last-load-s=S pid=PID model=NAME.  With unload, frees the "
-                                    "model first.", PROC_RESIDENT_STATUS);
+  gimp_procedure_set_documentation (status, _("State of the resident Stable Diffusion engine"),
+                                    _("Returns one line: loaded=0|1 loads=N calls=N "
+                                      "last-load-s=S pid=PID model=NAME.  With unload, frees "
+                                      "the model first."), PROC_RESIDENT_STATUS);
   gimp_procedure_set_attribution (status, "gimp-sd35 contributors", "gimp-sd35 contributors",
                                   "2026");
-  gimp_procedure_add_boolean_argument (status, "unload", "Unload", "Free the model now",
+  gimp_procedure_add_boolean_argument (status, "unload", _("Unload"), _("Free the model now"),
                                        FALSE, G_PARAM_READWRITE);
-  gimp_procedure_add_string_return_value (status, "status", "Status", "Engine state", NULL,
-                                          G_PARAM_READWRITE);
+  gimp_procedure_add_string_return_value (status, "status", _("Status"), _("Engine state"),
+                                          NULL, G_PARAM_READWRITE);
   add_temp (plug_in, status);
 
   /* GIMP waits for this acknowledgement while it starts up: send it at once, load later */
@@ -313,6 +319,31 @@ run_extension (GimpProcedure        *procedure,
 }
 
 /* ---- registration ---- */
+
+/* GIMP's default (the catalogue in locale/ beside the binary, domain = the binary's name),
+ * said explicitly: the domain stays gimp-sd35 whatever the install folder is called.
+ * libgimp binds it and makes it the process's textdomain before it queries, creates or
+ * runs a procedure, so _() in the plug-in, menu label and argument blurbs included, is
+ * translated in the plug-in process, in the language GIMP started it with.  Built without
+ * msgfmt there is no locale/: stay in English without libgimp's warning on every call. */
+static gboolean
+sd35_plug_in_set_i18n (GimpPlugIn   *plug_in,
+                       const gchar  *name,
+                       gchar       **gettext_domain,
+                       gchar       **catalog_dir)
+{
+  gchar    *dir = g_path_get_dirname (gimp_get_progname ());
+  gchar    *locale_dir = g_build_filename (dir, "locale", NULL);
+  gboolean  have = g_file_test (locale_dir, G_FILE_TEST_IS_DIR);
+
+  g_free (locale_dir);
+  g_free (dir);
+  if (! have)
+    return FALSE;
+  *gettext_domain = g_strdup (GETTEXT_PACKAGE);
+  *catalog_dir = NULL;  /* = "locale", relative to the plug-in's folder */
+  return TRUE;
+}
 
 static GList *
 sd35_plug_in_query_procedures (GimpPlugIn *plug_in)
@@ -341,12 +372,14 @@ sd35_plug_in_create_procedure (GimpPlugIn  *plug_in,
     {
       procedure = gimp_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_PERSISTENT,
                                       run_extension, NULL, NULL);
+      /* the names are spelled out: xgettext does not expand macros */
       gimp_procedure_set_documentation (procedure,
-                                        "Keeps the Stable Diffusion 3.5 model loaded",
-                                        "Started by GIMP; serves "
-                                        PROC_RESIDENT_TXT2IMG " and " PROC_RESIDENT_IMG2IMG
-                                        " so that the weights stay in memory between "
-                                        "calls (freed after 10 minutes without one).",
+                                        _("Keeps the Stable Diffusion 3.5 model loaded"),
+                                        _("Started by GIMP; serves "
+                                          "plug-in-sd35-resident-txt2img and "
+                                          "plug-in-sd35-resident-img2img so that the weights "
+                                          "stay in memory between calls (freed after 10 "
+                                          "minutes without one)."),
                                         name);
       gimp_procedure_set_attribution (procedure, "gimp-sd35 contributors",
                                       "gimp-sd35 contributors", "2026");

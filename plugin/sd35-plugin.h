@@ -155,6 +155,32 @@ gboolean sd35_settings_apply    (GimpImage           *image,
 
 /* ---- run.c: one call, in whichever process serves it ---- */
 
+/* The img2img inputs: the pixels of drawable under box and, when use_mask and the image
+ * has a selection, the selection as a mask, both scaled to gen_w×gen_h.  *mask stays NULL
+ * without a selection (everything would be kept).  FALSE with *error on failure.  The
+ * caller frees *init_rgb and *mask (g_free), also after a failure. */
+gboolean    sd35_run_read_inputs   (GimpImage                *image,
+                                    GimpDrawable             *drawable,
+                                    const Sd35Box            *box,
+                                    gint                      gen_w,
+                                    gint                      gen_h,
+                                    gboolean                  use_mask,
+                                    guint8                  **init_rgb,
+                                    gfloat                  **mask,
+                                    GError                  **error);
+/* Inserts one layer per result over box (scaled to it), named after the prompt and seed,
+ * with the selection as layer mask when add_mask, and records the settings parasite.
+ * Returns the layers, NULL-terminated (g_free), or NULL with *error after removing what it
+ * had added.  The caller opens the undo group. */
+GimpLayer **sd35_run_insert_layers (GimpImage                *image,
+                                    const Sd35Request        *request,
+                                    const struct sd35_result *results,
+                                    gint                      n,
+                                    const Sd35Box            *box,
+                                    gboolean                  add_mask,
+                                    const gchar              *model_name,
+                                    GError                  **error);
+
 GimpValueArray *sd35_run_request (GimpProcedure   *procedure,
                                   GimpRunMode      run_mode,
                                   GimpImage       *image,

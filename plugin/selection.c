@@ -2,6 +2,8 @@
  * intersection with a drawable, and the selection's values as a soft mask. */
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 #include "sd35-plugin.h"
 
 /* The selection's bounding box in image coordinates; without a selection the whole image
@@ -64,14 +66,14 @@ sd35_selection_read_mask (GimpImage      *image,
   if (box->width <= 0 || box->height <= 0 ||
       (gsize) box->width > G_MAXSIZE / sizeof (gfloat) / (gsize) box->height)
     {
-      g_set_error (error, SD35_PLUGIN_ERROR, 0, "Bad mask size %d×%d", box->width,
+      g_set_error (error, SD35_PLUGIN_ERROR, 0, _("Bad mask size %d×%d"), box->width,
                    box->height);
       return NULL;
     }
   mask = g_try_malloc ((gsize) box->width * box->height * sizeof (gfloat));
   if (mask == NULL)
     {
-      g_set_error (error, SD35_PLUGIN_ERROR, 0, "Out of memory for a %d×%d mask",
+      g_set_error (error, SD35_PLUGIN_ERROR, 0, _("Out of memory for a %d×%d mask"),
                    box->width, box->height);
       return NULL;
     }

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <glib/gi18n.h>
+
 #include "sd35-plugin.h"
 
 struct _Sd35EngineCache
@@ -134,17 +136,34 @@ post_report (Job     *job,
 
 /* ---- engine callbacks, on the worker thread ---- */
 
+/* The engine's stage names (sd35.h) are fixed English words; the progress bar says them
+ * in the user's language.  An unknown one is shown as it is. */
+static const struct
+{
+  const gchar *stage;
+  const gchar *text;
+} stage_texts[] =
+{
+  { "encoding prompt", N_("encoding the prompt") },
+  { "sampling",        N_("sampling") },
+  { "decoding",        N_("decoding the image") },
+};
+
 static void
 on_stage (void       *user,
           const char *stage)
 {
-  Job *job = user;
+  Job         *job = user;
+  const gchar *text = stage;
 
+  for (gsize i = 0; i < G_N_ELEMENTS (stage_texts); i++)
+    if (! strcmp (stage, stage_texts[i].stage))
+      text = _(stage_texts[i].text);
   if (job->n_images > 1)
-    post_report (job, g_strdup_printf ("Stable Diffusion: %s (image %d of %d)", stage,
+    post_report (job, g_strdup_printf (_("Stable Diffusion: %s (image %d of %d)"), text,
                                        job->image_index + 1, job->n_images), -1.0);
   else
-    post_report (job, g_strdup_printf ("Stable Diffusion: %s", stage), -1.0);
+    post_report (job, g_strdup_printf (_("Stable Diffusion: %s"), text), -1.0);
 }
 
 static void
@@ -159,7 +178,7 @@ on_step (void          *user,
   Job     *job = user;
   gdouble  done = (job->image_index + (step + 1.0) / MAX (n_steps, 1)) / job->n_images;
 
-  post_report (job, g_strdup_printf ("Stable Diffusion: step %d/%d", step + 1, n_steps),
+  post_report (job, g_strdup_printf (_("Stable Diffusion: step %d/%d"), step + 1, n_steps),
                done);
 }
 
@@ -195,12 +214,12 @@ worker_main (gpointer data)
       gint64 t0 = g_get_monotonic_time ();
 
       sd35_engine_cache_unload (cache);
-      post_report (job, g_strdup ("Stable Diffusion: loading the model"), -1.0);
+      post_report (job, g_strdup (_("Stable Diffusion: loading the model")), -1.0);
       job->status = sd35_engine_open (job->options, &cache->engine, &job->err);
       if (job->status != SD35_OK)
         {
           cache->engine = NULL;
-          job->headline = "Could not load the Stable Diffusion model";
+          job->headline = _("Could not load the Stable Diffusion model");
           goto done;
         }
       cache->key = g_strdup (job->key);
@@ -223,7 +242,7 @@ worker_main (gpointer data)
                                    &job->err);
       if (job->status != SD35_OK)
         {
-          job->headline = "Stable Diffusion failed";
+          job->headline = _("Stable Diffusion failed");
           break;
         }
     }
@@ -277,7 +296,7 @@ sd35_worker_generate (Sd35EngineCache                  *cache,
 
   if (thread == NULL)
     {
-      g_propagate_prefixed_error (error, thread_error, "Could not start a worker thread: ");
+      g_propagate_prefixed_error (error, thread_error, _("Could not start a worker thread: "));
       return FALSE;
     }
   if (job.status == SD35_CANCELLED)

@@ -2,11 +2,11 @@
  *
  * Before: the values come out of the config with the plug-in's own sd35_request_from_config,
  * and where and how big follows plugin/run.c exactly (the selection's bounding box, else the
- * image origin; sizes rounded to multiples of 16; img2img pixels and mask read and scaled
- * here, because libgimp is not thread-safe).  After: one layer per result through the
- * plug-in's sd35_pixels_insert_layer and sd35_settings_attach, all in one undo group, so each
- * try is one undo step.  The image is re-read on every try: the user may change the
- * selection between two.
+ * image origin; sizes rounded to multiples of 16); the img2img pixels and mask are read and
+ * scaled here, on the main thread, because libgimp is not thread-safe, with the plug-in's
+ * sd35_run_read_inputs.  After: the plug-in's sd35_run_insert_layers (one layer per result,
+ * the settings parasite), all in one undo group, so each try is one undo step.  The image is
+ * re-read on every try: the user may change the selection between two.
  */
 #include <string.h>
 
@@ -41,58 +41,6 @@ sd35_dialog_job_unref (Sd35DialogJob *job)
   g_free (job->variant);
   g_free (job->model_name);
   g_free (job);
-}
-
-/* img2img: the pixels under box and, when asked for, the selection as mask, both at the
- * generated size (as run.c read_inputs). */
-static gboolean
-read_img2img_inputs (Sd35DialogJob  *job,
-                     GimpDrawable   *drawable,
-                     gint            gen_w,
-                     gint            gen_h,
-                     GError        **error)
-{
-  const Sd35Box *box = &job->box;
-  gboolean       scale = gen_w != box->width || gen_h != box->height;
-  guint8        *rgb = sd35_pixels_read_rgb (drawable, box, error);
-
-  if (rgb == NULL)
-    return FALSE;
-  if (scale)
-    {
-      job->init_rgb = sd35_pixels_resize (rgb, box->width, box->height, 3, FALSE, gen_w, gen_h);
-      g_free (rgb);
-    }
-  else
-    job->init_rgb = rgb;
-  if (job->init_rgb == NULL)
-    {
-      g_set_error (error, SD35_PLUGIN_ERROR, 0, _("Not enough memory to scale the layer"));
-      return FALSE;
-    }
-
-  if (job->request.use_selection_mask && ! gimp_selection_is_empty (job->image))
-    {
-      gfloat *m = sd35_selection_read_mask (job->image, box, error);
-
-      if (m == NULL)
-        return FALSE;
-      if (scale)
-        {
-          job->mask = sd35_pixels_resize (m, box->width, box->height, 1, TRUE, gen_w, gen_h);
-          g_free (m);
-        }
-      else
-        job->mask = m;
-      if (job->mask == NULL)
-        {
-          g_set_error (error, SD35_PLUGIN_ERROR, 0,
-                       _("Not enough memory to scale the selection"));
-          return FALSE;
-        }
-      job->add_mask = TRUE;
-    }
-  return TRUE;
 }
 
 Sd35DialogJob *
@@ -142,9 +90,14 @@ sd35_dialog_job_new (GimpProcedureConfig  *config,
       job->box.width = gen_w;
       job->box.height = gen_h;
     }
-  if (mode == SD35_MODE_IMG2IMG &&
-      ! read_img2img_inputs (job, drawables[0], gen_w, gen_h, error))
-    goto fail;
+  if (mode == SD35_MODE_IMG2IMG)
+    {
+      if (! sd35_run_read_inputs (image, drawables[0], &job->box, gen_w, gen_h,
+                                  job->request.use_selection_mask, &job->init_rgb,
+                                  &job->mask, error))
+        goto fail;
+      job->add_mask = job->mask != NULL;  /* a selection, and the user asked for it */
+    }
 
   seed = job->request.seed >= 0 ? (guint32) job->request.seed :
                                   (guint32) g_random_int_range (0, G_MAXINT);
@@ -238,71 +191,20 @@ sd35_dialog_job_variant (Sd35DialogJob *job)
   return job->variant;
 }
 
-static gchar *
-layer_name (const gchar *prompt,
-            guint32      seed)
-{
-  gchar *cut, *name;
-
-  if (prompt == NULL || *prompt == '\0')
-    prompt = "Stable Diffusion";
-  cut = g_utf8_substring (prompt, 0, MIN (g_utf8_strlen (prompt, -1), 64));
-  name = g_strdup_printf ("%s%s [seed %u]", cut,
-                          g_utf8_strlen (prompt, -1) > 64 ? "…" : "", seed);
-  g_free (cut);
-  return name;
-}
-
 GimpLayer **
 sd35_dialog_job_insert (Sd35DialogJob  *job,
                         GError        **error)
 {
-  gint        n = job->request.batch_count, i;
-  GimpLayer **layers = g_new0 (GimpLayer *, n + 1);  /* NULL-terminated for the PDB */
+  GimpLayer **layers;
 
   g_return_val_if_fail (job->status == SD35_OK, NULL);
 
   gimp_image_undo_group_start (job->image);
-  for (i = 0; i < n; i++)
-    {
-      gfloat *rgba = sd35_pixels_result_rgba (&job->results[i], error);
-      gchar  *name, *json;
-
-      if (rgba == NULL)
-        break;
-      name = layer_name (job->request.prompt, (guint32) job->results[i].seed);
-      layers[i] = sd35_pixels_insert_layer (job->image, name, rgba, job->results[i].width,
-                                            job->results[i].height, &job->box, error);
-      g_free (name);
-      g_free (rgba);
-      if (layers[i] == NULL)
-        break;
-      if (job->add_mask)
-        {
-          GimpLayerMask *mask = gimp_layer_create_mask (layers[i], GIMP_ADD_MASK_SELECTION);
-
-          if (mask == NULL || ! gimp_layer_add_mask (layers[i], mask))
-            {
-              g_set_error (error, SD35_PLUGIN_ERROR, 0,
-                           _("Could not add the selection as layer mask"));
-              i++;
-              break;
-            }
-        }
-      json = sd35_settings_to_json (&job->request, (guint32) job->results[i].seed,
-                                    job->model_name);
-      sd35_settings_attach (GIMP_ITEM (layers[i]), i == 0 ? job->image : NULL, json);
-      g_free (json);
-    }
-  if (i < n)
-    for (gint j = 0; j < n && layers[j] != NULL; j++)
-      gimp_image_remove_layer (job->image, layers[j]);
+  layers = sd35_run_insert_layers (job->image, &job->request, job->results,
+                                   job->request.batch_count, &job->box, job->add_mask,
+                                   job->model_name, error);
   gimp_image_undo_group_end (job->image);
-  if (i < n)
-    {
-      g_free (layers);
-      return NULL;
-    }
-  gimp_displays_flush ();
+  if (layers != NULL)
+    gimp_displays_flush ();
   return layers;
 }

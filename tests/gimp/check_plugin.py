@@ -147,6 +147,58 @@ def section_registration():
               "%s served by the running extension" % name)
 
 
+# What the plug-in registers and says, per language: the German strings are the msgstr of
+# po/de.po for these msgids (SD35_EXPECT_LANG says which to expect; inside-chroot.sh runs
+# this section once more under LANGUAGE=de with a German locale).
+I18N = {
+    "en": {"txt2img-label": "_Text to Image...", "img2img-label": "_Image to Image...",
+           "blurb": "Render a new layer from a text prompt with Stable Diffusion 3.5",
+           "prompt-nick": "_Prompt", "prompt-blurb": "What the image shows",
+           "sampler-default": "Model default", "layers-blurb": "The new layers, top first",
+           "strength-error": "strength must be above 0 (it is 0): 0 would change nothing"},
+    "de": {"txt2img-label": "_Text zu Bild …", "img2img-label": "_Bild zu Bild …",
+           "blurb": "Eine neue Ebene aus einem Text-Prompt mit Stable Diffusion 3.5 erzeugen",
+           "prompt-nick": "_Prompt", "prompt-blurb": "Was das Bild zeigt",
+           "sampler-default": "Vorgabe des Modells",
+           "layers-blurb": "Die neuen Ebenen, oberste zuerst",
+           "strength-error": "Die Stärke muss über 0 liegen (sie ist 0): 0 würde nichts ändern"},
+}
+
+
+def section_i18n():
+    """GIMP starts the plug-in in the user's language; the plug-in's set_i18n binds its
+    catalogue (locale/ beside the binary), so the menu label, documentation, argument texts
+    and choice labels it registers come back through the PDB translated, and its run-time
+    errors are translated too."""
+    lang = os.environ.get("SD35_EXPECT_LANG", "en")
+    want = I18N[lang]
+    log("info i18n: expecting %s (LANGUAGE=%s LANG=%s)" % (lang, os.environ.get("LANGUAGE"),
+                                                         os.environ.get("LANG")))
+    t2i, i2i = pdb_proc("plug-in-sd35-txt2img"), pdb_proc("plug-in-sd35-img2img")
+    check(t2i.get_menu_label() == want["txt2img-label"],
+          "[%s] txt2img menu label %r" % (lang, t2i.get_menu_label()))
+    check(i2i.get_menu_label() == want["img2img-label"],
+          "[%s] img2img menu label %r" % (lang, i2i.get_menu_label()))
+    check(t2i.get_blurb() == want["blurb"], "[%s] txt2img blurb %r" % (lang, t2i.get_blurb()))
+    args = {a.name: a for a in t2i.get_arguments()}
+    prompt = args["prompt"]
+    check(prompt.get_nick() == want["prompt-nick"] and prompt.get_blurb() == want["prompt-blurb"],
+          "[%s] argument 'prompt': nick %r, blurb %r" % (lang, prompt.get_nick(), prompt.get_blurb()))
+    label = Gimp.param_spec_choice_get_choice(args["sampler"]).get_label("default")
+    check(label == want["sampler-default"], "[%s] sampler choice 'default' labelled %r" % (lang, label))
+    rets = {a.name: a for a in t2i.get_return_values()}
+    check(rets["layers"].get_blurb() == want["layers-blurb"],
+          "[%s] return value 'layers' blurb %r" % (lang, rets["layers"].get_blurb()))
+    # at run time, in the process that serves the call: a calling error of the plug-in's own
+    img, bg = new_image(32, 32)
+    st, vals = run("plug-in-sd35-img2img", img, [bg], prompt=PROMPT, model=MODEL, steps=1,
+                   strength=0.0)
+    msg = str(vals[0]) if vals else ""
+    check(st == Gimp.PDBStatusType.CALLING_ERROR and msg == want["strength-error"],
+          "[%s] img2img strength 0: %s %r" % (lang, st, msg))
+    img.delete()
+
+
 def section_errors():
     img, bg = new_image(64, 48)
     n0 = len(img.get_layers())
@@ -392,7 +444,8 @@ def section_crash():
     img.delete()
 
 
-SECTIONS = [("registration", section_registration), ("errors", section_errors),
+SECTIONS = [("registration", section_registration), ("i18n", section_i18n),
+            ("errors", section_errors),
             ("txt2img", section_txt2img), ("batch", section_selection_and_batch),
             ("img2img", section_img2img), ("precision", section_precision),
             ("parasite", section_parasite), ("resident", section_resident),

@@ -3,7 +3,8 @@
 # builds the plug-in and the sd35 CLI, installs the plug-in with `meson install` into the
 # throw-away profile, lays out the tiny golden models as an SD 3.5 release folder, then runs
 # the Python-Fu and Script-Fu checks in gimp-console (always --quit, always under timeout),
-# and once more with the model loaded per call, to compare latencies.
+# once more with the model loaded per call, to compare latencies, and the i18n section once
+# more under LANGUAGE=de (the plug-in's texts must come back German through the PDB).
 # env (from gimp3-env): GIMP3_DIRECTORY, GIMP3_ENV_TMP, SD35_SOURCE_DIR, SD35_SHARED_DIR
 #      SD35_GIMP_BUILD  build folder inside the chroot (kept between runs for speed)
 #      SD35_TEST_ONLY   comma-separated Python sections to run (default: all)
@@ -102,6 +103,28 @@ if [ -z "${SD35_TEST_ONLY:-}" ] || [[ ",$SD35_TEST_ONLY," == *,per-call,* ]]; th
     show "$T/percall.log"; show "$T/idle.log"
   else
     show "$T/percall.log"; show "$T/idle.log"; echo "FAIL per-call / idle checks"; rc=1
+  fi
+fi
+
+# --- German ------------------------------------------------------------------------------------
+# GIMP starts its plug-ins in its own language: the same profile, now with LANGUAGE=de.  glibc
+# ignores LANGUAGE under C.UTF-8, hence a German locale (localedef, package locales) in $T.
+if [ -z "${SD35_TEST_ONLY:-}" ] || [[ ",$SD35_TEST_ONLY," == *,i18n,* ]]; then
+  echo "### German: menu labels, blurbs and errors through the PDB (LANGUAGE=de)"
+  de_env=(LANGUAGE=de SD35_EXPECT_LANG=de SD35_TEST_ONLY=i18n)
+  mkdir -p "$T/locale"
+  if localedef -i de_DE -c -f UTF-8 "$T/locale/de_DE.UTF-8" >"$T/localedef.log" 2>&1 ||
+     [ -f "$T/locale/de_DE.UTF-8/LC_CTYPE" ]; then
+    de_env+=(LOCPATH="$T/locale" LANG=de_DE.UTF-8)
+  else
+    echo "info localedef de_DE.UTF-8 failed ($(tail -1 "$T/localedef.log")): LANGUAGE alone"
+  fi
+  if env "${de_env[@]}" $G --batch-interpreter=python-fu-eval \
+       -b "exec(open('$SRC/tests/gimp/check_plugin.py').read())" --quit >"$T/german.log" 2>&1 &&
+     grep -q '^RESULT: PASS' "$T/german.log"; then
+    show "$T/german.log"
+  else
+    show "$T/german.log"; echo "FAIL German checks (log above)"; rc=1
   fi
 fi
 exit $rc
