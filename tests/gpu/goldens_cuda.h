@@ -16,14 +16,16 @@
 #define GC_TOL           2e-2   /* one model call: max|Δ| ≤ GC_TOL·max|ref| */
 #define GC_U8_DIFF       3      /* vae_decode image_uint8 within ±3 ...            */
 #define GC_U8_FRAC       0.995  /* ... for at least this fraction of the values (also sampling) */
-/* Whole sampling runs (cfg 4.5–5 amplifies each call's error, DPM++ 2M extrapolates it): the
- * bf16 emulation measures up to 3.2e-2·max|ref| on final_latent and 99.98 % within ±6 on
- * image_uint8, so the issue's 2e-2 / ±3 targets cannot hold for a correct bf16 backend; they
- * are printed as info next to these. */
-#define GC_PIPE_TOL      6e-2
-#define GC_PIPE_U8_DIFF  6
-#define GC_ISSUE_TOL     2e-2   /* the issue's targets for the sampling goldens (info) */
-#define GC_ISSUE_U8_DIFF 3
+/* Whole sampling runs: the issue's bar (final latent within 2e-2·max|ref|, image_uint8 within
+ * ±3 for ≥ 99.5 %) is the counted check.  Note: a CPU emulation of bf16 storage everywhere
+ * (bf16_emu.c, SD35_TEST_BF16_EMU=1) measured up to 3.2e-2·max|ref| on final_latent and 97.9 %
+ * within ±3 (cfg 4.5–5 amplifies each call's error, DPM++ 2M extrapolates it), so a backend that
+ * keeps every activation in bf16 is predicted to miss it; the looser figures below are printed
+ * as info to tell "bf16-limited" from "wrong". */
+#define GC_PIPE_TOL      2e-2
+#define GC_PIPE_U8_DIFF  3
+#define GC_BF16_TOL     6e-2   /* info only: what the bf16 emulation predicts a correct backend meets */
+#define GC_BF16_U8_DIFF 6
 
 enum gc_mode
 {
@@ -57,7 +59,7 @@ void gc_info_close (const char *what, const float *got, const float *ref, size_t
 int  gc_u8_fraction (const char *what, const uint8_t *got, const uint8_t *ref, size_t n,
                      int max_diff);
 /* Sampling outputs: the counted check at GC_PIPE_TOL / GC_PIPE_U8_DIFF, then an info line
- * saying whether the issue's GC_ISSUE_TOL / GC_ISSUE_U8_DIFF targets are met too. */
+ * saying whether the issue's GC_BF16_TOL / GC_BF16_U8_DIFF targets are met too. */
 void gc_check_latent (const char *what, const float *got, const float *ref, size_t n);
 void gc_check_image_u8 (const char *what, const uint8_t *got, const uint8_t *ref, size_t n);
 

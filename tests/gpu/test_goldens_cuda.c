@@ -16,8 +16,10 @@
  * (measured: 99.996 %).
  * Whole sampling runs: cfg 4.5–5 multiplies each call's error and DPM++ 2M extrapolates it,
  * so the emulation measures final_latent up to 3.2e-2·max|ref| and image_uint8 only 97.9 %
- * within ±3 (99.98 % within ±6): the checks use 6e-2·max|ref| and ±6 for ≥ 99.5 %
- * (goldens_cuda.h), and print whether the issue's 2e-2 / ±3 targets are met as well.  The
+ * within ±3 (99.98 % within ±6).  The checks still use the issue's bar, 2e-2·max|ref| and
+ * ±3 for ≥ 99.5 % (goldens_cuda.h): a backend that stores every activation in bf16 is predicted
+ * to miss it (keep the residual streams in fp32 then); whether the looser bf16-emulation
+ * bounds (6e-2, ±6) hold is printed as info, to tell "bf16-limited" from "wrong".  The
  * tokenizer ids and the seeded noise are made on the CPU: compared exactly.
  * Intermediates (dbg_*, per-step x/denoised, hidden states) are printed as "info", not counted.
  *
