@@ -291,8 +291,8 @@ backend_cpu_new (int n_threads, struct backend **out, struct sd35_error *err)
 
   *out = NULL;
   if (n_threads < 0)
-    return sd35_set_error (err, SD35_ERR_ARG, "--threads %d: expected 0 (all cores) or more",
-                           n_threads);
+    return sd35_set_error (err, SD35_ERR_ARG, "CPU thread count %d: expected 0 (all cores) "
+                           "or more", n_threads);
   if (n_threads == 0)
     {
       long n = sysconf (_SC_NPROCESSORS_ONLN);
