@@ -188,6 +188,7 @@ load_spiece (struct t5_tokenizer *tok, const char *path, struct sd35_error *err)
   GError    *gerr = NULL;
   struct pb  top, sub, s2;
   int        field, wire, cap = 0;
+  int        has_normalizer = 0;
   uint64_t   val;
   enum sd35_status st = SD35_OK;
 
@@ -248,6 +249,7 @@ load_spiece (struct t5_tokenizer *tok, const char *path, struct sd35_error *err)
         }
       else if (field == 3 && wire == 2)  /* NormalizerSpec */
         {
+          has_normalizer = 1;
           while (st == SD35_OK && pb_field (&sub, &field, &wire, &val, &s2))
             if (field == 2 && wire == 2)
               st = set_charsmap (tok, s2.p, (size_t) (s2.end - s2.p), path, err);
@@ -262,6 +264,11 @@ load_spiece (struct t5_tokenizer *tok, const char *path, struct sd35_error *err)
   if (st == SD35_OK && top.bad)
     st = sd35_set_error (err, SD35_ERR_FORMAT, "T5 tokenizer %s: not a SentencePiece model "
                          "(malformed protobuf)", path);
+  /* The trainer always writes the NormalizerSpec after the pieces: without it the file was cut
+   * on a piece boundary and would silently give wrong ids. */
+  if (st == SD35_OK && !has_normalizer)
+    st = sd35_set_error (err, SD35_ERR_FORMAT, "T5 tokenizer %s: no normalizer section "
+                         "(truncated or not a SentencePiece model)", path);
   g_free (data);
   if (st != SD35_OK)
     return st;

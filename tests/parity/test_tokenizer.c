@@ -3,6 +3,8 @@
  * of every word), the ids_* tensors of golden/text_*.safetensors, both T5 file formats, and
  * our own cases (empty, whitespace, 500 words, invalid UTF-8, weight syntax), with timings. */
 #include <glib.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,6 +420,40 @@ check_cli (const char *tok_dir)
   g_string_free (want, TRUE);
 }
 
+/* spiece.model cut on a piece boundary parses as a smaller model: it must be refused, not give
+ * wrong ids (the NormalizerSpec section that follows the pieces is missing). */
+static void
+check_truncated_spiece (const char *spiece)
+{
+  gchar               *data = NULL, *tmp = NULL;
+  gsize                len = 0;
+  struct t5_tokenizer *t5 = NULL;
+  struct sd35_error    err = { 0 };
+  int                  fd;
+
+  if (!g_file_get_contents (spiece, &data, &len, NULL) || len < 1000)
+    {
+      test_check (0, "read %s", spiece);
+      g_free (data);
+      return;
+    }
+  fd = g_file_open_tmp ("sd35-test-spiece-XXXXXX", &tmp, NULL);
+  if (fd >= 0)
+    close (fd);
+  if (tmp != NULL && g_file_set_contents (tmp, data, 1000, NULL))
+    {
+      enum sd35_status st = t5_tokenizer_load (tmp, NULL, &t5, &err);
+      test_check (st == SD35_ERR_FORMAT && strstr (err.message, "normalizer") != NULL,
+                  "spiece.model cut after 1000 bytes is refused: %s", err.message);
+      t5_tokenizer_free (t5);
+      g_unlink (tmp);
+    }
+  else
+    test_check (0, "write a temp file");
+  g_free (tmp);
+  g_free (data);
+}
+
 int
 main (void)
 {
@@ -444,6 +480,7 @@ main (void)
   printf ("     load times: CLIP %.0f ms, T5 spiece.model %.0f ms\n", ms_clip, ms_sp);
   test_check (ms_clip < 3000 && ms_sp < 3000, "tokenizers load in < 3 s");
 
+  check_truncated_spiece (spiece);
   check_goldens ();
   check_text_golden ("text_cat");
   check_text_golden ("text_empty");
