@@ -13,7 +13,8 @@
 #      SD35_ASAN_OPTIONS / SD35_UBSAN_OPTIONS  become ASAN_OPTIONS / UBSAN_OPTIONS
 set -euo pipefail
 SRC=$SD35_SOURCE_DIR
-B=${SD35_GIMP_BUILD:-/var/tmp/sd35-gimp-build}
+# one build folder per source tree (a fresh clone elsewhere must not reuse another tree's)
+B=${SD35_GIMP_BUILD:-/var/tmp/sd35-gimp-build-$(printf %s "$SRC" | md5sum | cut -c1-8)}
 T=$GIMP3_ENV_TMP
 G="timeout ${SD35_GIMP_TIMEOUT:-600} gimp-console-3.0 -i -d -f"
 rc=0

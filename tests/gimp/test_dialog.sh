@@ -18,7 +18,8 @@
 #      e.g. $SD35_SOURCE_DIR/docs/screenshots), SD35_DIALOG_STEPS (default 200)
 set -uo pipefail
 SRC=$SD35_SOURCE_DIR
-B=${SD35_UI_BUILD:-/var/tmp/sd35-ui-build}
+# one build folder per source tree (a fresh clone elsewhere must not reuse another tree's)
+B=${SD35_UI_BUILD:-/var/tmp/sd35-ui-build-$(printf %s "$SRC" | md5sum | cut -c1-8)}
 T=${GIMP3_ENV_TMP:-$(mktemp -d)}
 OUT=${SD35_UI_OUT:-$T/out}
 mkdir -p "$OUT"
