@@ -11,6 +11,7 @@ sd35_engine_options_init (struct sd35_engine_options *opts)
   memset (opts, 0, sizeof *opts);
   opts->backend = SD35_BACKEND_AUTO;
   opts->use_t5 = 1;
+  opts->offload_text_encoders = -1;  /* on for CUDA */
 }
 
 void

@@ -219,8 +219,11 @@ clip_encode (struct clip_model *m, const int32_t *ids, float *hidden, float *poo
       if (ids[i] > ids[eos])  /* argmax, first occurrence (torch.argmax) */
         eos = i;
     }
-  x = tensor_new_act2 (be, L, D);
-  h = tensor_new_act2 (be, L, D);
+  /* the residual stream x and h (norm / projection outputs, also the final LN read back) in
+   * fp32 whatever the activation dtype: 77 rows, and bf16 storage of them costs the
+   * conditioning ~1e-2 relative (ops.h, tests/gpu/bf16_emu.c) */
+  x = tensor_new (be, SD35_F32, 2, (int64_t[]) { L, D });
+  h = tensor_new (be, SD35_F32, 2, (int64_t[]) { L, D });
   qkv = tensor_new_act2 (be, L, 3 * D);
   a = tensor_new_act2 (be, L, D);
   f = tensor_new_act2 (be, L, m->n_mlp);
@@ -241,8 +244,11 @@ clip_encode (struct clip_model *m, const int32_t *ids, float *hidden, float *poo
       tensor_to_f32 (h, last);
       if (m->text_projection != NULL)  /* pooled = final_ln[eos] · text_projectionᵀ */
         {
-          p = tensor_from_f32 (be, last + eos * D, 2, (int64_t[]) { 1, D });
-          pp = tensor_new_act2 (be, 1, D);
+          /* fp32 (ops.h): one row, read exactly by the CUDA GEMV too */
+          p = tensor_new (be, SD35_F32, 2, (int64_t[]) { 1, D });
+          pp = tensor_new (be, SD35_F32, 2, (int64_t[]) { 1, D });
+          if (p != NULL)
+            be->ops->upload_f32 (be, p, last + eos * D);
           op_linear (be, pp, p, m->text_projection, NULL, 1, D, D, ACT_NONE);
           if (!backend_failed (be))
             tensor_to_f32 (pp, pooled);

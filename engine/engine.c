@@ -1,13 +1,16 @@
 /* engine.c — opening an SD3.5 model: finding its files (model.h), choosing the backend,
  * loading tokenizers, CLIP-L, CLIP-G, T5 (only with use_t5), the MMDiT and the VAE, and
- * checking that the parts fit together.  Also the prompt conditioning cache.
- * sd35_generate is in generate.c. */
+ * checking that the parts fit together.  Also the prompt conditioning cache, the text
+ * encoders' offloading (freed from the backend after use, reloaded from the still-open files
+ * for a new prompt) and the out-of-memory hint.  sd35_generate is in generate.c. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
 #include "error.h"
+#include "names_diffusers.h"
 
 static const char *
 prefix_of (const struct st_file *f, const char *official)
@@ -25,15 +28,88 @@ open_file (const char *path, const char *what, struct st_file **out, struct sd35
       sd35_error_prefix (err, "opening the %s", what);
       return err->status;
     }
+  /* a diffusers transformer/ or vae/ file is seen under the reference names from here on
+   * (names_diffusers.h); any other file is left as it is */
+  if (names_diffusers_canonical (out, err) != SD35_OK)
+    {
+      sd35_error_prefix (err, "reading the %s (diffusers layout)", what);
+      return err->status;
+    }
   sd35_log ("%s: %s", what, path);
   return SD35_OK;
+}
+
+/* CLIP-L, CLIP-G and (when its file is open) T5 onto the backend from their open files; at
+ * open and again after engine_text_encoders_offload. */
+static enum sd35_status
+load_text_encoder_weights (struct sd35_engine *e, struct sd35_error *err)
+{
+  const struct sd35_model_files *f = &e->files;
+  int                            heads;
+
+  heads = e->clip_l == NULL && f->clip_l_config ? model_config_heads (f->clip_l_config) : 0;
+  if (e->clip_l == NULL &&
+      clip_load (e->be, e->clip_l_file, CLIP_KIND_L, heads, &e->clip_l, err) != SD35_OK)
+    {
+      engine_oom_hint (err, "while loading CLIP-L");
+      sd35_error_prefix (err, "loading CLIP-L (%s)", f->clip_l);
+      return err->status;
+    }
+  heads = e->clip_g == NULL && f->clip_g_config ? model_config_heads (f->clip_g_config) : 0;
+  if (e->clip_g == NULL &&
+      clip_load (e->be, e->clip_g_file, CLIP_KIND_G, heads, &e->clip_g, err) != SD35_OK)
+    {
+      engine_oom_hint (err, "while loading CLIP-G");
+      sd35_error_prefix (err, "loading CLIP-G (%s)", f->clip_g);
+      return err->status;
+    }
+  if (e->t5_file != NULL && e->t5 == NULL && t5_load (e->be, e->t5_file, &e->t5, err) != SD35_OK)
+    {
+      engine_oom_hint (err, "while loading T5-XXL");
+      sd35_error_prefix (err, "loading T5-XXL (%s)", f->t5);
+      return err->status;
+    }
+  return SD35_OK;
+}
+
+void
+engine_text_encoders_offload (struct sd35_engine *e)
+{
+  if (!e->offload_text_encoders || (e->clip_l == NULL && e->clip_g == NULL && e->t5 == NULL))
+    return;
+  t5_free (e->t5);
+  clip_free (e->clip_g);
+  clip_free (e->clip_l);
+  e->t5 = NULL;
+  e->clip_g = e->clip_l = NULL;
+  sd35_log ("text encoders offloaded (backend memory in use: %zu MiB)",
+            e->be->bytes_in_use >> 20);
+}
+
+/* Worded for both the GIMP dialog and the CLI. */
+#define OOM_HINT "to use less memory, try turning off T5 (--no-t5, or \"Use T5\" in the " \
+                 "dialog), a smaller image size, fewer images per batch, or fp8 weights"
+
+void
+engine_oom_hint (struct sd35_error *err, const char *where_fmt, ...)
+{
+  char    where[256], old[sizeof err->message];
+  va_list ap;
+
+  if (err == NULL || err->status != SD35_ERR_OOM || strstr (err->message, "to use less memory"))
+    return;  /* not an OOM, or already explained by an inner stage */
+  va_start (ap, where_fmt);
+  vsnprintf (where, sizeof where, where_fmt, ap);
+  va_end (ap);
+  memcpy (old, err->message, sizeof old);
+  snprintf (err->message, sizeof err->message, "out of memory %s (%.480s); " OOM_HINT, where,
+            old);
 }
 
 static enum sd35_status
 load_text_encoders (struct sd35_engine *e, int use_t5, struct sd35_error *err)
 {
   const struct sd35_model_files *f = &e->files;
-  int                            heads;
 
   if (clip_tokenizer_load (f->clip_vocab, f->clip_merges, &e->clip_tok, err) != SD35_OK)
     {
@@ -48,34 +124,12 @@ load_text_encoders (struct sd35_engine *e, int use_t5, struct sd35_error *err)
       return err->status;
     }
 
-  if (open_file (f->clip_l, "CLIP-L text encoder", &e->clip_l_file, err) != SD35_OK)
+  if (open_file (f->clip_l, "CLIP-L text encoder", &e->clip_l_file, err) != SD35_OK ||
+      open_file (f->clip_g, "CLIP-G text encoder", &e->clip_g_file, err) != SD35_OK)
     return err->status;
-  heads = f->clip_l_config ? model_config_heads (f->clip_l_config) : 0;
-  if (clip_load (e->be, e->clip_l_file, CLIP_KIND_L, heads, &e->clip_l, err) != SD35_OK)
-    {
-      sd35_error_prefix (err, "loading CLIP-L (%s)", f->clip_l);
-      return err->status;
-    }
-
-  if (open_file (f->clip_g, "CLIP-G text encoder", &e->clip_g_file, err) != SD35_OK)
-    return err->status;
-  heads = f->clip_g_config ? model_config_heads (f->clip_g_config) : 0;
-  if (clip_load (e->be, e->clip_g_file, CLIP_KIND_G, heads, &e->clip_g, err) != SD35_OK)
-    {
-      sd35_error_prefix (err, "loading CLIP-G (%s)", f->clip_g);
-      return err->status;
-    }
-
-  if (!use_t5)
-    return SD35_OK;  /* T5's weights are never opened */
-  if (open_file (f->t5, "T5-XXL text encoder", &e->t5_file, err) != SD35_OK)
-    return err->status;
-  if (t5_load (e->be, e->t5_file, &e->t5, err) != SD35_OK)
-    {
-      sd35_error_prefix (err, "loading T5-XXL (%s)", f->t5);
-      return err->status;
-    }
-  return SD35_OK;
+  if (use_t5 && open_file (f->t5, "T5-XXL text encoder", &e->t5_file, err) != SD35_OK)
+    return err->status;  /* without use_t5, T5's weights are never opened */
+  return load_text_encoder_weights (e, err);
 }
 
 static enum sd35_status
@@ -90,6 +144,7 @@ load_diffusion (struct sd35_engine *e, int force_turbo, struct sd35_error *err)
   if (mmdit_load (e->be, e->mmdit_file, prefix_of (e->mmdit_file, "model.diffusion_model."),
                   &e->mmdit, err) != SD35_OK)
     {
+      engine_oom_hint (err, "while loading the MMDiT");
       sd35_error_prefix (err, "loading the MMDiT (%s)", f->mmdit);
       return err->status;
     }
@@ -115,6 +170,7 @@ load_diffusion (struct sd35_engine *e, int force_turbo, struct sd35_error *err)
     e->has_vae_encoder = st_has_prefix (vf, enc);
     if (vae_load (e->be, vf, vae_prefix, e->has_vae_encoder, &e->vae, err) != SD35_OK)
       {
+        engine_oom_hint (err, "while loading the VAE");
         sd35_error_prefix (err, "loading the VAE (%s)", path);
         return err->status;
       }
@@ -185,6 +241,10 @@ sd35_engine_open (const struct sd35_engine_options *opts, sd35_engine **out,
 
   if (backend_new (opts->backend, opts->n_threads, &e->be, err) != SD35_OK)
     goto fail;
+  e->offload_text_encoders = opts->offload_text_encoders < 0
+                               ? strcmp (e->be->name, "cuda") == 0
+                               : opts->offload_text_encoders != 0;
+  e->vae_tiling = opts->vae_tiling;
 
   if (load_diffusion (e, opts->force_turbo, err) != SD35_OK ||
       load_text_encoders (e, opts->use_t5, err) != SD35_OK ||
@@ -261,6 +321,16 @@ sd35_engine_info (const sd35_engine *e)
 }
 
 enum sd35_status
+sd35_engine_memory (const sd35_engine *e, size_t *in_use, size_t *peak)
+{
+  if (in_use != NULL)
+    *in_use = e ? e->be->bytes_in_use : 0;
+  if (peak != NULL)
+    *peak = e ? e->be->peak_bytes : 0;
+  return e ? SD35_OK : SD35_ERR_ARG;
+}
+
+enum sd35_status
 engine_condition (struct sd35_engine *e, const char *text, const struct sd35_cond **out,
                   struct sd35_error *err)
 {
@@ -284,6 +354,8 @@ engine_condition (struct sd35_engine *e, const char *text, const struct sd35_con
   sd35_cond_clear (&slot->cond);
   slot->last_use = 0;
 
+  if (load_text_encoder_weights (e, err) != SD35_OK)  /* back after an offload */
+    return err->status;
   memset (&tokens, 0, sizeof tokens);
   st = sd3_tokenize (e->clip_tok, e->t5_tok, text, &tokens, err);
   if (st == SD35_OK)

@@ -5,6 +5,7 @@
 #define SD35_ENGINE_H
 
 #include "sd35.h"
+#include "error.h"
 #include "model.h"
 #include "ops.h"
 #include "safetensors.h"
@@ -45,6 +46,10 @@ struct sd35_engine
 
   struct cond_cache_entry cache[ENGINE_COND_CACHE];
   unsigned                use_counter;
+
+  /* memory (sd35_engine_options): text encoders offloaded after use, VAE tiling mode */
+  int                     offload_text_encoders;  /* resolved: 0 or 1 */
+  int                     vae_tiling;             /* 0 auto, 1 always, -1 never */
 };
 
 /* The SD3 conditioning of `text` (tokenise + CLIP-L/G [+ T5] + assembly), from the cache when
@@ -53,5 +58,13 @@ struct sd35_engine
  * both prompt and negative first, so the cache holds ≥ 2 entries). */
 enum sd35_status engine_condition (struct sd35_engine *e, const char *text,
                                    const struct sd35_cond **out, struct sd35_error *err);
+
+/* Frees CLIP-L/G and T5 from the backend when offloading is on (engine_condition reloads
+ * them from the still-open files when an uncached prompt needs encoding). */
+void engine_text_encoders_offload (struct sd35_engine *e);
+
+/* When err holds SD35_ERR_OOM: rewrites its message as "out of memory <where> (<detail>);
+ * to use less memory, try …" so a user knows which part ran out and what to change. */
+void engine_oom_hint (struct sd35_error *err, const char *where_fmt, ...) SD35_PRINTF (2, 3);
 
 #endif

@@ -128,6 +128,7 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
   size_t                   n_lat, n_img;
   float                   *latent = NULL, *x = NULL, *lat_mask = NULL;
   struct sd35_error        local_err;
+  char                     where[96] = "";
 
   if (err == NULL)
     err = &local_err;
@@ -148,14 +149,18 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
   stage (cb, "encoding prompt");
   if (failed (engine_condition (e, g.prompt, &cond, err), err))
     {
+      engine_oom_hint (err, "while encoding the prompt");
       sd35_error_prefix (err, "encoding the prompt");
       return err->status;
     }
   if (g.cfg > 1.0 && failed (engine_condition (e, g.negative, &uncond, err), err))
     {
+      engine_oom_hint (err, "while encoding the negative prompt");
       sd35_error_prefix (err, "encoding the negative prompt");
       return err->status;
     }
+  /* both conditionings are cached now: CLIP/T5 may leave the backend for the MMDiT */
+  engine_text_encoders_offload (e);
   if (cancelled (cb))
     return sd35_set_error (err, SD35_CANCELLED, "cancelled");
 
@@ -176,6 +181,8 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
   if (p->init_rgb != NULL)
     {
       stage (cb, "encoding image");
+      snprintf (where, sizeof where, "while encoding the init image at %d×%d", g.width,
+                g.height);
       if (failed (encode_init (e, &g, p->init_rgb, latent, err), err))
         goto done;
       if (p->mask != NULL)
@@ -196,6 +203,7 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
 
   /* --- sampling ---------------------------------------------------------------------- */
   stage (cb, "sampling");
+  snprintf (where, sizeof where, "while running the MMDiT at %d×%d", g.width, g.height);
   if (failed (engine_model_init (&em, e, &g, cond, uncond, out->n_sigmas - 1, cb, err), err))
     goto done;
   model.predict = engine_model_predict;
@@ -227,10 +235,12 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
       goto done;
     }
   stage (cb, "decoding");
+  snprintf (where, sizeof where, "while decoding the image at %d×%d (VAE)", g.width, g.height);
   out->image_float = sd35_malloc (n_img * sizeof *out->image_float, "the image", err);
   out->rgb = sd35_malloc (n_img, "the image", err);
   if (err->status != SD35_OK ||
-      failed (vae_decode (e->vae, x, g.h, g.w, out->image_float, err), err))
+      failed (vae_decode_auto (e->vae, x, g.h, g.w, e->vae_tiling, out->image_float, err),
+              err))
     goto done;
   if (!all_finite (out->image_float, n_img))
     {
@@ -246,6 +256,8 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
   out->seed = g.seed;
 
 done:
+  if (where[0] != '\0')
+    engine_oom_hint (err, "%s", where);
   sampler_guidance_clear (&gd);
   engine_model_clear (&em);
   free (latent);

@@ -57,8 +57,10 @@ struct mmdit_scratch
   struct tensor *mod_x[MMDIT_MAX_CHUNKS + 1]; /* [B, k·D] x_block adaLN output, by k */
   struct tensor *mod_c[MMDIT_MAX_CHUNKS + 1]; /* [B, k·D] context_block adaLN output */
   struct tensor *mod_f;      /* [B, 2·D] final layer shift, scale */
-  struct tensor *xn;         /* [B, N, D] modulated x / projection outputs */
+  struct tensor *xn;         /* [B, N, D] modulated x (GEMM input) */
   struct tensor *cn;         /* [B, n_ctx, D] */
+  struct tensor *yx;         /* [B, N, D] fp32: proj / fc2 outputs added to x */
+  struct tensor *yc;         /* [B, n_ctx, D] fp32: the same for ctx */
   struct tensor *qkv_x;      /* [B, N, 3D] */
   struct tensor *qkv_c;      /* [B, n_ctx, 3D] */
   struct tensor *qkv;        /* [B, n_ctx + N, 3D] joint, context first */

@@ -14,7 +14,8 @@
 struct finder
 {
   const struct model_find_options *opts;
-  char      *model_dir;   /* folder of the MMDiT file */
+  char      *model_dir;   /* folder of the MMDiT file (diffusers: the folder above transformer/) */
+  int        diffusers;   /* model_dir is a diffusers layout (transformer/, vae/ ...) */
   GString   *searched;    /* every folder looked in, for sd35_model_files.searched */
   GString   *missing;     /* "what (names; looked in ...)" items */
   GPtrArray *dirs;        /* folders of the current search, shown in the message */
@@ -119,8 +120,52 @@ is_text_encoder_name (const char *n)
          || g_str_has_prefix (n, "t5xxl");
 }
 
+/* The weights of one diffusers/transformers component folder (stem "diffusion_pytorch_model"
+ * or "model"): the shard index first, then the single file, then the fp16 variants. */
+static char *
+component_weights (const char *dir, const char *stem)
+{
+  static const char *const fmt[] = { "%s.safetensors.index.json", "%s.safetensors",
+                                     "%s.safetensors.index.fp16.json", "%s.fp16.safetensors" };
+  for (size_t i = 0; i < G_N_ELEMENTS (fmt); i++)
+    {
+      char *leaf = g_strdup_printf (fmt[i], stem);
+      char *p = g_build_filename (dir, leaf, NULL);
+      g_free (leaf);
+      if (is_file (p))
+        return p;
+      g_free (p);
+    }
+  return NULL;
+}
+
+/* The folder above transformer/ when path is a diffusers transformer file (its folder is
+ * named transformer and has vae/ or model_index.json beside it), else NULL. */
+static char *
+diffusers_root (const char *path)
+{
+  char *dir = g_path_get_dirname (path), *base = g_path_get_basename (dir);
+  char *root = NULL, *vae, *idx;
+
+  if (strcmp (base, "transformer") == 0)
+    {
+      root = g_path_get_dirname (dir);
+      vae = g_build_filename (root, "vae", NULL);
+      idx = g_build_filename (root, "model_index.json", NULL);
+      if (!is_dir (vae) && !is_file (idx))
+        g_clear_pointer (&root, g_free);
+      g_free (vae);
+      g_free (idx);
+    }
+  g_free (base);
+  g_free (dir);
+  return root;
+}
+
 /* The MMDiT file at the top of a folder: sd3*.safetensors (or .index.json), else the only
- * .safetensors that is not a text encoder. */
+ * .safetensors that is not a text encoder; in a diffusers layout (no such file, a
+ * transformer/ folder) transformer/diffusion_pytorch_model*; in a transformer/ folder itself
+ * its diffusion_pytorch_model*. */
 static enum sd35_status
 mmdit_in_dir (const char *dir, char **out, struct sd35_error *err)
 {
@@ -140,7 +185,9 @@ mmdit_in_dir (const char *dir, char **out, struct sd35_error *err)
       g_free (p);
     }
   pick = sd3->len > 0 ? sd3 : other;
-  if (pick->len == 1)
+  if (sd3->len == 0 && (*out = component_weights (dir, "diffusion_pytorch_model")) != NULL)
+    ;  /* the transformer/ folder of a diffusers layout (maybe sharded) */
+  else if (pick->len == 1)
     *out = g_build_filename (dir, pick->pdata[0], NULL);
   else if (pick->len > 1)
     {
@@ -155,12 +202,11 @@ mmdit_in_dir (const char *dir, char **out, struct sd35_error *err)
   else
     {
       char *tr = g_build_filename (dir, "transformer", NULL);
-      if (is_dir (tr))
-        st = sd35_set_error (err, SD35_ERR_FORMAT, "%s is a diffusers layout (transformer/, "
-                             "vae/ ...), which is not supported: use the single-file release "
-                             "(sd3.5_large.safetensors, sd3.5_medium.safetensors ... at the top "
-                             "of the Hugging Face repository) with its text_encoders/ folder",
-                             dir);
+      if (is_dir (tr) && (*out = component_weights (tr, "diffusion_pytorch_model")) == NULL)
+        st = sd35_set_error (err, SD35_ERR_MISSING, "%s is a diffusers layout, but %s holds no "
+                             "diffusion_pytorch_model.safetensors (or its .index.json with "
+                             "every shard); download the transformer/ folder completely",
+                             dir, tr);
       g_free (tr);
       for (guint i = 0; st == SD35_OK && i < names->len; i++)
         if (g_ascii_strncasecmp (names->pdata[i], "sd3", 3) == 0
@@ -270,8 +316,11 @@ find_mmdit (struct finder *fd, struct sd35_model_files *out, struct sd35_error *
   else
     return sd35_set_error (err, SD35_ERR_MISSING, "%s %s: no such file or folder (give the "
                            "sd3.5_*.safetensors file or the folder holding it)", from, path);
-  fd->model_dir = g_path_get_dirname (out->mmdit);
-  sd35_log ("model: %s", out->mmdit);
+  fd->model_dir = diffusers_root (out->mmdit);
+  fd->diffusers = fd->model_dir != NULL;
+  if (fd->model_dir == NULL)
+    fd->model_dir = g_path_get_dirname (out->mmdit);
+  sd35_log ("model: %s%s", out->mmdit, fd->diffusers ? " (diffusers layout)" : "");
   return SD35_OK;
 }
 
@@ -285,6 +334,18 @@ find_vae (struct finder *fd, struct sd35_model_files *out, struct sd35_error *er
   int             has_vae;
   const char     *dirs[1] = { fd->model_dir };
 
+  if (fd->diffusers)
+    {
+      /* the transformer holds no VAE; vae/ beside it does */
+      char *vd = g_build_filename (fd->model_dir, "vae", NULL);
+      reset_dirs (fd);
+      note_dir (fd, vd);
+      out->vae = component_weights (vd, "diffusion_pytorch_model");
+      if (out->vae == NULL)
+        add_missing (fd, "VAE", "diffusion_pytorch_model.safetensors");
+      g_free (vd);
+      return SD35_OK;
+    }
   if (st_open (out->mmdit, &f, err) != SD35_OK)
     return err != NULL ? err->status : SD35_ERR_FORMAT;
   has_vae = st_has_prefix (f, "first_stage_model.");
@@ -307,7 +368,9 @@ find_text_encoders (struct finder *fd, struct sd35_model_files *out)
   static const char *const t5[] = { "t5xxl_fp16.safetensors", "t5xxl.safetensors",
                                     "t5xxl_fp8_e4m3fn.safetensors",
                                     "t5xxl_fp8_e4m3fn_scaled.safetensors", NULL };
-  static const char *const hf[] = { "model.safetensors", "model.safetensors.index.json", NULL };
+  static const char *const hf[] = { "model.safetensors", "model.safetensors.index.json",
+                                    "model.fp16.safetensors",
+                                    "model.safetensors.index.fp16.json", NULL };
   static const char *const cfg[] = { "config.json", NULL };
   const char *ted = fd->opts->text_encoders_dir;
   char       *dirs[3] = { NULL, NULL, NULL }, *sub[3], *tmp;
@@ -474,9 +537,12 @@ model_find (const struct model_find_options *opts, struct sd35_model_files *out,
       find_tokenizers (&fd, out);
       if (fd.missing->len > 0)
         st = sd35_set_error (err, SD35_ERR_MISSING, "model %s: missing %s, where MODEL = %s. "
-                             "Put them in MODEL/text_encoders/ and MODEL/tokenizers/ (clip/ "
-                             "and t5/), or with the CLI pass --text-encoders DIR and "
+                             "%s, or with the CLI pass --text-encoders DIR and "
                              "--tokenizers DIR%s", out->mmdit, fd.missing->str, fd.model_dir,
+                             fd.diffusers ? "This diffusers folder needs vae/, text_encoder/, "
+                             "text_encoder_2/, text_encoder_3/ and tokenizer*/ (download the "
+                             "whole repository)" : "Put them in MODEL/text_encoders/ and "
+                             "MODEL/tokenizers/ (clip/ and t5/)",
                              opts->need_t5 ? "; or run without T5 (GIMP: turn off Use T5; "
                              "CLI: --no-t5)" : "");
     }
@@ -503,6 +569,37 @@ model_files_clear (struct sd35_model_files *f)
       g_free (*fields[i]);
       *fields[i] = NULL;
     }
+}
+
+/* The name that tells Turbo: the file's own name; for a diffusers transformer/ file the
+ * model folder's name, or for a Hugging Face snapshot the repository's
+ * (models--stabilityai--stable-diffusion-3.5-large-turbo/snapshots/REV/transformer/...). */
+static char *
+variant_name_hint (const char *path)
+{
+  char *dir = g_path_get_dirname (path), *base = g_path_get_basename (dir), *name;
+
+  if (strcmp (base, "transformer") != 0)
+    name = g_path_get_basename (path);
+  else
+    {
+      char *root = g_path_get_dirname (dir), *up = g_path_get_dirname (root);
+      char *upb = g_path_get_basename (up);
+      if (strcmp (upb, "snapshots") == 0)
+        {
+          char *repo = g_path_get_dirname (up);
+          name = g_path_get_basename (repo);
+          g_free (repo);
+        }
+      else
+        name = g_path_get_basename (root);
+      g_free (upb);
+      g_free (up);
+      g_free (root);
+    }
+  g_free (base);
+  g_free (dir);
+  return name;
 }
 
 enum sd35_variant
@@ -535,7 +632,7 @@ model_detect_variant (const struct st_file *mmdit, const char *path, int force_t
   g_free (key);
   if (!has_ln_k)
     return SD35_VARIANT_SD3_MEDIUM;
-  base = path != NULL ? g_path_get_basename (path) : g_strdup ("");
+  base = path != NULL ? variant_name_hint (path) : g_strdup ("");
   key = g_ascii_strdown (base, -1);
   turbo = force_turbo || strstr (key, "turbo") != NULL;
   g_free (key);

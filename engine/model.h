@@ -5,7 +5,10 @@
  * or a folder laid out like the official Hugging Face release (that file at the top,
  * text_encoders/{clip_l,clip_g,t5xxl_fp16,t5xxl_fp8_e4m3fn}.safetensors, tokenizer/,
  * tokenizer_2/ with vocab.json + merges.txt, tokenizer_3/ with spiece.model and/or
- * tokenizer.json), including a Hugging Face cache snapshot.  Empty model path: $SD35_MODEL,
+ * tokenizer.json), or a diffusers layout (model_index.json, transformer/ and vae/ with
+ * diffusion_pytorch_model*.safetensors (sharded: + .index.json), text_encoder{,_2,_3}/ with
+ * model*.safetensors, tokenizer{,_2,_3}/; the MMDiT is then transformer/'s file and `vae` is
+ * vae/'s; names_diffusers.h maps their keys), either including a Hugging Face cache snapshot.  Empty model path: $SD35_MODEL,
  * then ~/.cache/huggingface/hub/models--stabilityai--stable-diffusion-3.5-* (or $HF_HOME/hub).
  * Text encoders are also found beside the MMDiT file or in --text-encoders DIR; tokenizers in
  * --tokenizers DIR holding clip/ and t5/.
@@ -49,7 +52,9 @@ void model_files_clear (struct sd35_model_files *files);
 
 struct st_file;
 /* Variant from the MMDiT keys (attn2 → Medium, no ln_k → SD3 Medium, else Large) and the
- * file name ("turbo" → Large Turbo) or force_turbo. */
+ * file name ("turbo" → Large Turbo; for a diffusers transformer/ file the model folder's or
+ * the Hugging Face repository's name) or force_turbo.  The keys are the reference names (a
+ * diffusers file after names_diffusers_canonical). */
 enum sd35_variant model_detect_variant (const struct st_file *mmdit, const char *path,
                                         int force_turbo);
 

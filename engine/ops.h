@@ -14,6 +14,20 @@
  *     ops become no-ops; model code checks backend_failed() at block boundaries (a CUDA
  *     launch error surfaces late anyway).  Nothing here exits or aborts.
  *   - In-place use (out == in) is allowed for every elementwise op, norms and modulate.
+ *   - Per-tensor dtype: every tensor carries its own storage dtype (struct tensor.dtype) and
+ *     every op reads each input and writes each output in that tensor's dtype; inputs and
+ *     outputs of one op may differ (e.g. gated_add with x F32 and y BF16, ln_modulate F32 in
+ *     → BF16 out, linear BF16 in → F32 out).  tensor_new_act* give act_dtype; model code asks
+ *     for SD35_F32 explicitly (tensor_new (be, SD35_F32, …)) where bf16 storage would cost
+ *     accuracy: what accumulates (residual streams: MMDiT x/context and what is added to them,
+ *     CLIP/T5 hidden states, the VAE's residual path), what scales every value (adaLN vectors,
+ *     the embedder path to SiLU(c)), fp32 inputs and outputs of a model (latent in, v out, the
+ *     T5 position bias).  Tensors that only feed a GEMM (norm outputs, qkv, attention output,
+ *     MLP hidden) stay act_dtype: on CUDA linear / conv2d / attention take bf16 operands and
+ *     convert an F32 input first (fp32 accumulation), except a linear with an F32 input of at
+ *     most 8 rows (adaLN / embedders), which CUDA reads in fp32 (kernels/gemv_kernel.cuh).
+ *     On the CPU act_dtype is F32, so all of this is the same fp32 there.
+ *     tests/gpu/bf16_emu.c emulates these rules to predict the CUDA error without a GPU.
  */
 #ifndef SD35_OPS_H
 #define SD35_OPS_H
@@ -178,6 +192,9 @@ enum sd35_status backend_cpu_new (int n_threads, struct backend **out, struct sd
 /* CUDA backend (kernels/): SD35_ERR_CUDA with a clear message when no GPU/driver. Absent
  * (returns SD35_ERR_CUDA "built without CUDA") when compiled with -Dcuda=disabled. */
 enum sd35_status backend_cuda_new (struct backend **out, struct sd35_error *err);
+/* Free device memory plus what the CUDA backend's pool caches (kernels/cuda_memory.cu);
+ * 0 without CUDA or on error (vae_tiled.c defines it for -Dcuda=disabled builds). */
+size_t backend_cuda_free_bytes (struct backend *be);
 /* AUTO tries CUDA then falls back to CPU with a one-line notice. */
 enum sd35_status backend_new (enum sd35_backend_kind kind, int n_threads, struct backend **out,
                               struct sd35_error *err);

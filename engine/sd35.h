@@ -101,6 +101,19 @@ struct sd35_engine_options
    * file, and an error if it cannot be loaded.  Without one, on_step previews are the
    * latent-size projection (sd35_latent_preview). */
   const char            *taesd_path;
+  /* Memory.  offload_text_encoders: 1 = CLIP-L, CLIP-G and T5 leave the backend (GPU) once
+   * the prompts of a generation are encoded, and are reloaded from their still-open files
+   * only when a prompt that is not in the engine's conditioning cache needs encoding (the
+   * same prompt with other seeds costs nothing); 0 = they stay loaded; -1 (the default from
+   * sd35_engine_options_init) = on for the CUDA backend, off for the CPU one (whose big
+   * weights alias the mapped files anyway). */
+  int                    offload_text_encoders;
+  /* VAE decode in overlapping 64×64-latent tiles (512×512 pixels, 16 latent pixels of
+   * overlap, linearly blended): 0 = when the full decode's estimated activation memory
+   * exceeds the budget (CUDA: 80% of the free device memory; CPU: 25% of the RAM); 1 =
+   * always; -1 = never.  Tiles differ slightly from a full decode (the VAE's group norms
+   * and mid attention see one tile), without visible seams. */
+  int                    vae_tiling;
 };
 
 void sd35_engine_options_init (struct sd35_engine_options *opts);
@@ -128,6 +141,9 @@ enum sd35_status sd35_engine_open (const struct sd35_engine_options *opts,
                                    struct sd35_error                *err);
 void             sd35_engine_free (sd35_engine *engine);
 const struct sd35_model_info *sd35_engine_info (const sd35_engine *engine);
+/* Backend memory of this engine (weights + activations, bytes; the CPU backend counts the
+ * buffers it owns, not the mapped weight files): now and the peak since the engine opened. */
+enum sd35_status sd35_engine_memory (const sd35_engine *engine, size_t *in_use, size_t *peak);
 
 /* Callbacks.  on_step: after every sampler step (0-based step of n_steps), with sigma and an
  * 8-bit RGB preview (HWC, latent size: width/8 × height/8) of the x0 estimate; the buffer is

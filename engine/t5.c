@@ -213,10 +213,14 @@ t5_encode (struct t5_model *m, const int32_t *ids, int n, float *hidden, struct 
         for (int64_t hh = 0; hh < H; hh++)
           bias_host[(hh * T + q) * T + k] = m->rel_bias[bk * H + hh];
       }
-  bias = tensor_from_f32 (be, bias_host, 3, (int64_t[]) { H, T, T });
+  /* fp32 whatever the activation dtype (ops.h): the position bias (op attention takes fp32),
+   * the residual stream x and h (norm / projection outputs, the final output read back) */
+  bias = tensor_new (be, SD35_F32, 3, (int64_t[]) { H, T, T });
+  if (bias != NULL)
+    be->ops->upload_f32 (be, bias, bias_host);
   free (bias_host);
-  x = tensor_new_act2 (be, T, D);
-  h = tensor_new_act2 (be, T, D);
+  x = tensor_new (be, SD35_F32, 2, (int64_t[]) { T, D });
+  h = tensor_new (be, SD35_F32, 2, (int64_t[]) { T, D });
   qkv = tensor_new_act2 (be, T, 3 * I);
   a = tensor_new_act2 (be, T, I);
   g = tensor_new_act2 (be, T, F);

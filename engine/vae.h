@@ -21,6 +21,17 @@ void vae_free (struct vae *v);
 /* latent [16, h, w] in VAE space (after process_out) → image [3, 8h, 8w] in ~[-1, 1]. */
 enum sd35_status vae_decode (struct vae *v, const float *latent, int h, int w, float *image,
                              struct sd35_error *err);
+/* vae_tiled.c: the same decode in tiles of `tile` latent pixels overlapping by ≥ `overlap`,
+ * linearly blended (not exact: the group norms and the mid attention see one tile). */
+enum sd35_status vae_decode_tiled (struct vae *v, const float *latent, int h, int w, int tile,
+                                   int overlap, float *image, struct sd35_error *err);
+/* tiling 1: tiled (64/16); -1: full; 0: tiled when vae_decode_act_bytes > vae_memory_budget */
+enum sd35_status vae_decode_auto (struct vae *v, const float *latent, int h, int w, int tiling,
+                                  float *image, struct sd35_error *err);
+/* Estimated activation bytes of a full decode of an h×w latent on the VAE's backend. */
+size_t vae_decode_act_bytes (const struct vae *v, int h, int w);
+/* Memory a decode may use: CUDA 80% of free device memory (+ the pool's cache), CPU 25% RAM. */
+size_t vae_memory_budget (struct backend *be);
 /* image [3, H, W] in [-1, 1] → mean, std [16, H/8, W/8] (std = exp(0.5·clamp(logvar,−30,20))) */
 enum sd35_status vae_encode (struct vae *v, const float *image, int H, int W, float *mean,
                              float *std, struct sd35_error *err);

@@ -22,17 +22,35 @@ act (struct vae_run *r, int64_t C, int64_t H, int64_t W)
   return tensor_new_act4 (r->be, 1, C, H, W);
 }
 
-/* 3×3 (padding 1) or 1×1 (padding 0) conv, stride 1: new tensor [1, co, H, W] */
+/* The residual stream (conv_in, each ResnetBlock's sum, the attention sum, up/downsample
+ * outputs) and the output convs are fp32 whatever the activation dtype (ops.h): in the bf16
+ * emulation (tests/gpu/bf16_emu.c) bf16 storage there put the decode at 84 % of its 2e-2
+ * budget, fp32 at 57 %.  Norm outputs and conv1 outputs only feed convs (bf16 operands) and
+ * stay act_dtype.  On CUDA this doubles the bytes of those tensors (memory estimates beware). */
 static struct tensor *
-conv_same (struct vae_run *r, const struct conv2d *c, const struct tensor *in, int64_t H,
-           int64_t W)
+act_f32 (struct vae_run *r, int64_t C, int64_t H, int64_t W)
 {
-  struct tensor *out = act (r, c->co, H, W);
+  return tensor_new (r->be, SD35_F32, 4, (int64_t[]) { 1, C, H, W });
+}
+
+/* 3×3 (padding 1) or 1×1 (padding 0) conv, stride 1: new tensor [1, co, H, W], fp32 if f32 */
+static struct tensor *
+conv_same_dt (struct vae_run *r, const struct conv2d *c, const struct tensor *in, int64_t H,
+              int64_t W, int f32)
+{
+  struct tensor *out = f32 ? act_f32 (r, c->co, H, W) : act (r, c->co, H, W);
   int64_t        p = c->kh / 2;
 
   if (out != NULL)
     op_conv2d (r->be, out, in, c->w, c->b, 1, c->ci, H, W, c->co, c->kh, c->kw, 1, p, p, p, p);
   return out;
+}
+
+static struct tensor *
+conv_same (struct vae_run *r, const struct conv2d *c, const struct tensor *in, int64_t H,
+           int64_t W)
+{
+  return conv_same_dt (r, c, in, H, W, 0);
 }
 
 /* ResnetBlock: h = conv1(silu(norm1(x))); h = conv2(silu(norm2(h))); nin_shortcut(x) + h.
@@ -53,7 +71,7 @@ resnet_forward (struct vae_run *r, const struct vae_resnet *rb, struct tensor *x
   if (h2 == NULL)
     goto fail;
   op_groupnorm (be, h2, h2, rb->norm2.w, rb->norm2.b, 1, rb->cout, HW, VAE_GROUPS, VAE_EPS, 1);
-  out = conv_same (r, &rb->conv2, h2, H, W);
+  out = conv_same_dt (r, &rb->conv2, h2, H, W, 1);
   tensor_free (h2);
   if (out == NULL)
     goto fail;
@@ -135,7 +153,7 @@ upsample_forward (struct vae_run *r, const struct conv2d *c, struct tensor *x)
   if (up != NULL)
     {
       op_upsample2x (r->be, up, x, 1, r->C, r->H, r->W);
-      out = conv_same (r, c, up, 2 * r->H, 2 * r->W);
+      out = conv_same_dt (r, c, up, 2 * r->H, 2 * r->W, 1);
     }
   tensor_free (up);
   tensor_free (x);
@@ -149,7 +167,7 @@ static struct tensor *
 downsample_forward (struct vae_run *r, const struct conv2d *c, struct tensor *x)
 {
   const int64_t  Ho = (r->H + 1 - 3) / 2 + 1, Wo = (r->W + 1 - 3) / 2 + 1;
-  struct tensor *out = act (r, c->co, Ho, Wo);
+  struct tensor *out = act_f32 (r, c->co, Ho, Wo);
 
   if (out != NULL)
     op_conv2d (r->be, out, x, c->w, c->b, 1, c->ci, r->H, r->W, c->co, 3, 3, 2, 0, 0, 1, 1);
@@ -171,7 +189,7 @@ out_forward (struct vae_run *r, const struct vae_coder *cd, struct tensor *x)
                     VAE_GROUPS, VAE_EPS, 1);
       tensor_free (x);
       x = NULL;
-      out = conv_same (r, &cd->conv_out, h, r->H, r->W);
+      out = conv_same_dt (r, &cd->conv_out, h, r->H, r->W, 1);
     }
   tensor_free (h);
   tensor_free (x);
@@ -210,7 +228,7 @@ vae_decoder_forward (struct vae *v, const float *latent, int h, int w, float *im
   struct tensor                 *z, *x;
 
   z = tensor_from_f32 (v->be, latent, 4, shape);
-  x = z ? conv_same (&r, &d->conv_in, z, h, w) : NULL;
+  x = z ? conv_same_dt (&r, &d->conv_in, z, h, w, 1) : NULL;
   tensor_free (z);
   r.C = d->conv_in.co;
   if (x != NULL)
@@ -238,7 +256,7 @@ vae_encoder_forward (struct vae *v, const float *image, int H, int W, float *mom
   struct tensor                 *img, *x;
 
   img = tensor_from_f32 (v->be, image, 4, shape);
-  x = img ? conv_same (&r, &e->conv_in, img, H, W) : NULL;
+  x = img ? conv_same_dt (&r, &e->conv_in, img, H, W, 1) : NULL;
   tensor_free (img);
   r.C = e->conv_in.co;
   for (int i = 0; i < cc->n_levels && x != NULL; i++)

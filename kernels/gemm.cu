@@ -6,8 +6,15 @@
  * A = w (K×N column-major, transposed), B = in (K×M column-major): no copies.  bf16 operands,
  * fp32 accumulation (CUBLAS_COMPUTE_32F), bias and GELU-tanh fused as epilogues.
  * The heuristic's choice is cached per (shape, dtypes, alignment, epilogue): asking costs more
- * than a small GEMM. */
+ * than a small GEMM.
+ *
+ * Operand precision: cuBLASLt gets bf16 A and B (an fp32 or f16 input is converted first);
+ * D is the output tensor's dtype (fp32 D with bf16 A/B is a supported combination).  An fp32
+ * input of at most GEMV_MAX_M rows (the adaLN / embedder linears) skips cuBLASLt: a GEMV
+ * kernel reads it exactly (gemv_kernel.cuh, ops.h). */
 #include "cuda_common.h"
+
+#include "gemv_kernel.cuh"
 
 #include <stdlib.h>
 #include <string.h>
@@ -232,6 +239,20 @@ cuda_op_linear (struct backend *be, struct tensor *out, const struct tensor *in,
     return;
   if (M <= 0 || N <= 0 || K <= 0)
     return;
+  if (in->dtype == SD35_F32 && M <= GEMV_MAX_M)
+    {
+      size_t threads = (size_t) N * 32;
+      if (threads / 256 + 1 > 0x7fffffffu)
+        {
+          CUDA_FAIL (be, SD35_ERR_ARG, "linear: N=%lld too large", (long long) N);
+          return;
+        }
+      linear_gemv_kernel<<<(unsigned) ((threads + 255) / 256), 256, 0, ci->stream>>>
+        (out->data, out->dtype, (const float *) in->data, w->data, w->dtype, bias, bias_dt,
+         (int) M, N, K, (int) act);
+      CUDA_LAUNCH_CHECK (be);
+      return;
+    }
   /* cuBLASLt wants A and B of one type: bring fp32/f16 operands to bf16 */
   if (w->dtype != SD35_BF16)
     {

@@ -22,16 +22,73 @@ row_threads (int64_t D)
   return D >= 2048 ? 512 : D >= 512 ? 256 : D >= 128 ? 128 : 32;
 }
 
-/* the bf16 fast path applies: bf16 rows of D % 8 == 0 (16-byte aligned), fp32 affine, bf16 mod */
+/* the fast path applies: every row tensor bf16 or fp32 with D % 8 == 0 (16-byte aligned
+ * chunks of 8), fp32 affine */
+static int
+is_bf16_or_f32 (const struct tensor *t)
+{
+  return t->dtype == SD35_BF16 || t->dtype == SD35_F32;
+}
+
 static int
 ln_fast_ok (const struct tensor *out, const struct tensor *in, const struct tensor *w,
             const struct tensor *b, const struct tensor *mod, int64_t D)
 {
-  return out->dtype == SD35_BF16 && in->dtype == SD35_BF16 && D % 8 == 0
+  return is_bf16_or_f32 (out) && is_bf16_or_f32 (in) && D % 8 == 0
          && D <= 8 * LN_FAST_VEC * LN_FAST_THREADS && (!w || w->dtype == SD35_F32)
-         && (!b || b->dtype == SD35_F32) && (!mod || mod->dtype == SD35_BF16)
+         && (!b || b->dtype == SD35_F32) && (!mod || is_bf16_or_f32 (mod))
          && ((uintptr_t) out->data | (uintptr_t) in->data
              | (uintptr_t) (mod ? mod->data : NULL)) % 16 == 0;
+}
+
+/* ln_fast_kernel<TO, TI, TM> for the dtypes of out, in and mod (mod NULL: TM = bf16) */
+template <typename TO, typename TI, typename TM>
+static void
+ln_fast_launch (struct backend *be, const struct tensor *out, const struct tensor *in,
+                const struct tensor *w, const struct tensor *b, const struct tensor *mod,
+                int64_t n_chunks, int64_t shift_chunk, int64_t scale_chunk, int64_t rows,
+                int64_t N, int64_t D, float eps)
+{
+  ln_fast_kernel<TO, TI, TM><<<(unsigned) rows, LN_FAST_THREADS, 0, cuda_impl_of (be)->stream>>>
+    ((TO *) out->data, (const TI *) in->data, w ? (const float *) w->data : NULL,
+     b ? (const float *) b->data : NULL, mod ? (const TM *) mod->data : NULL, n_chunks,
+     shift_chunk, scale_chunk, N, (int) D, eps);
+}
+
+template <typename TO, typename TI>
+static void
+ln_fast_mod (struct backend *be, const struct tensor *out, const struct tensor *in,
+             const struct tensor *w, const struct tensor *b, const struct tensor *mod,
+             int64_t n_chunks, int64_t shift_chunk, int64_t scale_chunk, int64_t rows,
+             int64_t N, int64_t D, float eps)
+{
+  if (mod && mod->dtype == SD35_F32)
+    ln_fast_launch<TO, TI, float> (be, out, in, w, b, mod, n_chunks, shift_chunk, scale_chunk,
+                                   rows, N, D, eps);
+  else
+    ln_fast_launch<TO, TI, __nv_bfloat16> (be, out, in, w, b, mod, n_chunks, shift_chunk,
+                                           scale_chunk, rows, N, D, eps);
+}
+
+static void
+ln_fast (struct backend *be, const struct tensor *out, const struct tensor *in,
+         const struct tensor *w, const struct tensor *b, const struct tensor *mod,
+         int64_t n_chunks, int64_t shift_chunk, int64_t scale_chunk, int64_t rows, int64_t N,
+         int64_t D, float eps)
+{
+  const int of = out->dtype == SD35_F32, inf = in->dtype == SD35_F32;
+  if (of && inf)
+    ln_fast_mod<float, float> (be, out, in, w, b, mod, n_chunks, shift_chunk, scale_chunk,
+                               rows, N, D, eps);
+  else if (of)
+    ln_fast_mod<float, __nv_bfloat16> (be, out, in, w, b, mod, n_chunks, shift_chunk,
+                                       scale_chunk, rows, N, D, eps);
+  else if (inf)
+    ln_fast_mod<__nv_bfloat16, float> (be, out, in, w, b, mod, n_chunks, shift_chunk,
+                                       scale_chunk, rows, N, D, eps);
+  else
+    ln_fast_mod<__nv_bfloat16, __nv_bfloat16> (be, out, in, w, b, mod, n_chunks, shift_chunk,
+                                               scale_chunk, rows, N, D, eps);
 }
 
 void
@@ -46,10 +103,7 @@ cuda_op_layernorm (struct backend *be, struct tensor *out, const struct tensor *
       || (b && cuda_check_float (be, b, "layernorm", "bias")) || rows <= 0 || D <= 0)
     return;
   if (ln_fast_ok (out, in, w, b, NULL, D))
-    ln_fast_kernel<<<(unsigned) rows, LN_FAST_THREADS, 0, st>>>
-      ((__nv_bfloat16 *) out->data, (const __nv_bfloat16 *) in->data,
-       w ? (const float *) w->data : NULL, b ? (const float *) b->data : NULL, NULL, 0, 0, 0, 1,
-       (int) D, eps);
+    ln_fast (be, out, in, w, b, NULL, 0, 0, 0, rows, 1, D, eps);
   else
     layernorm_kernel<<<(unsigned) rows, row_threads (D), 0, st>>>
       (out->data, out->dtype, in->data, in->dtype, w ? w->data : NULL, w ? w->dtype : 0,
@@ -68,9 +122,8 @@ cuda_op_ln_modulate (struct backend *be, struct tensor *out, const struct tensor
       || cuda_check_float (be, mod, "ln_modulate", "mod") || B * N <= 0 || D <= 0)
     return;
   if (ln_fast_ok (out, in, NULL, NULL, mod, D))
-    ln_fast_kernel<<<(unsigned) (B * N), LN_FAST_THREADS, 0, st>>>
-      ((__nv_bfloat16 *) out->data, (const __nv_bfloat16 *) in->data, NULL, NULL,
-       (const __nv_bfloat16 *) mod->data, n_chunks, shift_chunk, scale_chunk, N, (int) D, eps);
+    ln_fast (be, out, in, NULL, NULL, mod, n_chunks, shift_chunk, scale_chunk, B * N, N, D,
+             eps);
   else
     layernorm_kernel<<<(unsigned) (B * N), row_threads (D), 0, st>>>
       (out->data, out->dtype, in->data, in->dtype, NULL, 0, NULL, 0, mod->data, mod->dtype,
@@ -106,6 +159,48 @@ cuda_op_qk_rmsnorm (struct backend *be, struct tensor *qkv, const struct tensor 
   CUDA_LAUNCH_CHECK (be);
 }
 
+/* gated_add_fast_kernel<TX, TY, TM> for the dtypes of x, y and mod (NULL: TM = bf16) */
+template <typename TX, typename TY, typename TM>
+static void
+gated_add_launch (struct backend *be, struct tensor *x, const struct tensor *y,
+                  const struct tensor *mod, int64_t n_chunks, int64_t gate_chunk, int64_t N,
+                  int64_t D, size_t nvec)
+{
+  gated_add_fast_kernel<TX, TY, TM><<<cuda_grid_1d (nvec, 256), 256, 0,
+                                      cuda_impl_of (be)->stream>>>
+    ((TX *) x->data, (const TY *) y->data, mod ? (const TM *) mod->data : NULL, n_chunks,
+     gate_chunk, N, D, nvec);
+}
+
+template <typename TX, typename TY>
+static void
+gated_add_mod (struct backend *be, struct tensor *x, const struct tensor *y,
+               const struct tensor *mod, int64_t n_chunks, int64_t gate_chunk, int64_t N,
+               int64_t D, size_t nvec)
+{
+  if (mod && mod->dtype == SD35_F32)
+    gated_add_launch<TX, TY, float> (be, x, y, mod, n_chunks, gate_chunk, N, D, nvec);
+  else
+    gated_add_launch<TX, TY, __nv_bfloat16> (be, x, y, mod, n_chunks, gate_chunk, N, D, nvec);
+}
+
+static void
+gated_add_fast (struct backend *be, struct tensor *x, const struct tensor *y,
+                const struct tensor *mod, int64_t n_chunks, int64_t gate_chunk, int64_t N,
+                int64_t D, size_t nvec)
+{
+  const int xf = x->dtype == SD35_F32, yf = y->dtype == SD35_F32;
+  if (xf && yf)
+    gated_add_mod<float, float> (be, x, y, mod, n_chunks, gate_chunk, N, D, nvec);
+  else if (xf)
+    gated_add_mod<float, __nv_bfloat16> (be, x, y, mod, n_chunks, gate_chunk, N, D, nvec);
+  else if (yf)
+    gated_add_mod<__nv_bfloat16, float> (be, x, y, mod, n_chunks, gate_chunk, N, D, nvec);
+  else
+    gated_add_mod<__nv_bfloat16, __nv_bfloat16> (be, x, y, mod, n_chunks, gate_chunk, N, D,
+                                                 nvec);
+}
+
 void
 cuda_op_gated_add (struct backend *be, struct tensor *x, const struct tensor *y,
                    const struct tensor *mod, int64_t n_chunks, int64_t gate_chunk, int64_t B,
@@ -115,14 +210,12 @@ cuda_op_gated_add (struct backend *be, struct tensor *x, const struct tensor *y,
   if (cuda_check_float (be, x, "gated_add", "x") || cuda_check_float (be, y, "gated_add", "y")
       || (gate_chunk >= 0 && cuda_check_float (be, mod, "gated_add", "mod")) || total == 0)
     return;
-  if (x->dtype == SD35_BF16 && y->dtype == SD35_BF16 && D % 8 == 0
-      && (gate_chunk < 0 || mod->dtype == SD35_BF16)
+  if (is_bf16_or_f32 (x) && is_bf16_or_f32 (y) && D % 8 == 0
+      && (gate_chunk < 0 || is_bf16_or_f32 (mod))
       && ((uintptr_t) x->data | (uintptr_t) y->data
           | (uintptr_t) (gate_chunk >= 0 ? mod->data : NULL)) % 16 == 0)
-    gated_add_fast_kernel<<<cuda_grid_1d (total / 8, 256), 256, 0, cuda_impl_of (be)->stream>>>
-      ((__nv_bfloat16 *) x->data, (const __nv_bfloat16 *) y->data,
-       gate_chunk >= 0 ? (const __nv_bfloat16 *) mod->data : NULL, n_chunks, gate_chunk, N, D,
-       total / 8);
+    gated_add_fast (be, x, y, gate_chunk >= 0 ? mod : NULL, n_chunks, gate_chunk, N, D,
+                    total / 8);
   else
     gated_add_kernel<<<cuda_grid_1d (total, 256), 256, 0, cuda_impl_of (be)->stream>>>
       (x->data, x->dtype, y->data, y->dtype, gate_chunk >= 0 ? mod->data : NULL,

@@ -215,7 +215,7 @@ groupnorm_apply_kernel (void *out, int odt, const void *in, int idt, const void 
     }
 }
 
-/* --- bf16 fast paths: rows with D % 8 == 0, 16-byte accesses ---------------------------------- */
+/* --- fast paths: bf16/fp32 rows with D % 8 == 0, 16-byte accesses ------------------------------ */
 
 #define LN_FAST_THREADS 256
 #define LN_FAST_VEC     4     /* 16-byte chunks per thread: D ≤ 8 · 4 · 256 = 8192 */
@@ -243,16 +243,48 @@ f32_to_bf16x8 (const float f[8])
   return make_uint4 (w[0], w[1], w[2], w[3]);
 }
 
-/* layernorm_kernel for bf16 rows: one HBM read and one write per element (the row stays in
- * registers); fp32 w/b; bf16 mod.  In place is safe: every read precedes the first write. */
+/* 8 consecutive values (chunk c of a row) as fp32, and back: one 16-byte access for bf16,
+ * two for fp32 (the residual streams and adaLN vectors the model code keeps in fp32). */
+__device__ __forceinline__ void
+ld8 (const __nv_bfloat16 *p, size_t c, float f[8])
+{
+  bf16x8_to_f32 (((const uint4 *) p)[c], f);
+}
+
+__device__ __forceinline__ void
+ld8 (const float *p, size_t c, float f[8])
+{
+  const float4 a = ((const float4 *) p)[2 * c], b = ((const float4 *) p)[2 * c + 1];
+  f[0] = a.x; f[1] = a.y; f[2] = a.z; f[3] = a.w;
+  f[4] = b.x; f[5] = b.y; f[6] = b.z; f[7] = b.w;
+}
+
+__device__ __forceinline__ void
+st8 (__nv_bfloat16 *p, size_t c, const float f[8])
+{
+  ((uint4 *) p)[c] = f32_to_bf16x8 (f);
+}
+
+__device__ __forceinline__ void
+st8 (float *p, size_t c, const float f[8])
+{
+  ((float4 *) p)[2 * c] = make_float4 (f[0], f[1], f[2], f[3]);
+  ((float4 *) p)[2 * c + 1] = make_float4 (f[4], f[5], f[6], f[7]);
+}
+
+/* layernorm_kernel for rows with D % 8 == 0 whose tensors are bf16 or fp32 each (TO out,
+ * TI in, TM mod: __nv_bfloat16 or float; e.g. an fp32 residual stream in, bf16 out): one HBM
+ * read and one write per element (the row stays in registers); fp32 w/b.  In place (same
+ * type) is safe: every read precedes the first write. */
+template <typename TO, typename TI, typename TM>
 __global__ void __launch_bounds__ (LN_FAST_THREADS)
-ln_fast_kernel (__nv_bfloat16 *out, const __nv_bfloat16 *in, const float *w, const float *bb,
-                const __nv_bfloat16 *mod, int64_t n_chunks, int64_t shift_chunk,
-                int64_t scale_chunk, int64_t N, int D, float eps)
+ln_fast_kernel (TO *out, const TI *in, const float *w, const float *bb, const TM *mod,
+                int64_t n_chunks, int64_t shift_chunk, int64_t scale_chunk, int64_t N, int D,
+                float eps)
 {
   const int64_t r = blockIdx.x;
   const int     nv = D / 8;
-  const uint4  *src = (const uint4 *) (in + r * D);
+  const TI     *src = in + r * D;
   float         v[LN_FAST_VEC][8];
   float         s = 0.f, q = 0.f;
 
@@ -262,7 +294,7 @@ ln_fast_kernel (__nv_bfloat16 *out, const __nv_bfloat16 *in, const float *w, con
       int c = (int) threadIdx.x + k * LN_FAST_THREADS;
       if (c < nv)
         {
-          bf16x8_to_f32 (src[c], v[k]);
+          ld8 (src, c, v[k]);
 #pragma unroll
           for (int e = 0; e < 8; e++)
             s += v[k][e];
@@ -279,8 +311,8 @@ ln_fast_kernel (__nv_bfloat16 *out, const __nv_bfloat16 *in, const float *w, con
           q += d * d;
         }
   const float rstd = rsqrtf (block_sum (q) / (float) D + eps);
-  const __nv_bfloat16 *mrow = mod ? mod + (r / N) * n_chunks * D : NULL;
-  uint4 *dst = (uint4 *) (out + r * D);
+  const TM   *mrow = mod ? mod + (r / N) * n_chunks * D : NULL;
+  TO         *dst = out + r * D;
 #pragma unroll
   for (int k = 0; k < LN_FAST_VEC; k++)
     {
@@ -300,31 +332,33 @@ ln_fast_kernel (__nv_bfloat16 *out, const __nv_bfloat16 *in, const float *w, con
       if (mrow)
         {
           float sc[8], sh[8];
-          bf16x8_to_f32 (((const uint4 *) (mrow + scale_chunk * D))[c], sc);
-          bf16x8_to_f32 (((const uint4 *) (mrow + shift_chunk * D))[c], sh);
+          ld8 (mrow + scale_chunk * D, c, sc);
+          ld8 (mrow + shift_chunk * D, c, sh);
 #pragma unroll
           for (int e = 0; e < 8; e++)
             y[e] = y[e] * (1.f + sc[e]) + sh[e];
         }
-      dst[c] = f32_to_bf16x8 (y);
+      st8 (dst, c, y);
     }
 }
 
-/* gated_add_kernel for bf16 with D % 8 == 0: nvec = B·N·D / 8 chunks of 8 */
+/* gated_add_kernel with D % 8 == 0, each of x, y, mod bf16 or fp32 (TX, TY, TM; the MMDiT
+ * case: an fp32 stream x += fp32 gate · bf16 projection y): nvec = B·N·D / 8 chunks of 8 */
+template <typename TX, typename TY, typename TM>
 __global__ void
-gated_add_fast_kernel (__nv_bfloat16 *x, const __nv_bfloat16 *y, const __nv_bfloat16 *mod,
-                       int64_t n_chunks, int64_t gate_chunk, int64_t N, int64_t D, size_t nvec)
+gated_add_fast_kernel (TX *x, const TY *y, const TM *mod, int64_t n_chunks, int64_t gate_chunk,
+                       int64_t N, int64_t D, size_t nvec)
 {
   for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < nvec;
        i += (size_t) gridDim.x * blockDim.x)
     {
       float a[8], b[8], g[8];
-      bf16x8_to_f32 (((const uint4 *) x)[i], a);
-      bf16x8_to_f32 (((const uint4 *) y)[i], b);
+      ld8 (x, i, a);
+      ld8 (y, i, b);
       if (mod)
         {
           size_t e0 = i * 8, bi = e0 / ((size_t) N * D);
-          bf16x8_to_f32 (*(const uint4 *) (mod + (bi * n_chunks + gate_chunk) * D + e0 % D), g);
+          ld8 (mod + (bi * n_chunks + gate_chunk) * D + e0 % D, 0, g);
         }
       else
 #pragma unroll
@@ -333,7 +367,7 @@ gated_add_fast_kernel (__nv_bfloat16 *x, const __nv_bfloat16 *y, const __nv_bflo
 #pragma unroll
       for (int e = 0; e < 8; e++)
         a[e] += g[e] * b[e];
-      ((uint4 *) x)[i] = f32_to_bf16x8 (a);
+      st8 (x, i, a);
     }
 }
 

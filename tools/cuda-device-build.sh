@@ -19,7 +19,7 @@ done
 CFLAGS="-O2 -g -std=gnu11 -D_GNU_SOURCE -DSD35_HAVE_CUDA=1 -Iengine -Ikernels -Itests/gpu -Wall"
 objs=""
 for f in engine/error.c engine/dtype.c engine/backend.c engine/cpu/*.c tests/gpu/test_ops_cuda.c tests/gpu/ops_cuda_util.c \
-         tests/gpu/ops_cuda_bench.c; do
+         tests/gpu/ops_cuda_bench.c tests/gpu/ops_cuda_mixed.c; do
   o="$B/$(echo "$f" | tr / _).o"
   gcc $CFLAGS -c "$f" -o "$o"
   objs="$objs $o"

@@ -20,6 +20,7 @@ struct gen_opts
   struct cli_model_opts model;
   const char           *prompt, *negative, *sampler, *noise, *out, *tensors_out;
   const char           *init, *mask;
+  const char           *offload, *vae_tiles;  /* "auto" | "on" | "off" */
   int                   steps, width, height, quiet;
   double                cfg, shift, slg_scale, slg_start, slg_end, strength;
   uint64_t              seed, vae_seed;
@@ -101,6 +102,21 @@ write_tensors (const char *cmd, const char *path, const struct sd35_result *r)
         st_writer_add_f32 (w, "image_float", 4, img, r->image_float) ||
         st_writer_add (w, "image_uint8", SD35_U8, 3, u8, r->rgb);
   return cli_save (cmd, w, bad, path);
+}
+
+/* "on" / "off" / "auto" (or NULL = auto) → the engine option's values. */
+static int
+tri_state (const char *cmd, const char *opt, const char *v, int on, int off, int aut, int *dst)
+{
+  if (v == NULL || strcmp (v, "auto") == 0)
+    *dst = aut;
+  else if (strcmp (v, "on") == 0)
+    *dst = on;
+  else if (strcmp (v, "off") == 0)
+    *dst = off;
+  else
+    return cli_fail (cmd, "%s must be auto, on or off, not '%s'", opt, v), -1;
+  return 0;
 }
 
 /* Reads the init image (resized to width×height when it has another size) and the mask. */
@@ -205,6 +221,10 @@ run (int argc, char **argv, int img2img)
       { "tensors-out", CLI_STR, &o.tensors_out, "also write noise, sigmas, final_latent, "
         "image_float, image_uint8 to this safetensors file", NULL },
       { "quiet", CLI_FLAG, &o.quiet, "no progress on stderr", NULL },
+      { "offload-text-encoders", CLI_STR, &o.offload, "auto (default: on for CUDA), on or "
+        "off: free CLIP/T5 from the backend once the prompts are encoded", NULL },
+      { "vae-tiles", CLI_STR, &o.vae_tiles, "auto (default: when the decode would exceed the "
+        "memory budget), on or off: VAE decode in 512×512 tiles, blended", NULL },
       { "init", CLI_STR, &o.init, "img2img: the init image (PNG); another size than "
         "--width × --height is resized to it (Lanczos)", NULL },
       { "strength", CLI_DOUBLE, &o.strength, "img2img: how much to change, in (0, 1] "
@@ -230,6 +250,10 @@ run (int argc, char **argv, int img2img)
   if (img2img && o.init == NULL)
     return cli_fail (cmd, "--init IMAGE.png is required"), 2;
   if (cli_engine_options (cmd, &o.model, &eo) != 0)
+    return 2;
+  if (tri_state (cmd, "--offload-text-encoders", o.offload, 1, 0, -1,
+                 &eo.offload_text_encoders) != 0 ||
+      tri_state (cmd, "--vae-tiles", o.vae_tiles, 1, -1, 0, &eo.vae_tiling) != 0)
     return 2;
 
   sd35_params_init (&p);
@@ -326,6 +350,13 @@ run (int argc, char **argv, int img2img)
   sd35_result_clear (&r);
 
 done:
+  if (engine != NULL && o.model.verbose)
+    {
+      size_t in_use = 0, peak = 0;
+      sd35_engine_memory (engine, &in_use, &peak);
+      fprintf (stderr, "backend memory (%s): %.1f MiB in use, peak %.1f MiB\n",
+               sd35_engine_info (engine)->backend_name, in_use / 1048576.0, peak / 1048576.0);
+    }
   sd35_engine_free (engine);
   free (noise);
   free (init);

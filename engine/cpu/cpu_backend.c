@@ -93,11 +93,16 @@ tensor_bytes (struct backend *be, const struct tensor *t, size_t *bytes)
 static enum sd35_status
 cpu_alloc (struct backend *be, struct tensor *t)
 {
-  size_t bytes;
+  struct cpu_backend *cpu = be->impl;
+  size_t              bytes;
   void  *p = NULL;
 
   if (tensor_bytes (be, t, &bytes) != SD35_OK)
     return be->err.status;
+  if (++cpu->n_allocs == cpu->fail_alloc_at)
+    return sd35_set_error (&be->err, SD35_ERR_OOM, "out of host memory allocating %zu bytes "
+                           "(allocation %ld refused by SD35_TEST_FAIL_ALLOC_AT)", bytes,
+                           cpu->n_allocs);
   if (posix_memalign (&p, 64, bytes ? bytes : 64) != 0)
     return sd35_set_error (&be->err, SD35_ERR_OOM,
                            "out of host memory allocating %zu bytes for a [%lld%s] tensor "
@@ -309,6 +314,8 @@ backend_cpu_new (int n_threads, struct backend **out, struct sd35_error *err)
       return SD35_ERR_OOM;
     }
   cpu->n_threads = n_threads;
+  if (getenv ("SD35_TEST_FAIL_ALLOC_AT") != NULL)  /* test hook, see cpu_ops.h */
+    cpu->fail_alloc_at = atol (getenv ("SD35_TEST_FAIL_ALLOC_AT"));
   be->name = "cpu";
   be->ops = &cpu_ops;
   be->act_dtype = SD35_F32;

@@ -16,7 +16,12 @@
 
 struct cpu_backend
 {
-  int n_threads;  /* ≥ 1 */
+  int  n_threads;      /* ≥ 1 */
+  /* TEST HOOK: $SD35_TEST_FAIL_ALLOC_AT=N (read when the backend is made) makes its N-th
+   * tensor allocation fail with SD35_ERR_OOM, so tests can check out-of-memory messages
+   * and cleanup deterministically (tests/unit/test_memory.c).  0 = off. */
+  long fail_alloc_at;
+  long n_allocs;       /* tensor allocations so far */
 };
 
 static inline int

@@ -1,9 +1,16 @@
-/* bf16_emu.c — a test-only backend: the fp32 CPU backend, with every activation rounded to
- * bf16 when it is stored (uploads and every op's outputs) and every matrix weight rounded to
- * bf16 at load, which is where the CUDA backend (kernels/) keeps bf16.  Vectors (biases, norm
- * weights) stay fp32 as on CUDA; accumulation is fp32 on both.  It does not emulate the
- * GPU's summation order or the bf16 attention probabilities, so it estimates the error budget
- * of bf16 storage, it does not replace a GPU run.  Used by test_goldens_cuda when
+/* bf16_emu.c — a test-only backend: the fp32 CPU backend, with every bf16 activation rounded
+ * to bf16 when it is stored (uploads and every op's outputs) and every matrix weight rounded to
+ * bf16 at load, which is where the CUDA backend (kernels/) keeps bf16.  Like CUDA, its
+ * act_dtype is BF16 and tensors carry their own dtype (ops.h): a tensor the model code asks
+ * for in SD35_F32 (residual streams, adaLN vectors, ...) is stored and kept in fp32, not
+ * rounded.  A BF16 tensor is held in fp32 storage (its dtype reads F32 after alloc, so the CPU
+ * ops run on it) and its data pointer is remembered: that list decides what gets rounded.
+ * Vectors (biases, norm weights) stay fp32 as on CUDA; accumulation is fp32 on both.  The
+ * GEMM ops (linear, conv2d, attention) take bf16 operands on CUDA, converting an fp32 input
+ * on the way in: here such an input is rounded too (a rounded copy; gemm_input), except an
+ * fp32 linear input of at most 8 rows, which CUDA reads exactly (kernels/gemv_kernel.cuh).
+ * It does not emulate the GPU's summation order or the bf16 attention probabilities, so it
+ * estimates the error budget of bf16 storage, it does not replace a GPU run.  Used by test_goldens_cuda when
  * SD35_TEST_BF16_EMU=1 and no GPU is present; SD35_TEST_BF16_EMU_FAIL=k makes the k-th op of
  * each emulated backend fail like a CUDA launch error (checks that the test reports it). */
 #include <stdlib.h>
@@ -12,11 +19,15 @@
 #include "error.h"
 #include "goldens_cuda.h"
 
+#define EMU_GEMV_MAX_M 8   /* GEMV_MAX_M of kernels/gemv_kernel.cuh */
+
 struct emu
 {
   struct backend *cpu;
   uint16_t      **kept;   /* bf16 copies of f16/f32 matrix weights (the CPU backend aliases them) */
   size_t          n_kept, cap_kept;
+  void          **bf16;   /* data pointers of the tensors allocated as BF16 (rounded) */
+  size_t          n_bf16, cap_bf16;
   long            n_ops, fail_at;  /* fail_at > 0: injected error at that op */
 };
 
@@ -26,16 +37,58 @@ in (struct backend *be)
   return ((struct emu *) be->impl)->cpu;
 }
 
+static size_t
+bf16_index (const struct emu *e, const void *data)
+{
+  for (size_t i = e->n_bf16; i-- > 0;)
+    if (e->bf16[i] == data)
+      return i;
+  return (size_t) -1;
+}
+
+/* rounds t's values to bf16 if t was allocated as a BF16 activation (F32 tensors stay) */
 static void
-round_bf16 (struct tensor *t)
+round_bf16 (struct emu *e, struct tensor *t)
 {
   float *d;
 
-  if (t == NULL || t->dtype != SD35_F32 || t->data == NULL)
+  if (t == NULL || t->dtype != SD35_F32 || t->data == NULL
+      || bf16_index (e, t->data) == (size_t) -1)
     return;
   d = t->data;
   for (size_t i = 0; i < t->numel; i++)
     d[i] = sd35_bf16_to_f32 (sd35_f32_to_bf16 (d[i]));
+}
+
+/* The operand a CUDA GEMM sees: an fp32 tensor is converted to bf16 first (gemm.cu, conv.cu,
+ * attention.cu), so a rounded copy of it in *tmp (released by gemm_input_done); bf16 ones
+ * and NULL as they are.  NULL with the error in the CPU backend if the copy cannot be made. */
+static const struct tensor *
+gemm_input (struct backend *be, const struct tensor *t, struct tensor *tmp)
+{
+  struct emu     *e = be->impl;
+  struct backend *c = in (be);
+  float          *d;
+
+  tmp->data = NULL;
+  if (t == NULL || t->dtype != SD35_F32 || bf16_index (e, t->data) != (size_t) -1)
+    return t;
+  *tmp = *t;
+  tmp->be = c;
+  tmp->data = tmp->priv = NULL;
+  if (c->ops->alloc (c, tmp) != SD35_OK)
+    return NULL;
+  d = tmp->data;
+  for (size_t i = 0; i < t->numel; i++)
+    d[i] = sd35_bf16_to_f32 (sd35_f32_to_bf16 (((const float *) t->data)[i]));
+  return tmp;
+}
+
+static void
+gemm_input_done (struct backend *be, struct tensor *tmp)
+{
+  if (tmp->data != NULL)
+    in (be)->ops->release (in (be), tmp);
 }
 
 /* after every call: the CPU backend's sticky error and memory counters become ours */
@@ -54,8 +107,8 @@ after (struct backend *be, struct tensor *o1, struct tensor *o2)
   be->peak_bytes = c->peak_bytes;
   if (be->err.status == SD35_OK)
     {
-      round_bf16 (o1);
-      round_bf16 (o2);
+      round_bf16 (e, o1);
+      round_bf16 (e, o2);
     }
 }
 
@@ -67,15 +120,34 @@ emu_destroy (struct backend *be)
   for (size_t i = 0; i < e->n_kept; i++)
     free (e->kept[i]);
   free (e->kept);
+  free (e->bf16);
   backend_free (e->cpu);
   free (e);
   free (be);
 }
 
+/* a BF16 activation gets fp32 storage and is listed for rounding; F32 ones are plain */
 static enum sd35_status
 emu_alloc (struct backend *be, struct tensor *t)
 {
-  enum sd35_status st = in (be)->ops->alloc (in (be), t);
+  struct emu      *e = be->impl;
+  int              is_bf16 = t->dtype == SD35_BF16;
+  enum sd35_status st;
+
+  if (is_bf16 && e->n_bf16 == e->cap_bf16)
+    {
+      size_t cap = e->cap_bf16 ? 2 * e->cap_bf16 : 256;
+      void **p = realloc (e->bf16, cap * sizeof *p);
+      if (p == NULL)
+        return sd35_set_error (&be->err, SD35_ERR_OOM, "bf16 emu: out of memory");
+      e->bf16 = p;
+      e->cap_bf16 = cap;
+    }
+  if (is_bf16)
+    t->dtype = SD35_F32;
+  st = in (be)->ops->alloc (in (be), t);
+  if (st == SD35_OK && is_bf16)
+    e->bf16[e->n_bf16++] = t->data;
   after (be, NULL, NULL);
   return st;
 }
@@ -83,6 +155,11 @@ emu_alloc (struct backend *be, struct tensor *t)
 static void
 emu_release (struct backend *be, struct tensor *t)
 {
+  struct emu *e = be->impl;
+  size_t      i = t->data ? bf16_index (e, t->data) : (size_t) -1;
+
+  if (i != (size_t) -1)
+    e->bf16[i] = e->bf16[--e->n_bf16];
   in (be)->ops->release (in (be), t);
   after (be, NULL, NULL);
 }
@@ -157,7 +234,16 @@ emu_linear (struct backend *be, struct tensor *out, const struct tensor *x,
             const struct tensor *w, const struct tensor *b, int64_t M, int64_t N, int64_t K,
             enum op_act act)
 {
-  in (be)->ops->linear (in (be), out, x, w, b, M, N, K, act);
+  struct tensor        tmp;
+  const struct tensor *xr = x;
+
+  /* at most GEMV_MAX_M rows of an fp32 input: CUDA's GEMV kernel reads them exactly */
+  tmp.data = NULL;
+  if (M > EMU_GEMV_MAX_M)
+    xr = gemm_input (be, x, &tmp);
+  if (xr != NULL)
+    in (be)->ops->linear (in (be), out, xr, w, b, M, N, K, act);
+  gemm_input_done (be, &tmp);
   after (be, out, NULL);
 }
 
@@ -166,7 +252,12 @@ emu_attention (struct backend *be, struct tensor *out, const struct tensor *qkv,
                const struct tensor *bias, int64_t B, int64_t L, int64_t H, int64_t dh,
                float scale, int causal)
 {
-  in (be)->ops->attention (in (be), out, qkv, bias, B, L, H, dh, scale, causal);
+  struct tensor        tmp;
+  const struct tensor *qr = gemm_input (be, qkv, &tmp);
+
+  if (qr != NULL)
+    in (be)->ops->attention (in (be), out, qr, bias, B, L, H, dh, scale, causal);
+  gemm_input_done (be, &tmp);
   after (be, out, NULL);
 }
 
@@ -299,7 +390,13 @@ emu_conv2d (struct backend *be, struct tensor *out, const struct tensor *x,
             int64_t W, int64_t Co, int64_t kh, int64_t kw, int64_t stride, int64_t pt,
             int64_t pl, int64_t pb, int64_t pr)
 {
-  in (be)->ops->conv2d (in (be), out, x, w, b, B, Ci, H, W, Co, kh, kw, stride, pt, pl, pb, pr);
+  struct tensor        tmp;
+  const struct tensor *xr = gemm_input (be, x, &tmp);
+
+  if (xr != NULL)
+    in (be)->ops->conv2d (in (be), out, xr, w, b, B, Ci, H, W, Co, kh, kw, stride, pt, pl, pb,
+                          pr);
+  gemm_input_done (be, &tmp);
   after (be, out, NULL);
 }
 
@@ -357,7 +454,7 @@ bf16_emu_backend_new (struct backend **out, struct sd35_error *err)
   e->fail_at = getenv ("SD35_TEST_BF16_EMU_FAIL") ? atol (getenv ("SD35_TEST_BF16_EMU_FAIL")) : 0;
   be->name = "cpu-bf16-emu";
   be->ops = &emu_ops;
-  be->act_dtype = SD35_F32;
+  be->act_dtype = SD35_BF16;   /* as CUDA: activations bf16 unless asked for in F32 */
   be->impl = e;
   *out = be;
   return SD35_OK;

@@ -27,6 +27,8 @@ int            compare (const char *what, const float *got, const float *ref, si
                         double atol, double rtol);
 int            compare_tensors (const char *what, struct tensor *g, struct tensor *c,
                                 double atol, double rtol);
+/* ops with fp32 and act_dtype tensors mixed (ops_cuda_mixed.c); big: SD3.5 shapes too */
+void           check_mixed (int big);
 /* CUDA-event timings of the kernels at SD3.5 sizes (test_ops_cuda --bench) */
 void           run_bench (void);
 

@@ -575,6 +575,7 @@ main (int argc, char **argv)
   check_conv (2, 8, 9, 9, 5, 3, 2, 0, 0, 1, 1);
   check_conv (1, 16, 6, 5, 8, 1, 1, 0, 0, 0, 0);
   check_conv (1, 16, 8, 8, 64, 2, 2, 0, 0, 0, 0);
+  check_mixed (big);   /* fp32 tensors next to act_dtype ones (ops.h) */
   check_errors ();
 
   if (big)

@@ -63,9 +63,14 @@ struct float2
 {
   float x, y;
 };
+struct alignas (16) float4
+{
+  float x, y, z, w;
+};
 
 static inline uint4 make_uint4 (unsigned a, unsigned b, unsigned c, unsigned d) { return { a, b, c, d }; }
 static inline float2 make_float2 (float a, float b) { return { a, b }; }
+static inline float4 make_float4 (float a, float b, float c, float d) { return { a, b, c, d }; }
 static inline float __uint_as_float (unsigned u) { float f; memcpy (&f, &u, 4); return f; }
 static inline int __float_as_int (float f) { int i; memcpy (&i, &f, 4); return i; }
 static inline float __int_as_float (int i) { float f; memcpy (&f, &i, 4); return f; }

@@ -2,9 +2,11 @@
  * kernels/norm_kernels.cuh on the host through tests/unit/cuda_emu.h (one std::thread per GPU
  * thread, warp collectives in lock step) and checks them against a double-precision reference
  * (flash attention, softmax rows, im2col), dtype.c (conversions) and the CPU backend (norms,
- * elementwise and layout ops).  Covers the index arithmetic, masking and
- * reductions of those kernels on machines without a GPU; the GPU itself is checked by
- * tests/gpu/test_ops_cuda. */
+ * elementwise and layout ops, the fp32-input GEMV of op linear).  Mixed dtypes (ops.h: each
+ * tensor bf16 or fp32) are run through the templated fast paths with fp32 data that bf16
+ * cannot hold, so reading an fp32 tensor as bf16 (or rounding an fp32 output) fails.  Covers
+ * the index arithmetic, masking and reductions of those kernels on machines without a GPU;
+ * the GPU itself is checked by tests/gpu/test_ops_cuda. */
 #include "cuda_emu.h"
 
 static unsigned char *g_smem;
@@ -24,6 +26,7 @@ namespace emu
 #include "conv_kernels.cuh"
 #include "softmax_rows.cuh"
 #include "convert_kernel.cuh"
+#include "gemv_kernel.cuh"
 }
 using namespace emu;
 
@@ -283,6 +286,165 @@ check_groupnorm (int64_t B, int64_t C, int64_t HW, int64_t groups, int silu)
   tensor_free (cx); tensor_free (cw); tensor_free (cb); tensor_free (co);
 }
 
+
+/* --- mixed dtypes: fp32 residual streams / adaLN vectors next to bf16 activations --------- */
+
+/* uniform in [lo, hi) at full fp32 precision (not on the bf16 grid, unlike rnd) */
+static std::vector<float>
+rnd_full (size_t n, float lo, float hi, uint64_t seed)
+{
+  std::vector<float> v (n);
+  uint64_t           s = seed * 0x9E3779B97F4A7C15ull + 7;
+  for (auto &x : v)
+    {
+      s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+      x = lo + (hi - lo) * (float) ((s >> 11) * 0x1.0p-53);
+    }
+  return v;
+}
+
+template <typename T> static T from_f (float v);
+template <> float from_f<float> (float v) { return v; }
+template <> __nv_bfloat16 from_f<__nv_bfloat16> (float v) { return { emu_f2bf (v) }; }
+static float to_f (float v) { return v; }
+static float to_f (__nv_bfloat16 v) { return emu_bf2f (v.x); }
+template <typename T> static const char *tname ();
+template <> const char *tname<float> () { return "f32"; }
+template <> const char *tname<__nv_bfloat16> () { return "bf16"; }
+
+/* v as stored in T (the kernel's input), and the same values back in fp32 (the reference's) */
+template <typename T>
+static std::vector<T>
+stored (const std::vector<float> &v, std::vector<float> &seen)
+{
+  std::vector<T> r (v.size ());
+  seen.resize (v.size ());
+  for (size_t i = 0; i < v.size (); i++)
+    {
+      r[i] = from_f<T> (v[i]);
+      seen[i] = to_f (r[i]);
+    }
+  return r;
+}
+
+/* an fp32 output is held to fp32 summation-order differences, a bf16 one to its rounding */
+template <typename T>
+static void
+compare_t (const char *what, const std::vector<T> &got, struct tensor *ref)
+{
+  const int f32 = sizeof (T) == 4;
+  const double atol = f32 ? 2e-5 : 1e-3, rtol = f32 ? 2e-5 : 8e-3;
+  std::vector<float> r (ref->numel);
+  tensor_to_f32 (ref, r.data ());
+  double max_d = 0;
+  int    bad = 0;
+  for (size_t i = 0; i < r.size (); i++)
+    {
+      double g = to_f (got[i]), d = std::fabs (g - r[i]);
+      if (!(d <= atol + rtol * std::fabs (r[i])))
+        if (bad++ < 5)
+          printf ("  [%zu] emulated %.9g cpu %.9g\n", i, g, r[i]);
+      if (d > max_d || std::isnan (d))
+        max_d = d;
+    }
+  printf ("%s %-52s n=%-7zu max|d| = %.3g\n", bad ? "FAIL" : "ok  ", what, r.size (), max_d);
+  failures += bad != 0;
+}
+
+/* ln_fast_kernel<TO, TI, TM>: LN (+ adaLN mod) of B·N rows of D, e.g. fp32 stream → bf16 */
+template <typename TO, typename TI, typename TM>
+static void
+check_ln_mixed (int with_mod, int64_t B, int64_t N, int64_t D)
+{
+  const int64_t rows = B * N, chunks = 6;
+  std::vector<float> xs, ms;
+  auto x = stored<TI> (rnd_full (rows * D, -1.5f, 2.5f, 31), xs);
+  auto mod = stored<TM> (rnd_full (B * chunks * D, -1.f, 1.f, 32), ms);
+  std::vector<TO> out (rows * D);
+  char name[128];
+  snprintf (name, sizeof name, "fast layernorm%s %s->%s mod %s B%lld N%lld D%lld",
+            with_mod ? "+mod" : "", tname<TI> (), tname<TO> (), tname<TM> (), (long long) B,
+            (long long) N, (long long) D);
+  emu_launch ({ (unsigned) rows }, LN_FAST_THREADS, [&] {
+    ln_fast_kernel<TO, TI, TM> (out.data (), x.data (), NULL, NULL,
+                                with_mod ? mod.data () : NULL, chunks, 3, 4, N, (int) D, 1e-6f);
+  });
+  struct tensor *cx = cpu_t (xs), *cm = cpu_t (ms);
+  if (with_mod)
+    op_ln_modulate (cpu, cx, cx, cm, chunks, 3, 4, B, N, D, 1e-6f);
+  else
+    op_layernorm (cpu, cx, cx, NULL, NULL, rows, D, 1e-6f);
+  compare_t (name, out, cx);
+  tensor_free (cx); tensor_free (cm);
+}
+
+/* gated_add_fast_kernel<TX, TY, TM>: x += gate · y, e.g. fp32 stream += fp32 gate · bf16 y */
+template <typename TX, typename TY, typename TM>
+static void
+check_gated_mixed (int gate, int64_t B, int64_t N, int64_t D)
+{
+  const int64_t chunks = 6;
+  const size_t  n = (size_t) (B * N * D);
+  std::vector<float> xs, ys, ms;
+  auto x = stored<TX> (rnd_full (n, -2.f, 2.f, 33), xs);
+  auto y = stored<TY> (rnd_full (n, -1.f, 1.f, 34), ys);
+  auto mod = stored<TM> (rnd_full (B * chunks * D, -1.f, 1.f, 35), ms);
+  char name[128];
+  snprintf (name, sizeof name, "fast gated_add x %s y %s mod %s gate %d D%lld", tname<TX> (),
+            tname<TY> (), tname<TM> (), gate, (long long) D);
+  emu_launch ({ 2 }, 32, [&] {
+    gated_add_fast_kernel<TX, TY, TM> (x.data (), y.data (), gate >= 0 ? mod.data () : NULL,
+                                       chunks, gate, N, D, n / 8);
+  });
+  struct tensor *cx = cpu_t (xs), *cy = cpu_t (ys), *cm = cpu_t (ms);
+  op_gated_add (cpu, cx, cy, cm, chunks, gate, B, N, D);
+  compare_t (name, x, cx);
+  tensor_free (cx); tensor_free (cy); tensor_free (cm);
+}
+
+/* the generic layernorm_kernel (D % 8 != 0) with an fp32 input and mod, bf16 output */
+static void
+check_ln_generic_mixed (void)
+{
+  const int64_t B = 2, N = 3, D = 5, chunks = 6;
+  auto x = rnd_full (B * N * D, -1.5f, 2.5f, 36), mod = rnd_full (B * chunks * D, -1, 1, 37);
+  std::vector<__nv_bfloat16> out (x.size ());
+  emu_launch ({ (unsigned) (B * N) }, 32, [&] {
+    layernorm_kernel (out.data (), SD35_BF16, x.data (), SD35_F32, NULL, 0, NULL, 0,
+                      mod.data (), SD35_F32, chunks, 0, 1, N, D, 1e-6f);
+  });
+  struct tensor *cx = cpu_t (x), *cm = cpu_t (mod);
+  op_ln_modulate (cpu, cx, cx, cm, chunks, 0, 1, B, N, D, 1e-6f);
+  compare_t ("slow layernorm+mod f32->bf16 mod f32 D5", out, cx);
+  tensor_free (cx); tensor_free (cm);
+}
+
+/* linear_gemv_kernel: fp32 input of M ≤ GEMV_MAX_M rows · bf16 weight [N, K] + fp32 bias */
+template <typename TO>
+static void
+check_gemv (int M, int64_t N, int64_t K, enum op_act act, int with_bias)
+{
+  std::vector<float> ws, bs;
+  auto x = rnd_full ((size_t) M * K, -1.f, 1.f, 38);
+  auto w = stored<__nv_bfloat16> (rnd_full ((size_t) N * K, -0.2f, 0.2f, 39), ws);
+  auto b = rnd_full ((size_t) N, -0.5f, 0.5f, 40);
+  std::vector<TO> out ((size_t) M * N);
+  char name[128];
+  snprintf (name, sizeof name, "gemv linear M%d N%lld K%lld act %d%s -> %s", M, (long long) N,
+            (long long) K, (int) act, with_bias ? " +bias" : "", tname<TO> ());
+  emu_launch ({ (unsigned) ((N * 32 + 255) / 256) }, 256, [&] {
+    linear_gemv_kernel (out.data (), sizeof (TO) == 4 ? SD35_F32 : SD35_BF16, x.data (),
+                        w.data (), SD35_BF16, with_bias ? b.data () : NULL, SD35_F32, M, N, K,
+                        (int) act);
+  });
+  int64_t wshape[2] = { N, K }, oshape[2] = { M, N };
+  struct tensor *cx = cpu_t (x), *cb = cpu_t (b);
+  struct tensor *cw = tensor_from_f32 (cpu, ws.data (), 2, wshape);
+  struct tensor *co = tensor_new (cpu, SD35_F32, 2, oshape);
+  op_linear (cpu, co, cx, cw, with_bias ? cb : NULL, M, N, K, act);
+  compare_t (name, out, co);
+  tensor_free (cx); tensor_free (cb); tensor_free (cw); tensor_free (co);
+}
 
 /* --- elementwise / layout against the CPU backend --------------------------------------------- */
 
@@ -561,6 +723,19 @@ main ()
   check_softmax_rows (1, 0);
   check_softmax_rows (0, 1);
   check_im2col ();
+  /* mixed dtypes (ops.h): the MMDiT's fp32 stream / adaLN vectors with bf16 activations */
+  check_ln_mixed<__nv_bfloat16, float, float> (1, 2, 3, 64);
+  check_ln_mixed<__nv_bfloat16, float, __nv_bfloat16> (1, 1, 2, 2432);
+  check_ln_mixed<float, __nv_bfloat16, float> (1, 2, 2, 64);
+  check_ln_mixed<float, float, float> (0, 1, 3, 4096);
+  check_gated_mixed<float, __nv_bfloat16, float> (2, 2, 3, 64);
+  check_gated_mixed<float, float, __nv_bfloat16> (5, 2, 3, 64);
+  check_gated_mixed<float, __nv_bfloat16, float> (-1, 2, 3, 64);
+  check_gated_mixed<__nv_bfloat16, float, float> (2, 2, 3, 64);
+  check_ln_generic_mixed ();
+  check_gemv<float> (2, 37, 300, ACT_NONE, 1);
+  check_gemv<float> (1, 8, 256, ACT_SILU, 1);
+  check_gemv<__nv_bfloat16> (8, 40, 64, ACT_GELU_TANH, 0);
   backend_free (cpu);
   printf ("%d failed\n", failures);
   return failures ? 1 : 0;

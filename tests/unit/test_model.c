@@ -1,7 +1,9 @@
 /* test_model.c — model discovery on folders built here (release layout, Hugging Face cache
  * snapshot with HOME pointing at a temporary folder, $SD35_MODEL, the golden layout of
  * ../shared), one clear SD35_ERR_MISSING naming what is missing and where it looked, pickle
- * and diffusers refusal, variant detection and the CLIP head count from config.json. */
+ * refusal, the diffusers layout (sharded transformer, vae/, text_encoder_N/ as found files;
+ * their key mapping is tests/unit/test_diffusers.c), variant detection (Turbo from a diffusers
+ * folder's or HF repository's name) and the CLIP head count from config.json. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
@@ -256,11 +258,13 @@ test_refusals (void)
   test_check (find (d, NULL, NULL, 1, &f, &err) == SD35_ERR_FORMAT
                 && strstr (err.message, "pickle") != NULL, "folder with a pickle: %s",
               err.message);
-  put (df, "transformer/diffusion_pytorch_model.safetensors", "x");
+  /* a diffusers layout with an empty transformer/ */
+  g_mkdir_with_parents (df, 0755);
+  put (df, "transformer/config.json", "{}");
   put (df, "model_index.json", "{}");
-  test_check (find (df, NULL, NULL, 1, &f, &err) == SD35_ERR_FORMAT
-                && strstr (err.message, "diffusers") != NULL, "diffusers folder: %s",
-              err.message);
+  test_check (find (df, NULL, NULL, 1, &f, &err) == SD35_ERR_MISSING
+                && strstr (err.message, "diffusion_pytorch_model") != NULL,
+              "diffusers folder without transformer weights: %s", err.message);
   put_mmdit (two, "sd3.5_a.safetensors", 1, 0, 1);
   put_mmdit (two, "sd3.5_b.safetensors", 1, 0, 1);
   test_check (find (two, NULL, NULL, 1, &f, &err) == SD35_ERR_ARG
@@ -292,6 +296,56 @@ test_refusals (void)
   g_free (df);
   g_free (two);
   g_free (none);
+}
+
+/* The diffusers release layout: found files only (contents are not read by model_find). */
+static void
+test_diffusers (void)
+{
+  static const char *const files[] = {
+    "transformer/diffusion_pytorch_model-00001-of-00002.safetensors",
+    "transformer/diffusion_pytorch_model-00002-of-00002.safetensors",
+    "transformer/diffusion_pytorch_model.safetensors.index.json",
+    "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
+    "text_encoder_2/model.fp16.safetensors", "text_encoder_3/model-00001-of-00002.safetensors",
+    "text_encoder_3/model.safetensors.index.json", "tokenizer/merges.txt",
+    "tokenizer_2/merges.txt", "tokenizer_3/spiece.model", NULL
+  };
+  struct sd35_model_files f;
+  struct sd35_error       err;
+  char *df = g_build_filename (tmpdir, "stable-diffusion-3.5-large-turbo", NULL);
+  char *tr = g_build_filename (df, "transformer", NULL);
+
+  for (int i = 0; files[i] != NULL; i++)
+    put (df, files[i], "x");
+  put (df, "model_index.json", "{}");
+  put (df, "tokenizer/vocab.json", "{}");
+  put (df, "tokenizer_2/vocab.json", "{}");
+  put (df, "text_encoder/config.json", "{\"num_attention_heads\": 12}");
+  for (int pass = 0; pass < 2; pass++)
+    {
+      const char *model = pass == 0 ? df : tr;
+      if (!test_check (find (model, NULL, NULL, 1, &f, &err) == SD35_OK, "diffusers %s: %s",
+                       model, err.message))
+        continue;
+      test_check (ends (f.mmdit, "transformer/diffusion_pytorch_model.safetensors.index.json")
+                    && ends (f.vae, "vae/diffusion_pytorch_model.safetensors")
+                    && ends (f.clip_l, "text_encoder/model.safetensors")
+                    && ends (f.clip_g, "text_encoder_2/model.fp16.safetensors")
+                    && ends (f.t5, "text_encoder_3/model.safetensors.index.json")
+                    && ends (f.clip_l_config, "text_encoder/config.json")
+                    && ends (f.clip_vocab, "tokenizer/vocab.json")
+                    && ends (f.t5_spiece, "tokenizer_3/spiece.model"),
+                  "diffusers %s: mmdit %s, vae %s, clip_l %s, clip_g %s, t5 %s", model,
+                  f.mmdit, f.vae, f.clip_l, f.clip_g, f.t5);
+      model_files_clear (&f);
+    }
+  rm_in (df, "vae/diffusion_pytorch_model.safetensors");
+  test_check (find (df, NULL, NULL, 1, &f, &err) == SD35_ERR_MISSING
+                && strstr (err.message, "VAE") != NULL && strstr (err.message, "MODEL/vae"),
+              "diffusers without vae/: %s", err.message);
+  g_free (tr);
+  g_free (df);
 }
 
 static enum sd35_variant
@@ -328,6 +382,19 @@ test_variants (void)
   test_check (variant_of (d, "sd3_medium.safetensors", 0) == SD35_VARIANT_SD3_MEDIUM,
               "no ln_k → SD3 Medium");
   test_check (model_detect_variant (NULL, "x", 0) == SD35_VARIANT_UNKNOWN, "no file → unknown");
+  /* diffusers: the name of the folder above transformer/, or of the HF repository */
+  put_mmdit (d, "sd-3.5-large-turbo/transformer/diffusion_pytorch_model.safetensors", 1, 0, 0);
+  put_mmdit (d, "turbo/sd-3.5-large/transformer/diffusion_pytorch_model.safetensors", 1, 0, 0);
+  put_mmdit (d, "models--stabilityai--stable-diffusion-3.5-large-turbo/snapshots/0123/"
+             "transformer/diffusion_pytorch_model.safetensors", 1, 0, 0);
+  test_check (variant_of (d, "sd-3.5-large-turbo/transformer/diffusion_pytorch_model"
+                          ".safetensors", 0) == SD35_VARIANT_LARGE_TURBO
+                && variant_of (d, "turbo/sd-3.5-large/transformer/diffusion_pytorch_model"
+                               ".safetensors", 0) == SD35_VARIANT_LARGE
+                && variant_of (d, "models--stabilityai--stable-diffusion-3.5-large-turbo/"
+                               "snapshots/0123/transformer/diffusion_pytorch_model.safetensors",
+                               0) == SD35_VARIANT_LARGE_TURBO,
+              "turbo from a diffusers folder or HF repository name");
   put (d, "cfg/bad.json", "{\"num_attention_heads\": ");
   put (d, "cfg/str.json", "{\"num_attention_heads\": \"12\"}");
   put (d, "cfg/t5.json", "{\"num_heads\": 64}");
@@ -399,6 +466,7 @@ main (void)
   test_golden ();
   test_variants ();
   test_refusals ();
+  test_diffusers ();
   test_release ();
   test_hf_cache ();
   test_remove_tree (tmpdir);
