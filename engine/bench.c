@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "text_encoders.h"
 
 double
 bench_now_ms (void)
@@ -138,6 +139,34 @@ bench_vae_decode_flop (const struct vae_config *cfg, int h, int w)
         }
     }
   return f + conv_flop (3, c, 3, hh, ww);
+}
+
+/* Sizes: sd35-facts.md §1.2/§1.3 (CLIP-L/G: HF configs of openai/clip-vit-large-patch14 and
+ * laion CLIP-ViT-bigG-14; T5: google/t5-v1_1-xxl). */
+struct tenc_shape
+{
+  int n_layers, width, heads, mlp, vocab;
+};
+
+static const struct tenc_shape tenc_shapes[3] = {
+  [BENCH_CLIP_L] = { 12, 768, 12, 3072, 49408 },
+  [BENCH_CLIP_G] = { 32, 1280, 20, 5120, 49408 },
+  [BENCH_T5XXL] = { 24, 4096, 64, 10240, 32128 },
+};
+
+double
+bench_tenc_flop (enum bench_tenc_kind kind, int n_tokens)
+{
+  const struct tenc_shape *s = &tenc_shapes[kind];
+  const double             L = n_tokens, D = (double) s->width, F = (double) s->mlp;
+  /* per layer: qkv 3D² + out D² + FF (2 or 3)·D·F multiply-adds per token, attention 4·L²·D */
+  double per_layer = 2.0 * L * (4.0 * D * D + (kind == BENCH_T5XXL ? 3.0 : 2.0) * D * F)
+                     + 4.0 * L * L * D;
+  double f = per_layer * (double) s->n_layers;
+
+  if (kind == BENCH_CLIP_G)
+    f += 2.0 * D * D;  /* text_projection of the pooled row */
+  return f;
 }
 
 double
@@ -298,67 +327,90 @@ bench_gemm (struct backend *be, int n, int warmup, int iters, struct bench_stage
   return st;
 }
 
-/* One prompt: CLIP-L, CLIP-G, T5-XXL (t5_tokens), like sd3_condition. */
+/* One prompt: CLIP-L, CLIP-G, T5-XXL (t5_tokens), like sd3_condition: clip_encode and
+ * t5_encode on random-weight encoders of the real shapes. */
 enum sd35_status
 bench_text (struct backend *be, int t5_tokens, int warmup, int iters, struct bench_stage *r,
             struct sd35_error *err)
 {
-  struct bench_tenc *enc[3] = { NULL, NULL, NULL };
-  enum sd35_status   st = check_iters (warmup, iters, err);
-  size_t             n_pool = 0, n_out = (size_t) t5_tokens * 4096;
-  uint16_t          *pool = NULL;
-  float             *outs[3] = { NULL, NULL, NULL };
-  double             t0;
+  const struct tenc_shape *cl = &tenc_shapes[BENCH_CLIP_L], *cg = &tenc_shapes[BENCH_CLIP_G];
+  const struct tenc_shape *t5 = &tenc_shapes[BENCH_T5XXL];
+  struct clip_model       *clip[2] = { NULL, NULL };
+  struct t5_model         *t5m = NULL;
+  enum sd35_status         st = check_iters (warmup, iters, err);
+  const int64_t            L = SD35_CLIP_TOKENS;
+  int32_t                  clip_ids[SD35_CLIP_TOKENS], *t5_ids = NULL;
+  float                   *hidden[3] = { NULL, NULL, NULL }, *pooled[2] = { NULL, NULL };
+  double                   t0;
 
   stage_begin (be, r);
   if (st != SD35_OK)
     return st;
+  if (t5_tokens < 1 || t5_tokens > 4096)
+    return sd35_set_error (err, SD35_ERR_ARG, "text encoder benchmark: %d tokens (CLIP: 77; "
+                           "T5: 1..4096)", t5_tokens);
   t0 = bench_now_ms ();
-  for (int k = 0; k < 3; k++)
-    if (bench_tenc_pool_size ((enum bench_tenc_kind) k) > n_pool)
-      n_pool = bench_tenc_pool_size ((enum bench_tenc_kind) k);
-  pool = random_bf16 (n_pool, 21, 0.02f, err);
-  if (pool == NULL)
-    return SD35_ERR_OOM;
-  for (int k = 0; k < 3 && st == SD35_OK; k++)
+  /* ids spread over the vocabulary; for CLIP the largest (EOS, pooled row) at position 20 */
+  for (int64_t i = 0; i < L; i++)
+    clip_ids[i] = (int32_t) ((i * 7919) % (cl->vocab - 1));
+  clip_ids[20] = cl->vocab - 1;
+  st = clip_new_random (be, CLIP_KIND_L, cl->n_layers, cl->width, cl->heads, cl->mlp, 21,
+                        &clip[0], err);
+  if (st == SD35_OK)
+    st = clip_new_random (be, CLIP_KIND_G, cg->n_layers, cg->width, cg->heads, cg->mlp, 22,
+                          &clip[1], err);
+  if (st == SD35_OK)
+    st = t5_new_random (be, t5->n_layers, t5->width, t5->heads, t5->mlp, 23, &t5m, err);
+  if (st == SD35_OK)
     {
-      enum bench_tenc_kind kind = (enum bench_tenc_kind) k;
-      st = bench_tenc_new (be, kind, kind == BENCH_T5XXL ? t5_tokens : SD35_CLIP_TOKENS, pool,
-                           n_pool, &enc[k], err);
-      if (st == SD35_OK)
-        outs[k] = sd35_malloc ((size_t) (bench_tenc_tokens (enc[k]) * bench_tenc_width (enc[k]))
-                               * sizeof (float), "text encoder output", err);
-      if (st == SD35_OK && outs[k] == NULL)
+      t5_ids = sd35_malloc ((size_t) t5_tokens * sizeof *t5_ids, "T5 token ids", err);
+      hidden[0] = sd35_malloc ((size_t) (L * cl->width) * sizeof (float), "CLIP-L output", err);
+      hidden[1] = sd35_malloc ((size_t) (L * cg->width) * sizeof (float), "CLIP-G output", err);
+      hidden[2] = sd35_malloc ((size_t) t5_tokens * (size_t) t5->width * sizeof (float),
+                               "T5 output", err);
+      pooled[0] = sd35_malloc ((size_t) cl->width * sizeof (float), "CLIP-L pooled", err);
+      pooled[1] = sd35_malloc ((size_t) cg->width * sizeof (float), "CLIP-G pooled", err);
+      if (t5_ids == NULL || hidden[0] == NULL || hidden[1] == NULL || hidden[2] == NULL
+          || pooled[0] == NULL || pooled[1] == NULL)
         st = SD35_ERR_OOM;
     }
+  for (int64_t i = 0; st == SD35_OK && i < t5_tokens; i++)
+    t5_ids[i] = (int32_t) ((i * 7919) % (t5->vocab - 1));
   be->ops->synchronize (be);
   r->weight_bytes = be->bytes_in_use;
   r->build_ms = bench_now_ms () - t0;
   TIMED_RUNS (be, r, warmup, iters, st, {
-    for (int k = 0; k < 3 && st == SD35_OK; k++)
-      st = bench_tenc_run (enc[k], outs[k], err);
+    for (int k = 0; k < 2 && st == SD35_OK; k++)
+      st = clip_encode (clip[k], clip_ids, hidden[k], pooled[k], err);
+    if (st == SD35_OK)
+      st = t5_encode (t5m, t5_ids, t5_tokens, hidden[2], err);
   });
   if (st == SD35_OK)
     {
-      check_output (r, outs[2], n_out);
+      check_output (r, hidden[2], (size_t) t5_tokens * (size_t) t5->width);
       for (int k = 0; k < 2 && r->finite; k++)
         {
+          const int64_t      D = k == 0 ? cl->width : cg->width;
           struct bench_stage c;
-          check_output (&c, outs[k], (size_t) (bench_tenc_tokens (enc[k])
-                                               * bench_tenc_width (enc[k])));
+          check_output (&c, hidden[k], (size_t) (L * D));
           r->finite = c.finite;
+          if (r->finite)
+            {
+              check_output (&c, pooled[k], (size_t) D);
+              r->finite = c.finite;
+            }
         }
     }
   r->flop = bench_text_flop (t5_tokens);
   r->peak_bytes = be->peak_bytes;
   r->ran = st == SD35_OK;
   bench_stage_stats (r);
+  clip_free (clip[0]), clip_free (clip[1]);
+  t5_free (t5m);
   for (int k = 0; k < 3; k++)
-    {
-      bench_tenc_free (enc[k]);
-      free (outs[k]);
-    }
-  free (pool);
+    free (hidden[k]);
+  free (pooled[0]), free (pooled[1]);
+  free (t5_ids);
   return st;
 }
 

@@ -76,25 +76,14 @@ double bench_now_ms (void);
 /* Fills r->ms_median/min/max from r->ms[0..runs). */
 void   bench_stage_stats (struct bench_stage *r);
 
-/* --- bench_text.c: the CLIP-L, CLIP-G and T5-XXL encoders with random weights ------------ */
-struct bench_tenc;
+/* The text encoders of one prompt, for bench_tenc_flop (sd35-facts.md §1.2/§1.3); bench_text
+ * builds them with clip_new_random / t5_new_random and runs clip_encode / t5_encode. */
 enum bench_tenc_kind
 {
   BENCH_CLIP_L = 0,  /* 12 layers, width 768, 12 heads, mlp 3072, quick-gelu */
   BENCH_CLIP_G,      /* 32 layers, width 1280, 20 heads, mlp 5120, gelu, text_projection */
   BENCH_T5XXL        /* 24 blocks, d_model 4096, 64 heads × 64, d_ff 10240, gated-gelu */
 };
-enum sd35_status bench_tenc_new (struct backend *be, enum bench_tenc_kind kind, int n_tokens,
-                                 const uint16_t *pool, size_t n_pool, struct bench_tenc **out,
-                                 struct sd35_error *err);
-/* Largest weight (elements) of an encoder kind: the pool must hold at least this many. */
-size_t bench_tenc_pool_size (enum bench_tenc_kind kind);
-/* One encode (the op sequence of clip.c clip_encode / t5.c t5_encode); out receives the
- * final hidden states [n_tokens, width] as host fp32. */
-enum sd35_status bench_tenc_run (struct bench_tenc *m, float *out, struct sd35_error *err);
-int64_t bench_tenc_width (const struct bench_tenc *m);
-int64_t bench_tenc_tokens (const struct bench_tenc *m);
-double  bench_tenc_flop (enum bench_tenc_kind kind, int n_tokens);
-void    bench_tenc_free (struct bench_tenc *m);
+double bench_tenc_flop (enum bench_tenc_kind kind, int n_tokens);
 
 #endif

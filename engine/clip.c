@@ -15,6 +15,7 @@
 #include "weights.h"
 
 #define CLIP_LN_EPS 1e-5f  /* torch.nn.LayerNorm default, other_impls.py CLIPLayer */
+#define CLIP_VOCAB  49408  /* vocab_size of both CLIP-L and CLIP-G (sd35-facts.md §1.2) */
 
 struct clip_layer
 {
@@ -34,6 +35,7 @@ struct clip_model
   struct clip_layer *layers;
   struct norm        final_layer_norm;
   struct tensor     *text_projection;     /* [D, D], no bias; NULL = identity (CLIP-L unused) */
+  uint16_t          *host_pool;           /* clip_new_random: the weights alias it */
 };
 
 /* key prefixes seen in the wild: HF text_encoder files, and SD3 single-file checkpoints that
@@ -66,6 +68,7 @@ clip_free (struct clip_model *m)
   free (m->layers);
   norm_free (&m->final_layer_norm);
   tensor_free (m->text_projection);
+  free (m->host_pool);
   free (m);
 }
 
@@ -174,6 +177,122 @@ fail:
   wl_free (wl);
   clip_free (m);
   return st != SD35_OK ? st : sd35_set_error (err, SD35_ERR_INTERNAL, "loading %s", what);
+}
+
+/* --- random weights (clip_new_random) ----------------------------------------------------- */
+
+struct clip_random
+{
+  struct backend *be;
+  const uint16_t *pool;
+  int             failed;
+};
+
+static struct tensor *
+clip_rand_tensor (struct clip_random *r, enum weight_use use, int64_t d0, int64_t d1)
+{
+  struct tensor *t;
+
+  if (r->failed)
+    return NULL;
+  t = calloc (1, sizeof *t);
+  if (t == NULL)
+    {
+      r->failed = 1;
+      return NULL;
+    }
+  t->be = r->be;
+  t->ndim = d1 > 0 ? 2 : 1;
+  t->shape[0] = d0;
+  t->shape[1] = d1 > 0 ? d1 : 0;
+  if (r->be->ops->weight_from_host (r->be, t, r->pool, SD35_BF16, use) != SD35_OK)
+    {
+      free (t);
+      r->failed = 1;
+      return NULL;
+    }
+  return t;
+}
+
+static void
+clip_rand_linear (struct clip_random *r, struct linear *l, int64_t n_out, int64_t n_in)
+{
+  l->w = clip_rand_tensor (r, WEIGHT_MATRIX, n_out, n_in);
+  l->b = clip_rand_tensor (r, WEIGHT_VECTOR, n_out, 0);
+}
+
+static void
+clip_rand_norm (struct clip_random *r, struct norm *n, int64_t D)
+{
+  n->w = clip_rand_tensor (r, WEIGHT_VECTOR, D, 0);
+  n->b = clip_rand_tensor (r, WEIGHT_VECTOR, D, 0);
+}
+
+enum sd35_status
+clip_new_random (struct backend *be, enum clip_kind kind, int n_layers, int width, int n_heads,
+                 int ff, uint64_t seed, struct clip_model **out, struct sd35_error *err)
+{
+  struct clip_random r = { be, NULL, 0 };
+  struct clip_model *m;
+  const int64_t      D = width, F = ff;
+  size_t             n_pool;
+
+  *out = NULL;
+  if (n_layers < 2 || n_layers > 1024 || width < 1 || width > 65536 || n_heads < 1
+      || width % n_heads != 0 || ff < 1 || ff > 262144)
+    return sd35_set_error (err, SD35_ERR_ARG, "clip_new_random: unsupported shape: %d layers, "
+                           "width %d, %d heads, mlp %d (need ≥ 2 layers, heads dividing the "
+                           "width)", n_layers, width, n_heads, ff);
+  /* the largest weight: token_embedding, the fused qkv or fc1/fc2 */
+  n_pool = (size_t) (CLIP_VOCAB * D);
+  if ((size_t) (3 * D * D) > n_pool)
+    n_pool = (size_t) (3 * D * D);
+  if ((size_t) (F * D) > n_pool)
+    n_pool = (size_t) (F * D);
+  m = sd35_calloc (1, sizeof *m, "the CLIP model", err);
+  if (m == NULL)
+    return SD35_ERR_OOM;
+  m->host_pool = sd35_malloc (n_pool * sizeof *m->host_pool, "random CLIP weights", err);
+  m->layers = sd35_calloc ((size_t) n_layers, sizeof *m->layers, "CLIP layers", err);
+  if (m->host_pool == NULL || m->layers == NULL)
+    {
+      clip_free (m);
+      return SD35_ERR_OOM;
+    }
+  weights_random_bf16 (m->host_pool, n_pool, seed);
+  r.pool = m->host_pool;
+  m->be = be;
+  m->kind = kind;
+  m->width = D;
+  m->n_heads = n_heads;
+  m->n_layers = n_layers;
+  m->n_mlp = F;
+  m->vocab = CLIP_VOCAB;
+  m->n_pos = SD35_CLIP_TOKENS;
+  m->token_embedding = clip_rand_tensor (&r, WEIGHT_MATRIX, m->vocab, D);
+  m->position_embedding = clip_rand_tensor (&r, WEIGHT_VECTOR, m->n_pos, D);
+  for (int i = 0; i < n_layers; i++)
+    {
+      struct clip_layer *l = &m->layers[i];
+      clip_rand_norm (&r, &l->layer_norm1, D);
+      clip_rand_norm (&r, &l->layer_norm2, D);
+      clip_rand_linear (&r, &l->qkv, 3 * D, D);
+      clip_rand_linear (&r, &l->out_proj, D, D);
+      clip_rand_linear (&r, &l->fc1, F, D);
+      clip_rand_linear (&r, &l->fc2, D, F);
+    }
+  clip_rand_norm (&r, &m->final_layer_norm, D);
+  if (kind == CLIP_KIND_G)
+    m->text_projection = clip_rand_tensor (&r, WEIGHT_MATRIX, D, D);
+  if (r.failed)
+    {
+      enum sd35_status st = backend_check (be, err);
+      clip_free (m);
+      return st != SD35_OK ? st : sd35_set_error (err, SD35_ERR_OOM, "out of memory building "
+                                                  "a random CLIP");
+    }
+  *out = m;
+  return SD35_OK;
 }
 
 /* One pre-LN transformer layer (other_impls.py CLIPLayer):

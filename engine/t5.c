@@ -18,6 +18,7 @@
 #define T5_RMS_EPS       1e-6f  /* layer_norm_epsilon */
 #define T5_NUM_BUCKETS   32     /* relative_attention_num_buckets */
 #define T5_MAX_DISTANCE  128    /* relative_attention_max_distance */
+#define T5_VOCAB         32128  /* vocab_size of google/t5-v1_1-xxl (sd35-facts.md §1.3) */
 
 struct t5_block
 {
@@ -37,6 +38,7 @@ struct t5_model
   float           *rel_bias;      /* host [32 buckets, H] of block 0 */
   struct t5_block *blocks;
   struct norm      final_layer_norm;
+  uint16_t        *host_pool;     /* t5_new_random: the weights alias it */
 };
 
 void
@@ -59,6 +61,7 @@ t5_free (struct t5_model *m)
     }
   free (m->blocks);
   norm_free (&m->final_layer_norm);
+  free (m->host_pool);
   free (m);
 }
 
@@ -165,6 +168,110 @@ fail:
   wl_free (wl);
   t5_free (m);
   return st != SD35_OK ? st : sd35_set_error (err, SD35_ERR_INTERNAL, "loading T5");
+}
+
+/* --- random weights (t5_new_random) --------------------------------------------------------- */
+
+struct t5_random
+{
+  struct backend *be;
+  const uint16_t *pool;
+  int             failed;
+};
+
+static struct tensor *
+t5_rand_tensor (struct t5_random *r, enum weight_use use, int64_t d0, int64_t d1)
+{
+  struct tensor *t;
+
+  if (r->failed)
+    return NULL;
+  t = calloc (1, sizeof *t);
+  if (t == NULL)
+    {
+      r->failed = 1;
+      return NULL;
+    }
+  t->be = r->be;
+  t->ndim = d1 > 0 ? 2 : 1;
+  t->shape[0] = d0;
+  t->shape[1] = d1 > 0 ? d1 : 0;
+  if (r->be->ops->weight_from_host (r->be, t, r->pool, SD35_BF16, use) != SD35_OK)
+    {
+      free (t);
+      r->failed = 1;
+      return NULL;
+    }
+  return t;
+}
+
+enum sd35_status
+t5_new_random (struct backend *be, int n_layers, int d_model, int n_heads, int d_ff,
+               uint64_t seed, struct t5_model **out, struct sd35_error *err)
+{
+  struct t5_random r = { be, NULL, 0 };
+  struct t5_model *m;
+  const int64_t    D = d_model, F = d_ff;
+  size_t           n_pool;
+
+  *out = NULL;
+  if (n_layers < 1 || n_layers > 1024 || d_model < 1 || d_model > 65536 || n_heads < 1
+      || d_model % n_heads != 0 || d_ff < 1 || d_ff > 262144)
+    return sd35_set_error (err, SD35_ERR_ARG, "t5_new_random: unsupported shape: %d blocks, "
+                           "d_model %d, %d heads, d_ff %d (need heads dividing d_model)",
+                           n_layers, d_model, n_heads, d_ff);
+  /* the largest weight: embed_tokens, the fused qkv or wi/wo */
+  n_pool = (size_t) (T5_VOCAB * D);
+  if ((size_t) (3 * D * D) > n_pool)
+    n_pool = (size_t) (3 * D * D);
+  if ((size_t) (F * D) > n_pool)
+    n_pool = (size_t) (F * D);
+  m = sd35_calloc (1, sizeof *m, "the T5 model", err);
+  if (m == NULL)
+    return SD35_ERR_OOM;
+  m->host_pool = sd35_malloc (n_pool * sizeof *m->host_pool, "random T5 weights", err);
+  m->blocks = sd35_calloc ((size_t) n_layers, sizeof *m->blocks, "T5 blocks", err);
+  m->rel_bias = sd35_malloc ((size_t) (T5_NUM_BUCKETS * n_heads) * sizeof *m->rel_bias,
+                             "the T5 position bias", err);
+  if (m->host_pool == NULL || m->blocks == NULL || m->rel_bias == NULL)
+    {
+      t5_free (m);
+      return SD35_ERR_OOM;
+    }
+  weights_random_bf16 (m->host_pool, n_pool, seed);
+  r.pool = m->host_pool;
+  m->be = be;
+  m->d_model = D;
+  m->n_heads = n_heads;
+  m->inner = D;
+  m->d_kv = D / n_heads;
+  m->d_ff = F;
+  m->vocab = T5_VOCAB;
+  m->n_blocks = n_layers;
+  for (int64_t i = 0; i < T5_NUM_BUCKETS * m->n_heads; i++)
+    m->rel_bias[i] = sd35_bf16_to_f32 (m->host_pool[i]);
+  m->embed_tokens = t5_rand_tensor (&r, WEIGHT_MATRIX, m->vocab, D);
+  for (int i = 0; i < n_layers; i++)
+    {
+      struct t5_block *b = &m->blocks[i];
+      b->layer_norm0.w = t5_rand_tensor (&r, WEIGHT_VECTOR, D, 0);
+      b->qkv.w = t5_rand_tensor (&r, WEIGHT_MATRIX, 3 * D, D);
+      b->o.w = t5_rand_tensor (&r, WEIGHT_MATRIX, D, D);
+      b->layer_norm1.w = t5_rand_tensor (&r, WEIGHT_VECTOR, D, 0);
+      b->wi_0.w = t5_rand_tensor (&r, WEIGHT_MATRIX, F, D);
+      b->wi_1.w = t5_rand_tensor (&r, WEIGHT_MATRIX, F, D);
+      b->wo.w = t5_rand_tensor (&r, WEIGHT_MATRIX, D, F);
+    }
+  m->final_layer_norm.w = t5_rand_tensor (&r, WEIGHT_VECTOR, D, 0);
+  if (r.failed)
+    {
+      enum sd35_status st = backend_check (be, err);
+      t5_free (m);
+      return st != SD35_OK ? st : sd35_set_error (err, SD35_ERR_OOM, "out of memory building "
+                                                  "a random T5");
+    }
+  *out = m;
+  return SD35_OK;
 }
 
 /* HF T5Attention._relative_position_bucket (bidirectional, 32 buckets, max distance 128) for

@@ -19,6 +19,12 @@ enum clip_kind
 /* n_heads 0 = width/64 (sd35-facts.md §10). Dimensions from tensor shapes. */
 enum sd35_status clip_load (struct backend *be, struct st_file *file, enum clip_kind kind,
                             int n_heads, struct clip_model **out, struct sd35_error *err);
+/* A CLIP of any shape with random weights (vocab 49408, 77 positions), no file: every weight
+ * is a slice of one random bf16 pool (weights_random_bf16) that the model keeps, like
+ * mmdit_new_random.  For benchmarks; CLIP_KIND_G gets a text_projection [width, width]. */
+enum sd35_status clip_new_random (struct backend *be, enum clip_kind kind, int n_layers,
+                                  int width, int n_heads, int ff, uint64_t seed,
+                                  struct clip_model **out, struct sd35_error *err);
 void clip_free (struct clip_model *m);
 int  clip_width (const struct clip_model *m);
 /* ids [77] → hidden [77, width] (output of layer L−2, no final LN) and pooled [width]
@@ -28,6 +34,11 @@ enum sd35_status clip_encode (struct clip_model *m, const int32_t *ids, float *h
 
 enum sd35_status t5_load (struct backend *be, struct st_file *file, struct t5_model **out,
                           struct sd35_error *err);
+/* The same for the T5 v1.1 encoder (vocab 32128, inner = d_model, gated-gelu FF); the
+ * relative-position table [32, n_heads] comes from the pool too. */
+enum sd35_status t5_new_random (struct backend *be, int n_layers, int d_model, int n_heads,
+                                int d_ff, uint64_t seed, struct t5_model **out,
+                                struct sd35_error *err);
 void t5_free (struct t5_model *m);
 int  t5_width (const struct t5_model *m);
 /* ids [n] → hidden [n, d_model] (final RMS norm of the last block). */

@@ -8,6 +8,7 @@
 
 #include "bench.h"
 #include "testutil.h"
+#include "text_encoders.h"
 
 static void
 check_rel (const char *what, double got, double want, double rel)
@@ -36,10 +37,10 @@ main (void)
   struct backend     *be = NULL;
   struct sd35_error   err = { 0 };
   struct bench_stage  r;
-  struct bench_tenc  *clip = NULL;
-  uint16_t           *pool;
-  size_t              n_pool = bench_tenc_pool_size (BENCH_CLIP_L);
-  float              *out;
+  struct clip_model  *clip = NULL;
+  struct t5_model    *t5 = NULL;
+  int32_t             ids[77];
+  float              *out, pooled[768];
 
   /* performance.md: one forward at 1024², N = 4096 + 333 */
   bench_mmdit_config (BENCH_LARGE, &cfg);
@@ -64,26 +65,43 @@ main (void)
   else
     check_stage ("gemm 64³", &r, 2, 2.0 * 64 * 64 * 64);
 
-  /* CLIP-L alone (T5-XXL takes seconds on a CPU) */
-  pool = malloc (n_pool * sizeof *pool);
+  /* the real CLIP-L shape through clip_encode (the bench's T5-XXL takes seconds on a CPU:
+   * a 2-block T5 of d_model 64 instead) */
   out = malloc ((size_t) 77 * 768 * sizeof *out);
-  for (size_t i = 0; pool != NULL && i < n_pool; i++)
-    pool[i] = (uint16_t) (0x3c00 + (i * 40503u) % 0x200);  /* bf16 in [2⁻⁷, 2⁻⁶) */
-  if (pool == NULL || out == NULL
-      || bench_tenc_new (be, BENCH_CLIP_L, 77, pool, n_pool, &clip, &err) != SD35_OK
-      || bench_tenc_run (clip, out, &err) != SD35_OK)
+  for (int i = 0; i < 77; i++)
+    ids[i] = (i * 7919) % 49407;
+  ids[20] = 49407;
+  if (out == NULL
+      || clip_new_random (be, CLIP_KIND_L, 12, 768, 12, 3072, 21, &clip, &err) != SD35_OK
+      || clip_encode (clip, ids, out, pooled, &err) != SD35_OK)
     test_check (0, "CLIP-L: %s", err.message);
   else
     {
-      int ok = 1;
+      int   ok = 1;
+      float m = 0.0f;
       for (int i = 0; i < 77 * 768; i++)
-        ok &= isfinite (out[i]);
-      test_check (ok, "CLIP-L output finite");
-      test_check (bench_tenc_width (clip) == 768 && bench_tenc_tokens (clip) == 77,
-                  "CLIP-L shape 77 × 768");
+        ok &= isfinite (out[i]), m = fmaxf (m, fabsf (out[i]));
+      for (int i = 0; i < 768; i++)
+        ok &= isfinite (pooled[i]);
+      test_check (ok && m > 0.0f, "CLIP-L output finite and not all zero (max |x| %g)", m);
+      test_check (clip_width (clip) == 768, "CLIP-L width 768");
     }
-  bench_tenc_free (clip);
-  free (pool);
+  for (int i = 0; i < 16; i++)
+    ids[i] = (i * 7919) % 32127;
+  if (out == NULL || t5_new_random (be, 2, 64, 4, 160, 23, &t5, &err) != SD35_OK
+      || t5_encode (t5, ids, 16, out, &err) != SD35_OK)
+    test_check (0, "T5: %s", err.message);
+  else
+    {
+      int ok = 1;
+      for (int i = 0; i < 16 * 64; i++)
+        ok &= isfinite (out[i]);
+      test_check (ok && t5_width (t5) == 64, "T5 (2 blocks, d_model 64) output finite");
+    }
+  clip_free (clip);
+  t5_free (t5);
+  test_check (clip_new_random (be, CLIP_KIND_G, 2, 100, 3, 64, 1, &clip, &err) == SD35_ERR_ARG
+              && clip == NULL, "CLIP: 3 heads for width 100 refused");
   free (out);
 
   if (bench_vae (be, 16, 0, 1, &r, &err) != SD35_OK)
