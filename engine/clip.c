@@ -181,48 +181,21 @@ fail:
 
 /* --- random weights (clip_new_random) ----------------------------------------------------- */
 
-struct clip_random
-{
-  struct backend *be;
-  const uint16_t *pool;
-  int             failed;
-};
-
 static struct tensor *
-clip_rand_tensor (struct clip_random *r, enum weight_use use, int64_t d0, int64_t d1)
+clip_rand_tensor (struct weights_random *r, enum weight_use use, int64_t d0, int64_t d1)
 {
-  struct tensor *t;
-
-  if (r->failed)
-    return NULL;
-  t = calloc (1, sizeof *t);
-  if (t == NULL)
-    {
-      r->failed = 1;
-      return NULL;
-    }
-  t->be = r->be;
-  t->ndim = d1 > 0 ? 2 : 1;
-  t->shape[0] = d0;
-  t->shape[1] = d1 > 0 ? d1 : 0;
-  if (r->be->ops->weight_from_host (r->be, t, r->pool, SD35_BF16, use) != SD35_OK)
-    {
-      free (t);
-      r->failed = 1;
-      return NULL;
-    }
-  return t;
+  return weights_random_tensor (r, use, d1 > 0 ? 2 : 1, d0, d1, 0, 0);
 }
 
 static void
-clip_rand_linear (struct clip_random *r, struct linear *l, int64_t n_out, int64_t n_in)
+clip_rand_linear (struct weights_random *r, struct linear *l, int64_t n_out, int64_t n_in)
 {
   l->w = clip_rand_tensor (r, WEIGHT_MATRIX, n_out, n_in);
   l->b = clip_rand_tensor (r, WEIGHT_VECTOR, n_out, 0);
 }
 
 static void
-clip_rand_norm (struct clip_random *r, struct norm *n, int64_t D)
+clip_rand_norm (struct weights_random *r, struct norm *n, int64_t D)
 {
   n->w = clip_rand_tensor (r, WEIGHT_VECTOR, D, 0);
   n->b = clip_rand_tensor (r, WEIGHT_VECTOR, D, 0);
@@ -232,7 +205,7 @@ enum sd35_status
 clip_new_random (struct backend *be, enum clip_kind kind, int n_layers, int width, int n_heads,
                  int ff, uint64_t seed, struct clip_model **out, struct sd35_error *err)
 {
-  struct clip_random r = { be, NULL, 0 };
+  struct weights_random r = { be, NULL, 0 };
   struct clip_model *m;
   const int64_t      D = width, F = ff;
   size_t             n_pool;

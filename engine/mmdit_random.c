@@ -9,62 +9,28 @@
 
 #include "error.h"
 
-struct random_ctx
+static void
+rand_linear (struct weights_random *r, struct linear *l, int64_t n_out, int64_t n_in)
 {
-  struct backend *be;
-  const uint16_t *pool;
-  int             failed;
-};
-
-static struct tensor *
-rand_tensor (struct random_ctx *r, enum weight_use use, int ndim, int64_t d0, int64_t d1,
-             int64_t d2, int64_t d3)
-{
-  struct tensor *t;
-  int64_t        shape[4] = { d0, d1, d2, d3 };
-
-  if (r->failed)
-    return NULL;
-  t = calloc (1, sizeof *t);
-  if (t == NULL)
-    {
-      r->failed = 1;
-      return NULL;
-    }
-  t->be = r->be;
-  t->ndim = ndim;
-  memcpy (t->shape, shape, sizeof shape);
-  if (r->be->ops->weight_from_host (r->be, t, r->pool, SD35_BF16, use) != SD35_OK)
-    {
-      free (t);
-      r->failed = 1;
-      return NULL;
-    }
-  return t;
+  l->w = weights_random_tensor (r, WEIGHT_MATRIX, 2, n_out, n_in, 0, 0);
+  l->b = weights_random_tensor (r, WEIGHT_VECTOR, 1, n_out, 0, 0, 0);
 }
 
 static void
-rand_linear (struct random_ctx *r, struct linear *l, int64_t n_out, int64_t n_in)
-{
-  l->w = rand_tensor (r, WEIGHT_MATRIX, 2, n_out, n_in, 0, 0);
-  l->b = rand_tensor (r, WEIGHT_VECTOR, 1, n_out, 0, 0, 0);
-}
-
-static void
-rand_attn (struct random_ctx *r, struct mmdit_attn *a, int64_t D, int qk_norm, int pre_only)
+rand_attn (struct weights_random *r, struct mmdit_attn *a, int64_t D, int qk_norm, int pre_only)
 {
   rand_linear (r, &a->qkv, 3 * D, D);
   if (qk_norm)
     {
-      a->ln_q = rand_tensor (r, WEIGHT_VECTOR, 1, MMDIT_HEAD_DIM, 0, 0, 0);
-      a->ln_k = rand_tensor (r, WEIGHT_VECTOR, 1, MMDIT_HEAD_DIM, 0, 0, 0);
+      a->ln_q = weights_random_tensor (r, WEIGHT_VECTOR, 1, MMDIT_HEAD_DIM, 0, 0, 0);
+      a->ln_k = weights_random_tensor (r, WEIGHT_VECTOR, 1, MMDIT_HEAD_DIM, 0, 0, 0);
     }
   if (!pre_only)
     rand_linear (r, &a->proj, D, D);
 }
 
 static void
-rand_stream (struct random_ctx *r, struct mmdit_stream *s, const struct mmdit_config *cfg,
+rand_stream (struct weights_random *r, struct mmdit_stream *s, const struct mmdit_config *cfg,
              int pre_only, int has_attn2)
 {
   int64_t D = cfg->hidden_size;
@@ -87,7 +53,7 @@ enum sd35_status
 mmdit_new_random (struct backend *be, const struct mmdit_config *cfg, uint64_t seed,
                   struct mmdit **out, struct sd35_error *err)
 {
-  struct random_ctx r = { be, NULL, 0 };
+  struct weights_random r = { be, NULL, 0 };
   struct mmdit     *m;
   const int64_t     D = cfg->hidden_size, C = cfg->in_channels, p = cfg->patch_size;
   const int64_t     M = cfg->pos_embed_max_size;
@@ -128,9 +94,9 @@ mmdit_new_random (struct backend *be, const struct mmdit_config *cfg, uint64_t s
       mmdit_free (m);
       return SD35_ERR_OOM;
     }
-  m->x_embedder.w = rand_tensor (&r, WEIGHT_MATRIX, 4, D, C, p, p);
-  m->x_embedder.b = rand_tensor (&r, WEIGHT_VECTOR, 1, D, 0, 0, 0);
-  m->pos_embed = rand_tensor (&r, WEIGHT_MATRIX, 3, 1, M * M, D, 0);
+  m->x_embedder.w = weights_random_tensor (&r, WEIGHT_MATRIX, 4, D, C, p, p);
+  m->x_embedder.b = weights_random_tensor (&r, WEIGHT_VECTOR, 1, D, 0, 0, 0);
+  m->pos_embed = weights_random_tensor (&r, WEIGHT_MATRIX, 3, 1, M * M, D, 0);
   rand_linear (&r, &m->t_embedder.mlp_0, D, MMDIT_FREQ_DIM);
   rand_linear (&r, &m->t_embedder.mlp_2, D, D);
   rand_linear (&r, &m->y_embedder.mlp_0, D, cfg->adm_in_channels);

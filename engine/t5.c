@@ -172,44 +172,17 @@ fail:
 
 /* --- random weights (t5_new_random) --------------------------------------------------------- */
 
-struct t5_random
-{
-  struct backend *be;
-  const uint16_t *pool;
-  int             failed;
-};
-
 static struct tensor *
-t5_rand_tensor (struct t5_random *r, enum weight_use use, int64_t d0, int64_t d1)
+t5_rand_tensor (struct weights_random *r, enum weight_use use, int64_t d0, int64_t d1)
 {
-  struct tensor *t;
-
-  if (r->failed)
-    return NULL;
-  t = calloc (1, sizeof *t);
-  if (t == NULL)
-    {
-      r->failed = 1;
-      return NULL;
-    }
-  t->be = r->be;
-  t->ndim = d1 > 0 ? 2 : 1;
-  t->shape[0] = d0;
-  t->shape[1] = d1 > 0 ? d1 : 0;
-  if (r->be->ops->weight_from_host (r->be, t, r->pool, SD35_BF16, use) != SD35_OK)
-    {
-      free (t);
-      r->failed = 1;
-      return NULL;
-    }
-  return t;
+  return weights_random_tensor (r, use, d1 > 0 ? 2 : 1, d0, d1, 0, 0);
 }
 
 enum sd35_status
 t5_new_random (struct backend *be, int n_layers, int d_model, int n_heads, int d_ff,
                uint64_t seed, struct t5_model **out, struct sd35_error *err)
 {
-  struct t5_random r = { be, NULL, 0 };
+  struct weights_random r = { be, NULL, 0 };
   struct t5_model *m;
   const int64_t    D = d_model, F = d_ff;
   size_t           n_pool;

@@ -590,3 +590,31 @@ weights_random_bf16 (uint16_t *pool, size_t n, uint64_t seed)
       pool[i] = sd35_f32_to_bf16 (((float) (state >> 40) / 16777216.0f - 0.5f) * 0.04f);
     }
 }
+
+struct tensor *
+weights_random_tensor (struct weights_random *r, enum weight_use use, int ndim, int64_t d0,
+                       int64_t d1, int64_t d2, int64_t d3)
+{
+  struct tensor *t;
+  int64_t        shape[4] = { d0, d1, d2, d3 };
+
+  if (r->failed)
+    return NULL;
+  t = calloc (1, sizeof *t);
+  if (t == NULL)
+    {
+      r->failed = 1;
+      return NULL;
+    }
+  t->be = r->be;
+  t->ndim = ndim;
+  for (int i = 0; i < ndim; i++)
+    t->shape[i] = shape[i];
+  if (r->be->ops->weight_from_host (r->be, t, r->pool, SD35_BF16, use) != SD35_OK)
+    {
+      free (t);
+      r->failed = 1;
+      return NULL;
+    }
+  return t;
+}

@@ -108,4 +108,18 @@ void conv2d_free (struct conv2d *c);
  * the shared pool of mmdit_new_random / vae_new_random (speed tests at real sizes). */
 void weights_random_bf16 (uint16_t *pool, size_t n, uint64_t seed);
 
+/* A random-weight model under construction: every tensor is the first numel values of pool
+ * (which must hold the largest tensor and outlive the model: the CPU backend aliases bf16
+ * matrices).  Errors are sticky: after one failure every call returns NULL and failed = 1. */
+struct weights_random
+{
+  struct backend *be;
+  const uint16_t *pool;
+  int             failed;
+};
+
+/* A tensor of shape d0..d{ndim-1} (ndim ≤ 4) from the pool, through weight_from_host. */
+struct tensor *weights_random_tensor (struct weights_random *r, enum weight_use use, int ndim,
+                                      int64_t d0, int64_t d1, int64_t d2, int64_t d3);
+
 #endif
