@@ -572,6 +572,13 @@ st_parse_into (struct st_file *f, const uint8_t *buf, size_t len, const char *na
           }
         else
           {
+            if (key[0] == '\0')
+              {
+                /* no model has one and nothing could look it up: a damaged or hostile header */
+                jp_fail (&p, "a tensor has an empty name");
+                g_free (key);
+                break;
+              }
             prev = g_hash_table_lookup (f->by_name, key);
             if (prev != NULL)
               {

@@ -310,6 +310,8 @@ test_bad_headers (void)
   expect_header ("duplicate tensor",
                  "{\"a\":" T ("F32", "[1]", "[0,4]") ",\"a\":" T ("F32", "[1]", "[4,8]") "}", 8,
                  SD35_ERR_FORMAT, "appears twice");
+  expect_header ("empty tensor name", "{\"\":" T ("F32", "[1]", "[0,4]") "}", 4,
+                 SD35_ERR_FORMAT, "empty name");
   expect_header ("duplicate field", "{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\"}}", 0,
                  SD35_ERR_FORMAT, "twice");
   expect_header ("metadata not string", "{\"__metadata__\":{\"k\":1}}", 0, SD35_ERR_FORMAT,
