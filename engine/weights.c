@@ -293,19 +293,27 @@ wl_tensor_part (struct weights_loader *wl, enum weight_use use, int ndim, const 
   return x;
 }
 
+static struct tensor *
+wl_tensor_v (struct weights_loader *wl, enum weight_use use, int ndim, const int64_t *shape,
+             int optional, const char *fmt, va_list ap)
+{
+  char          *key = wl_keyv (wl, fmt, ap);
+  struct tensor *x = wl_tensor_key (wl, use, ndim, shape, optional, key);
+
+  g_free (key);
+  return x;
+}
+
 struct tensor *
 wl_tensor (struct weights_loader *wl, enum weight_use use, int ndim, const int64_t *shape,
            const char *fmt, ...)
 {
   struct tensor *x;
   va_list        ap;
-  char          *key;
 
   va_start (ap, fmt);
-  key = wl_keyv (wl, fmt, ap);
+  x = wl_tensor_v (wl, use, ndim, shape, 0, fmt, ap);
   va_end (ap);
-  x = wl_tensor_key (wl, use, ndim, shape, 0, key);
-  g_free (key);
   return x;
 }
 
@@ -315,13 +323,10 @@ wl_tensor_opt (struct weights_loader *wl, enum weight_use use, int ndim, const i
 {
   struct tensor *x;
   va_list        ap;
-  char          *key;
 
   va_start (ap, fmt);
-  key = wl_keyv (wl, fmt, ap);
+  x = wl_tensor_v (wl, use, ndim, shape, 1, fmt, ap);
   va_end (ap);
-  x = wl_tensor_key (wl, use, ndim, shape, 1, key);
-  g_free (key);
   return x;
 }
 

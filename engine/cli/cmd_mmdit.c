@@ -43,11 +43,8 @@ cmd_mmdit (int argc, char **argv)
 
   if (r != 0)
     return r > 0 ? 0 : 2;
-  if (model == NULL || in == NULL || out == NULL)
-    {
-      cli_fail (cmd, "--model, --in and --out are required (see --help)");
-      return 2;
-    }
+  if ((r = stage_require (cmd, model, in, out)) != 0)
+    return r;
   if (stage_open (&st, cmd, model, in, backend, threads, verbose) != 0)
     goto done;
   if (mmdit_load (st.be, st.model, "model.diffusion_model.", &m, &st.err) != SD35_OK)

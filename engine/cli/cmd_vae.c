@@ -47,11 +47,8 @@ cmd_vae_decode (int argc, char **argv)
 
   if (r != 0)
     return r > 0 ? 0 : 2;
-  if (model == NULL || in == NULL || out == NULL)
-    {
-      cli_fail (cmd, "--model, --in and --out are required (see --help)");
-      return 2;
-    }
+  if ((r = stage_require (cmd, model, in, out)) != 0)
+    return r;
   if (stage_open (&st, cmd, model, in, backend, threads, verbose) != 0)
     goto done;
   if (vae_load (st.be, st.model, VAE_PREFIX, 0, &v, &st.err) != SD35_OK)
@@ -132,11 +129,8 @@ cmd_vae_encode (int argc, char **argv)
 
   if (r != 0)
     return r > 0 ? 0 : 2;
-  if (model == NULL || in == NULL || out == NULL)
-    {
-      cli_fail (cmd, "--model, --in and --out are required (see --help)");
-      return 2;
-    }
+  if ((r = stage_require (cmd, model, in, out)) != 0)
+    return r;
   if (stage_open (&st, cmd, model, in, backend, threads, verbose) != 0)
     goto done;
   if (vae_load (st.be, st.model, VAE_PREFIX, 1, &v, &st.err) != SD35_OK)

@@ -8,6 +8,15 @@
 #include "error.h"
 
 int
+stage_require (const char *cmd, const char *model, const char *in, const char *out)
+{
+  if (model != NULL && in != NULL && out != NULL)
+    return 0;
+  cli_fail (cmd, "--model, --in and --out are required (see --help)");
+  return 2;
+}
+
+int
 stage_open (struct stage *st, const char *cmd, const char *model, const char *in,
             const char *backend, int threads, int verbose)
 {

@@ -18,6 +18,10 @@ struct stage
   struct sd35_error err;
 };
 
+/* The arguments every stage command needs: 0 when --model, --in and --out are all given, else
+ * 2 (the exit status for a usage error) after saying so. */
+int stage_require (const char *cmd, const char *model, const char *in, const char *out);
+
 /* Opens --model and --in and the backend ("auto"/"cpu"/"cuda", NULL = auto).  Returns 0, or
  * 1 after printing the error. */
 int stage_open (struct stage *st, const char *cmd, const char *model, const char *in,
