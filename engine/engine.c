@@ -1,4 +1,4 @@
-/* engine.c — opening an SD3.5 model: finding its files (model.h), choosing the backend,
+/* engine.c — opening an SD3.5 model: finding its files (discover.h), choosing the backend,
  * loading tokenizers, CLIP-L, CLIP-G, T5 (only with use_t5), the MMDiT and the VAE, and
  * checking that the parts fit together.  Also the prompt conditioning cache, the text
  * encoders' offloading (freed from the backend after use, reloaded from the still-open files

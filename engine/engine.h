@@ -6,7 +6,7 @@
 
 #include "sd35.h"
 #include "error.h"
-#include "model.h"
+#include "discover.h"
 #include "ops.h"
 #include "safetensors.h"
 #include "tokenizer.h"

@@ -9,7 +9,7 @@
  *   x = sampler(denoiser, x, sigmas)                               (Euler / DPM++ 2M)
  *   image = VAE.decode(process_out(x)) → uint8(255·clamp((img+1)/2))
  *
- * The guidance rule, the samplers and the mask blend are sampler.c's; guidance.c runs the
+ * The guidance rule, the samplers and the mask blend are sampler.c's; denoiser.c runs the
  * MMDiT for them (cond and uncond batched) and turns steps into the public callbacks. */
 #include <math.h>
 #include <stdio.h>
@@ -19,7 +19,7 @@
 #include "engine.h"
 #include "error.h"
 #include "generate.h"
-#include "guidance.h"
+#include "denoiser.h"
 #include "rng.h"
 #include "sampler.h"
 

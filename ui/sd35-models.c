@@ -1,5 +1,5 @@
 /* sd35-models.c — finding SD 3.5 models for the dialog's model list and telling their variant
- * from the MMDiT's tensor names (engine/model.c's rules: attn2 → Medium, no ln_k → SD3
+ * from the MMDiT's tensor names (engine/discover.c's rules: attn2 → Medium, no ln_k → SD3
  * Medium, "turbo" in the file name → Large Turbo), without loading any weight.
  */
 #include <string.h>
@@ -7,7 +7,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "sd35-models.h"
-#include "model.h"
+#include "discover.h"
 #include "safetensors.h"
 
 static void

@@ -11,7 +11,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "error.h"
-#include "model.h"
+#include "discover.h"
 #include "safetensors.h"
 #include "text_encoders.h"
 #include "tokenizer.h"

@@ -11,10 +11,10 @@
 #include "cli.h"
 #include "commands.h"
 #include "error.h"
-#include "model.h"
+#include "discover.h"
 #include "tokenizer.h"
 
-/* dir/leaf/name for the first leaf that has it (the layouts model.c accepts for --tokenizers) */
+/* dir/leaf/name for the first leaf that has it (the layouts discover.c accepts for --tokenizers) */
 static char *
 tok_file (const char *dir, const char *const *leaves, const char *name)
 {

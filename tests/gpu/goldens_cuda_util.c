@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "goldens_cuda.h"
-#include "model.h"
+#include "discover.h"
 #include "testutil.h"
 
 enum gc_mode gc_mode = GC_MODE_CUDA;

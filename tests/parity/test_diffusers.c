@@ -1,4 +1,4 @@
-/* test_diffusers.c — the diffusers layout (engine/names_diffusers.c, model.c's discovery).
+/* test_diffusers.c — the diffusers layout (engine/names_diffusers.c, discover.c's discovery).
  *
  * Verification routes (both were used):
  *  1. diffusers' own conversion: tests/tools/make_diffusers_tiny.py (not run by CI) runs

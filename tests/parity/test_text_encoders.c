@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "model.h"
+#include "discover.h"
 #include "ops.h"
 #include "text_encoders.h"
 #include "testutil.h"

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu/cpu_ops.h"
+#include "cpu_ops.h"
 #include "ops.h"
 #include "rng.h"
 #include "safetensors.h"

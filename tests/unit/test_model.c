@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "model.h"
+#include "discover.h"
 #include "safetensors.h"
 #include "testutil.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu/cpu_ops.h"
+#include "cpu_ops.h"
 #include "error.h"
 #include "ops.h"
 #include "testutil.h"

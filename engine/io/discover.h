@@ -1,4 +1,4 @@
-/* model.h — finding the files of an SD3.5 model and detecting its variant.
+/* discover.h — finding the files of an SD3.5 model and detecting its variant.
  *
  * --model takes the MMDiT single file (sd3.5_large.safetensors, sd3.5_medium.safetensors,
  * sd3.5_large_turbo.safetensors: keys model.diffusion_model.*, VAE under first_stage_model.*)

@@ -1,4 +1,4 @@
-/* preview.c — sd35_latent_preview: the cheap latent → RGB preview of ComfyUI's SD3 latent
+/* latent_preview.c — sd35_latent_preview: the cheap latent → RGB preview of ComfyUI's SD3 latent
  * format (sd35-facts.md §6), applied to the x0 estimate in model space.
  *
  * Source: ComfyUI comfy/latent_formats.py class SD3 (latent_rgb_factors, 16×3, and

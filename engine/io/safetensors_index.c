@@ -1,8 +1,8 @@
-/* io_st_index.c — sharded safetensors sets: "<name>.safetensors.index.json" as written by
+/* safetensors_index.c — sharded safetensors sets: "<name>.safetensors.index.json" as written by
  * transformers/diffusers ({"metadata": {...}, "weight_map": {"key": "shard file", ...}}).
  * Every shard named in weight_map is mapped and validated; all keys share one namespace
  * (a key in two shards is an error) and every key of weight_map must be in its shard. */
-#include "io_safetensors.h"
+#include "safetensors_internal.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>

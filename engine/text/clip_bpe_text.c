@@ -1,10 +1,10 @@
-/* tok_clip_text.c — the text cleaning the reference's CLIP tokenizer applies before its regex
+/* clip_bpe_text.c — the text cleaning the reference's CLIP tokenizer applies before its regex
  * (sd35-facts.md §1.1): HF transformers 4.x BasicTokenizer(strip_accents=False,
  * do_split_on_punc=False), used by the slow CLIPTokenizer when ftfy is not installed —
  *   _clean_text: U+0000, U+FFFD and category C* (but \t \n \r) deleted, whitespace → ' ';
  *   _tokenize_chinese_chars: spaces around CJK ideographs; NFC; whitespace_tokenize;
  * then str.lower() per token and " ".join (CLIPTokenizer._tokenize). */
-#include "tok_clip.h"
+#include "clip_bpe.h"
 
 #include <string.h>
 

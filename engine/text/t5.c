@@ -5,7 +5,7 @@
  * x += wo(gelu_tanh(wi_0(h)) · wi_1(h)) with h = rms2(x); RMSNorm eps 1e-6; attention without
  * 1/sqrt(d) scaling and without a mask (pads are attended to), plus the relative position
  * bias computed once from block 0's table and reused by every block; final RMSNorm.
- * Not here: tokenisation (tok_t5.c). */
+ * Not here: tokenisation (t5_unigram.c). */
 #include "text_encoders.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
-/* tok_t5.h — the T5 SentencePiece unigram tokenizer's internals, shared by tok_t5_load.c
- * (reading spiece.model / tokenizer.json) and tok_t5.c (normalizer + Viterbi). */
+/* t5_unigram.h — the T5 SentencePiece unigram tokenizer's internals, shared by t5_unigram_load.c
+ * (reading spiece.model / tokenizer.json) and t5_unigram.c (normalizer + Viterbi). */
 #ifndef SD35_TOK_T5_H
 #define SD35_TOK_T5_H
 

@@ -1,4 +1,4 @@
-/* tok_t5.c — T5 tokenisation of one word as the reference gets it (T5TokenizerFast of
+/* t5_unigram.c — T5 tokenisation of one word as the reference gets it (T5TokenizerFast of
  * google/t5-v1_1-xxl; for the single space-free words it is fed this equals SentencePiece
  * `encode` with spiece.model, sd35-facts.md §1.1):
  *   1. added tokens (</s>, <pad>, <unk>, <extra_id_N>) split out of the raw word;
@@ -8,7 +8,7 @@
  *   3. unigram_model.cc EncodeOptimized: Viterbi over the piece scores in float, unknown
  *      characters scored min_score − 10, then consecutive <unk> fused into one (id 2).
  * No byte fallback (T5 has none). */
-#include "tok_t5.h"
+#include "t5_unigram.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* tok_clip.h — internals shared by tok_clip.c (BPE) and tok_clip_text.c (text cleaning). */
+/* clip_bpe.h — internals shared by clip_bpe.c (BPE) and clip_bpe_text.c (text cleaning). */
 #ifndef SD35_TOK_CLIP_H
 #define SD35_TOK_CLIP_H
 

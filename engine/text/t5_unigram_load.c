@@ -1,8 +1,8 @@
-/* tok_t5_load.c — loading the T5 SentencePiece unigram model (google/t5-v1_1-xxl) from
+/* t5_unigram_load.c — loading the T5 SentencePiece unigram model (google/t5-v1_1-xxl) from
  * spiece.model (the SentencePiece ModelProto, read with a minimal protobuf reader) or from the
  * HF tokenizer.json (Unigram vocab + Precompiled charsmap).  Both give the same pieces, scores,
  * nmt_nfkc charsmap and added tokens (<pad> 0, </s> 1, <unk> 2, <extra_id_N> = 32099 − N). */
-#include "tok_t5.h"
+#include "t5_unigram.h"
 
 #include <glib.h>
 #include <json-glib/json-glib.h>

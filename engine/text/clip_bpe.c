@@ -1,9 +1,9 @@
-/* tok_clip.c — the CLIP BPE tokenizer exactly as the reference runs it: HF transformers 4.x
+/* clip_bpe.c — the CLIP BPE tokenizer exactly as the reference runs it: HF transformers 4.x
  * *slow* CLIPTokenizer without ftfy (sd35-facts.md §1.1).  Per word:
  *   1. literal "<|startoftext|>" / "<|endoftext|>" split out (HF added-token trie) → 49406/49407;
  *   2. BasicTokenizer(strip_accents=False, do_split_on_punc=False): chars of category C* (but
  *      \t\n\r), U+0000 and U+FFFD deleted, whitespace → ' ', spaces around CJK ideographs, NFC,
- *      str.split(), str.lower(), " ".join (tok_clip_text.c);
+ *      str.split(), str.lower(), " ".join (clip_bpe_text.c);
  *   3. the regex <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|
  *      [^\s\p{L}\p{N}]+ (IGNORECASE), scanned by hand below;
  *   4. bytes → unicode map, BPE with "</w>" (merges 1..48894 = merges.txt[1:49152-256-2+1]),
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "tok_clip.h"
+#include "clip_bpe.h"
 
 #define CLIP_VOCAB    49408
 #define CLIP_BOS      49406

@@ -1,4 +1,4 @@
-/* guidance.c — see guidance.h.  The guidance rule itself (CFG on x0, SLG) is sampler.c's
+/* denoiser.c — see denoiser.h.  The guidance rule itself (CFG on x0, SLG) is sampler.c's
  * sampler_guidance; this file only says how to get the predictions it asks for.
  *
  * When the prompt's and the negative's contexts have different lengths (a T5 prompt longer
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "guidance.h"
+#include "denoiser.h"
 
 int
 engine_model_is_cancelled (void *user)

@@ -1,7 +1,7 @@
-/* model.c — finding the files of an SD3.5 model (see model.h for the layouts) and telling
+/* discover.c — finding the files of an SD3.5 model (see discover.h for the layouts) and telling
  * its variant from the MMDiT keys.  Every place looked at is remembered, so a missing file is
  * one message naming what is missing and where it was looked for. */
-#include "model.h"
+#include "discover.h"
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "io_safetensors.h"
+#include "safetensors_internal.h"
 
 struct finder
 {

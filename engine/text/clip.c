@@ -4,7 +4,7 @@
  * (sd35-facts.md §1.2): x = tok_emb[ids] + pos_emb[0:77]; pre-LN layers (eps 1e-5) with a
  * causal mask only; hidden = output of layer L−2 without final LN; pooled =
  * final_layer_norm(last)[argmax(ids)], projected by text_projection for CLIP-G only.
- * Not here: tokenisation (tok_clip.c), the SD3 assembly (cond.c). */
+ * Not here: tokenisation (clip_bpe.c), the SD3 assembly (cond.c). */
 #include "text_encoders.h"
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /* safetensors.c — opening safetensors files read-only through mmap, checking each parsed
  * tensor against the data area, the tensor table and reads into host arrays.  The header's
- * JSON is parsed in io_st_header.c, sharded sets are io_st_index.c, writing io_st_writer.c. */
-#include "io_safetensors.h"
+ * JSON is parsed in safetensors_header.c, sharded sets are safetensors_index.c, writing safetensors_writer.c. */
+#include "safetensors_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
-/* io_safetensors.h — internals shared by safetensors.c (reader, header validation) and
- * io_st_index.c (sharded sets).  Not part of the engine's interface. */
+/* safetensors_internal.h — internals shared by safetensors.c (reader, header validation) and
+ * safetensors_index.c (sharded sets).  Not part of the engine's interface. */
 #ifndef SD35_IO_SAFETENSORS_H
 #define SD35_IO_SAFETENSORS_H
 
@@ -46,7 +46,7 @@ enum sd35_status st_check_tensor (struct st_tensor *t, const int64_t off[2], con
 /* No two non-empty tensors from index `first` on share a byte. */
 enum sd35_status st_check_overlap (struct st_file *f, size_t first, const uint8_t *data,
                                    const char *name, struct sd35_error *err);
-/* "*.safetensors.index.json" → every shard mapped into f (io_st_index.c). */
+/* "*.safetensors.index.json" → every shard mapped into f (safetensors_index.c). */
 enum sd35_status st_open_index (const char *path, struct st_file **out, struct sd35_error *err);
 /* 1 if path names a pickle checkpoint by extension. */
 int st_is_pickle_name (const char *path);

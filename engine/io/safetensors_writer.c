@@ -1,9 +1,9 @@
-/* io_st_writer.c — writing safetensors files (CLI outputs, test models) the way the reference
+/* safetensors_writer.c — writing safetensors files (CLI outputs, test models) the way the reference
  * library lays them out: tensors ordered by element size (largest first, then insertion
  * order) so every tensor is aligned to its element size, "__metadata__" first in the header,
  * the header padded with spaces to a multiple of 8 bytes.  Files are written to a temporary
  * name beside the target and renamed, so a reader never sees half a file. */
-#include "io_safetensors.h"
+#include "safetensors_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* io_st_header.c — strict validation of a safetensors file held in memory.  The format
+/* safetensors_header.c — strict validation of a safetensors file held in memory.  The format
  * (https://github.com/huggingface/safetensors, "Format"): an 8-byte little-endian header
  * length N, N bytes of JSON {"name": {"dtype", "shape", "data_offsets": [begin, end]}, ...,
  * "__metadata__": {string: string}}, then the data area; offsets are relative to it.
@@ -7,7 +7,7 @@
  * bounded by the header (≤ 100 MB), nesting of skipped unknown members is limited, integers
  * are checked for overflow, and the first problem ends the parse with the file name, the
  * reason and the byte position.  Tensors are then checked against the data area. */
-#include "io_safetensors.h"
+#include "safetensors_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

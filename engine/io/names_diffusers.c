@@ -4,14 +4,14 @@
  * loaders/single_file_utils.py (convert_ldm_vae_checkpoint, update_vae_resnet_ldm_to_diffusers,
  * update_vae_attentions_ldm_to_diffusers, DIFFUSERS_TO_LDM_MAPPING["vae"]).
  *
- * Like io_st_index.c this builds an st_file itself, so it uses io_safetensors.h. */
+ * Like safetensors_index.c this builds an st_file itself, so it uses safetensors_internal.h. */
 #include "names_diffusers.h"
 
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "io_safetensors.h"
+#include "safetensors_internal.h"
 
 #define MMDIT_PREFIX "model.diffusion_model."
 #define VAE_PREFIX   "first_stage_model."

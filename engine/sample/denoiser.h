@@ -1,4 +1,4 @@
-/* guidance.h — the engine side of sampling: the sampler_model (sampler.h) that runs the
+/* denoiser.h — the engine side of sampling: the sampler_model (sampler.h) that runs the
  * MMDiT on the prompt's and the negative prompt's conditioning (BaseModel.apply_model:
  * v = MMDiT(x, 1000·σ, ctx, y), x0 = x − v·σ), and the sampler_callbacks that turn each
  * step into the public callbacks (preview, debug tensors) and poll cancellation. */
