@@ -33,9 +33,24 @@ backend_new (enum sd35_backend_kind kind, int n_threads, struct backend **out,
       return backend_cuda_new (out, err);
     case SD35_BACKEND_AUTO:
     default:
+#ifdef SD35_HAVE_CUDA
       if (backend_cuda_new (out, &cuda_err) == SD35_OK)
         return SD35_OK;
-      sd35_notice ("no usable GPU (%s): using the CPU backend", cuda_err.message);
+      {
+        /* one short line: the reason up to its parenthesised detail (--verbose has it all) */
+        const char *detail = strstr (cuda_err.message, " (");
+        int         len = detail ? (int) (detail - cuda_err.message)
+                                 : (int) strlen (cuda_err.message);
+
+        if (strstr (cuda_err.message, "no usable GPU") != NULL)
+          sd35_notice ("no usable GPU, using the CPU");
+        else
+          sd35_notice ("no usable GPU, using the CPU (%.*s)", len, cuda_err.message);
+        sd35_log ("%s", cuda_err.message);
+      }
+#else
+      (void) cuda_err;  /* a build without CUDA: the CPU is the only choice, nothing to say */
+#endif
       return backend_cpu_new (n_threads, out, err);
     }
 }

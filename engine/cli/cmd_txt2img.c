@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -24,8 +25,13 @@ struct gen_opts
   int                   steps, width, height, quiet;
   double                cfg, shift, slg_scale, slg_start, slg_end, strength;
   uint64_t              seed, vae_seed;
-  int                   seen_vae_seed, seen_slg_layers;
+  int                   seen_vae_seed, seen_slg_layers, seen_width, seen_height;
   struct cli_int_list   slg_layers;
+
+  /* progress: one rewritten line on a terminal, a line per step otherwise */
+  int                   tty;
+  int                   line_open;    /* a progress line without its newline is shown */
+  struct timespec       t_sampling;   /* start of the sampling stage: the ETA's clock */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -44,20 +50,80 @@ is_cancelled (void *user)
   return interrupted;
 }
 
+static double
+seconds_since (const struct timespec *t0)
+{
+  struct timespec t;
+
+  clock_gettime (CLOCK_MONOTONIC, &t);
+  return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+/* Ends a rewritten progress line before anything else is printed on stderr. */
+static void
+progress_end (struct gen_opts *o)
+{
+  if (o->line_open)
+    fputc ('\n', stderr);
+  o->line_open = 0;
+}
+
 static void
 on_stage (void *user, const char *stage)
 {
-  const struct gen_opts *o = user;
-  if (!o->quiet)
-    fprintf (stderr, "%s…\n", stage);
+  struct gen_opts *o = user;
+
+  if (strcmp (stage, "sampling") == 0)
+    clock_gettime (CLOCK_MONOTONIC, &o->t_sampling);
+  if (o->quiet)
+    return;
+  progress_end (o);
+  fprintf (stderr, "%s…\n", stage);
+}
+
+/* "m:ss" (or "h:mm:ss") for a duration in seconds. */
+static void
+format_duration (double s, char *buf, size_t size)
+{
+  long t = s > 0 ? (long) (s + 0.5) : 0;
+
+  if (t >= 3600)
+    snprintf (buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else
+    snprintf (buf, size, "%ld:%02ld", t / 60, t % 60);
 }
 
 static void
 on_step (void *user, int step, int n_steps, float sigma, const uint8_t *rgb, int w, int h)
 {
-  const struct gen_opts *o = user;
-  if (!o->quiet)
-    fprintf (stderr, "  step %d/%d  sigma %.4f\n", step + 1, n_steps, sigma);
+  struct gen_opts *o = user;
+  int              done = step + 1, filled, width = 24;
+  double           elapsed;
+  char             bar[32], el[32], left[32];
+
+  (void) rgb, (void) w, (void) h;
+  if (o->quiet)
+    return;
+  if (!o->tty)
+    {
+      fprintf (stderr, "  step %d/%d  sigma %.4f\n", done, n_steps, sigma);
+      return;
+    }
+  /* the time per step so far × the steps to go (the first step includes warm-up, so the
+   * estimate is a little pessimistic at first) */
+  elapsed = seconds_since (&o->t_sampling);
+  filled = n_steps > 0 ? done * width / n_steps : 0;
+  for (int i = 0; i < width; i++)
+    bar[i] = i < filled ? '#' : '.';
+  bar[width] = '\0';
+  format_duration (elapsed, el, sizeof el);
+  format_duration (elapsed / done * (n_steps - done), left, sizeof left);
+  fprintf (stderr, "\r  step %d/%d [%s] %s elapsed, %s left\033[K", done, n_steps, bar, el,
+           left);
+  fflush (stderr);
+  o->line_open = 1;
+  if (done == n_steps)
+    progress_end (o);
 }
 
 /* The `noise` tensor of a safetensors file, 16·h·w floats. */
@@ -119,16 +185,38 @@ tri_state (const char *cmd, const char *opt, const char *v, int on, int off, int
   return 0;
 }
 
-/* Reads the init image (resized to width×height when it has another size) and the mask. */
+/* The nearest multiple of 16 (at least 16): the VAE's 8 × the MMDiT's 2×2 patches. */
 static int
-read_init (const char *cmd, const struct gen_opts *o, uint8_t **rgb, float **mask)
+round16 (int side)
+{
+  int r = (side + 8) / 16 * 16;
+
+  return r < 16 ? 16 : r;
+}
+
+/* Reads the init image and the mask.  Without --width/--height the image keeps the init
+ * image's size, rounded to a multiple of 16; otherwise (or when rounding changed it) the
+ * init image is resized to width×height. */
+static int
+read_init (const char *cmd, struct gen_opts *o, uint8_t **rgb, float **mask)
 {
   struct sd35_error err = { 0 };
   uint8_t          *img = NULL;
-  int               w, h;
+  int               w, h, init_w, init_h;
 
   if (png_read_rgb (o->init, &img, &w, &h, &err) != SD35_OK)
     return cli_fail_err (cmd, &err);
+  init_w = w;
+  init_h = h;
+  if (!o->seen_width)
+    o->width = round16 (w);
+  if (!o->seen_height)
+    o->height = round16 (h);
+  if (o->width % 16 != 0 || o->height % 16 != 0 || o->width <= 0 || o->height <= 0)
+    {
+      free (img);
+      return 0;  /* sd35_generate names the nearest valid sizes */
+    }
   if (w != o->width || h != o->height)
     {
       uint8_t *resized = NULL;
@@ -151,11 +239,25 @@ read_init (const char *cmd, const struct gen_opts *o, uint8_t **rgb, float **mas
 
     if (png_read_rgb (o->mask, &m, &w, &h, &err) != SD35_OK)
       return cli_fail_err (cmd, &err);
-    if (w != o->width || h != o->height)
+    if (w == init_w && h == init_h && (w != o->width || h != o->height))
+      {
+        /* drawn over the init image: scaled with it */
+        uint8_t *resized = NULL;
+
+        if (image_resize_rgb (m, w, h, o->width, o->height, &resized, &err) != SD35_OK)
+          {
+            free (m);
+            return cli_fail_err (cmd, &err);
+          }
+        free (m);
+        m = resized;
+      }
+    else if (w != o->width || h != o->height)
       {
         free (m);
-        return cli_fail (cmd, "the mask %s is %d×%d; it must be the image size %d×%d", o->mask,
-                         w, h, o->width, o->height);
+        return cli_fail (cmd, "the mask %s is %d×%d; it must be the size of the init image "
+                         "(%d×%d) or of the output (%d×%d)", o->mask, w, h, init_w, init_h,
+                         o->width, o->height);
       }
     *mask = malloc (n * sizeof **mask);
     if (*mask == NULL)
@@ -204,8 +306,12 @@ run (int argc, char **argv, int img2img)
         "exactly 1 gives the same and skips the unconditional pass", NULL },
       { "seed", CLI_U64, &o.seed, "noise seed, torch.manual_seed semantics (default: random)",
         &seen_seed },
-      { "width", CLI_INT, &o.width, "image width, a multiple of 16 (default 1024)", NULL },
-      { "height", CLI_INT, &o.height, "image height, a multiple of 16 (default 1024)", NULL },
+      { "width", CLI_INT, &o.width, img2img ? "image width, a multiple of 16 (default: the "
+        "init image's, rounded to a multiple of 16)" : "image width, a multiple of 16 "
+        "(default 1024)", &o.seen_width },
+      { "height", CLI_INT, &o.height, img2img ? "image height, a multiple of 16 (default: the "
+        "init image's, rounded to a multiple of 16)" : "image height, a multiple of 16 "
+        "(default 1024)", &o.seen_height },
       { "sampler", CLI_STR, &o.sampler, "euler or dpmpp_2m (default: the model's)", NULL },
       { "shift", CLI_DOUBLE, &o.shift, "flow shift (default: the model's, 3)", NULL },
       { "slg-scale", CLI_DOUBLE, &o.slg_scale, "skip-layer guidance scale (default 0 = off; "
@@ -225,14 +331,15 @@ run (int argc, char **argv, int img2img)
         "off: free CLIP/T5 from the backend once the prompts are encoded", NULL },
       { "vae-tiles", CLI_STR, &o.vae_tiles, "auto (default: when the decode would exceed the "
         "memory budget), on or off: VAE decode in 512×512 tiles, blended", NULL },
-      { "init", CLI_STR, &o.init, "img2img: the init image (PNG); another size than "
-        "--width × --height is resized to it (Lanczos)", NULL },
+      { "init", CLI_STR, &o.init, "img2img: the init image (PNG); the output keeps "
+        "its size (rounded to a multiple of 16) unless --width/--height say otherwise, and "
+        "it is resized to that (Lanczos)", NULL },
       { "strength", CLI_DOUBLE, &o.strength, "img2img: how much to change, in (0, 1] "
         "(default 0.8)", NULL },
       { "vae-seed", CLI_U64, &o.vae_seed, "img2img: seed of the VAE-encode sample (default: "
         "--seed)", &o.seen_vae_seed },
-      { "mask", CLI_STR, &o.mask, "img2img: PNG of the image size, white = regenerate, black "
-        "= keep", NULL },
+      { "mask", CLI_STR, &o.mask, "img2img: PNG of the init image's or the output's size, "
+        "white = regenerate, black = keep", NULL },
     };
     int n_opts = (int) (sizeof opts / sizeof opts[0]) - (img2img ? 0 : 4);
 
@@ -256,6 +363,12 @@ run (int argc, char **argv, int img2img)
       tri_state (cmd, "--vae-tiles", o.vae_tiles, 1, -1, 0, &eo.vae_tiling) != 0)
     return 2;
 
+  /* img2img: the init image first, it gives the size unless --width/--height do */
+  if (img2img && read_init (cmd, &o, &init, &mask) != 0)
+    {
+      free (init);
+      return 1;
+    }
   sd35_params_init (&p);
   p.prompt = o.prompt;
   p.negative_prompt = o.negative ? o.negative : "";
@@ -265,7 +378,11 @@ run (int argc, char **argv, int img2img)
   p.cfg = o.cfg;
   p.shift = o.shift;
   if (o.sampler && sd35_sampler_from_name (o.sampler, &p.sampler) != 0)
-    return cli_fail (cmd, "--sampler must be euler or dpmpp_2m, not '%s'", o.sampler), 2;
+    {
+      free (init);
+      free (mask);
+      return cli_fail (cmd, "--sampler must be euler or dpmpp_2m, not '%s'", o.sampler), 2;
+    }
   if (!seen_seed)
     {
       o.seed = (uint64_t) time (NULL) % 100000;  /* the reference draws from [0, 100000) */
@@ -282,20 +399,14 @@ run (int argc, char **argv, int img2img)
     }
   if (o.width % 16 == 0 && o.height % 16 == 0 && o.width > 0 && o.height > 0 && o.noise &&
       (noise = read_noise (cmd, o.noise, o.height / 8, o.width / 8)) == NULL)
-    return 1;
+    {
+      free (init);
+      free (mask);
+      return 1;
+    }
   p.noise = noise;
   if (img2img)
     {
-      if (o.width % 16 != 0 || o.height % 16 != 0 || o.width <= 0 || o.height <= 0)
-        {
-          /* let the engine name the nearest valid sizes */
-        }
-      else if (read_init (cmd, &o, &init, &mask) != 0)
-        {
-          free (noise);
-          free (init);
-          return 1;
-        }
       p.init_rgb = init;
       p.mask = mask;
       p.strength = o.strength;
@@ -313,6 +424,8 @@ run (int argc, char **argv, int img2img)
   cb.on_step = on_step;
   cb.is_cancelled = is_cancelled;
   cb.user = &o;
+  o.tty = isatty (STDERR_FILENO);
+  clock_gettime (CLOCK_MONOTONIC, &o.t_sampling);
   signal (SIGINT, on_sigint);
 
   clock_gettime (CLOCK_MONOTONIC, &t0);
@@ -329,7 +442,9 @@ run (int argc, char **argv, int img2img)
                mi->backend_name, mi->t5_path ? "" : ", T5 off");
     }
   memset (&r, 0, sizeof r);
-  if (sd35_generate (engine, &p, &cb, &r, &err) != SD35_OK)
+  rc = sd35_generate (engine, &p, &cb, &r, &err) != SD35_OK;
+  progress_end (&o);  /* a cancelled or failed run leaves the line open */
+  if (rc != 0)
     {
       rc = cli_fail_err (cmd, &err);
       goto done;

@@ -119,6 +119,22 @@ cli_resize (const char *model)
   else
     test_check (0, "read %s: %s", out, err.message);
   free (back);
+
+  /* without --width/--height the output keeps the init image's size, rounded to 16 */
+  {
+    char *argv[] = { (char *) cli, "img2img", "--model", (char *) model, "--backend", "cpu",
+                     "--prompt", "x", "--steps", "2", "--seed", "3", "--init", init,
+                     "--strength", "0.5", "--out", out, "--quiet", NULL };
+    int rc = test_run_argv (argv);
+    test_check (rc == 0, "CLI img2img with a 40×24 init image, no size given: status %d", rc);
+  }
+  back = NULL;
+  if (png_read_rgb (out, &back, &w, &h, &err) == SD35_OK)
+    test_check (w == 48 && h == 32, "CLI img2img keeps the init size rounded to 16: %d×%d "
+                "(expected 48×32 from 40×24)", w, h);
+  else
+    test_check (0, "read %s: %s", out, err.message);
+  free (back);
 }
 
 int
