@@ -242,7 +242,7 @@ sd35_engine_open (const struct sd35_engine_options *opts, sd35_engine **out,
   if (backend_new (opts->backend, opts->n_threads, &e->be, err) != SD35_OK)
     goto fail;
   e->offload_text_encoders = opts->offload_text_encoders < 0
-                               ? strcmp (e->be->name, "cuda") == 0
+                               ? e->be->device_memory
                                : opts->offload_text_encoders != 0;
   e->vae_tiling = opts->vae_tiling;
 

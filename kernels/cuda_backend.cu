@@ -434,6 +434,7 @@ static const struct backend_ops cuda_ops = {
   cuda_op_upsample2x,
   cuda_op_patchify,
   cuda_op_unpatchify,
+  cuda_free_bytes,
 };
 
 extern "C" enum sd35_status
@@ -467,6 +468,7 @@ backend_cuda_new (struct backend **out, struct sd35_error *err)
     }
   be->name = "cuda";
   be->ops = &cuda_ops;
+  be->device_memory = 1;
   be->act_dtype = SD35_BF16;
   be->impl = ci;
   ci->device = 0;

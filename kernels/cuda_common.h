@@ -107,6 +107,9 @@ int cuda_gemm (struct backend *be, int trans_a, int trans_b, int64_t m, int64_t 
                void *D, int d_dt, int64_t ldd, int64_t stride_d, int batch,
                const void *bias, int bias_dt, int gelu, float alpha, float beta);
 
+/* ops->free_bytes: device free memory plus the pool's cached blocks (cuda_memory.cu). */
+size_t cuda_free_bytes (struct backend *be);
+
 /* Frees the cached cuBLASLt heuristic results (backend destroy). */
 void cuda_gemm_cache_free (struct cuda_impl *ci);
 

@@ -2,8 +2,10 @@
  * tensor helpers of ops.h (tensor_new, tensor_from_f32, tensor_to_f32, ...). */
 #include "ops.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 
@@ -67,6 +69,45 @@ backend_check (struct backend *be, struct sd35_error *err)
 {
   if (be->err.status != SD35_OK && err != NULL && err->status == SD35_OK)
     *err = be->err;
+  return be->err.status;
+}
+
+size_t
+backend_free_bytes (struct backend *be)
+{
+  if (be->ops->free_bytes == NULL)
+    return SIZE_MAX;
+  return be->ops->free_bytes (be);
+}
+
+size_t
+backend_work_budget (struct backend *be)
+{
+  long   pages, page_size;
+  size_t free_b;
+
+  if (be->device_memory)
+    {
+      free_b = backend_free_bytes (be);
+      return free_b == SIZE_MAX ? SIZE_MAX : free_b / 10 * 8;  /* room for cuBLAS, driver */
+    }
+  pages = sysconf (_SC_PHYS_PAGES);
+  page_size = sysconf (_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0)
+    return SIZE_MAX;
+  return (size_t) pages / 4 * (size_t) page_size;  /* a quarter of the RAM */
+}
+
+enum sd35_status
+op_weight_from_host (struct backend *be, struct tensor *t, const void *src,
+                     enum sd35_dtype src_dtype, enum weight_use use)
+{
+  if (backend_failed (be))
+    return be->err.status;
+  if (be->ops->weight_from_host (be, t, src, src_dtype, use) != SD35_OK
+      && be->err.status == SD35_OK)
+    sd35_set_error (&be->err, SD35_ERR_INTERNAL, "the %s backend could not load a weight",
+                    be->name);
   return be->err.status;
 }
 
@@ -140,7 +181,7 @@ tensor_from_f32 (struct backend *be, const float *src, int ndim, const int64_t *
 {
   struct tensor *t = tensor_new (be, be->act_dtype, ndim, shape);
   if (t != NULL)
-    be->ops->upload_f32 (be, t, src);
+    op_upload_f32 (be, t, src);
   return t;
 }
 
@@ -157,5 +198,5 @@ tensor_free (struct tensor *t)
 void
 tensor_to_f32 (const struct tensor *t, float *dst)
 {
-  t->be->ops->download_f32 (t->be, dst, t);
+  op_download_f32 (t->be, dst, t);
 }

@@ -1,5 +1,5 @@
 /* ops.h — the op interface that all model code (clip.c, t5.c, mmdit.c, vae.c) is written
- * against.  A backend (engine/cpu/ = the readable fp32 reference, kernels/ = CUDA bf16) fills a
+ * against.  A backend (engine/backend/cpu/ = the readable fp32 reference, kernels/ = CUDA bf16) fills a
  * `struct backend_ops` table; model code calls the `op_*` wrappers below and never touches
  * tensor memory directly.
  *
@@ -174,27 +174,37 @@ struct backend_ops
    * out[B, C, H, W]   (einsum nhwpqc→nchpwq) */
   void (*unpatchify) (struct backend *be, struct tensor *out, const struct tensor *in,
                       int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);
+
+  /* --- policy: what engine and model code ask instead of comparing backend names -------- */
+  /* Bytes this backend could still allocate for tensors (a GPU: the device's free memory
+   * plus what its pool caches; the CPU: the RAM available now); 0 when the device cannot be
+   * asked (callers then take the frugal path, e.g. a tiled VAE decode). NULL: no limit known
+   * (backend_free_bytes gives SIZE_MAX). */
+  size_t (*free_bytes) (struct backend *be);
 };
 
 struct backend
 {
-  const char               *name;       /* "cpu", "cuda" */
+  const char               *name;       /* "cpu", "cuda": for messages and logs only — engine
+                                         * and model code ask the fields and ops below, never
+                                         * the name (tests/unit/test_backend_policy.sh) */
   const struct backend_ops *ops;
   enum sd35_dtype           act_dtype;  /* activation storage */
+  /* Tensors live in memory of the device's own (a GPU), apart from the host's RAM: text
+   * encoders are worth offloading to the host between uses, and the device is fast enough
+   * that per-step work such as TAESD previews costs little. 0 for host backends. */
+  int                       device_memory;
   struct sd35_error         err;        /* sticky first error */
   size_t                    bytes_in_use, peak_bytes;
   void                     *impl;
 };
 
 /* --- backends ---------------------------------------------------------------------------- */
-/* CPU backend (engine/cpu/): n_threads 0 = all cores. */
+/* CPU backend (engine/backend/cpu/): n_threads 0 = all cores. */
 enum sd35_status backend_cpu_new (int n_threads, struct backend **out, struct sd35_error *err);
 /* CUDA backend (kernels/): SD35_ERR_CUDA with a clear message when no GPU/driver. Absent
  * (returns SD35_ERR_CUDA "built without CUDA") when compiled with -Dcuda=disabled. */
 enum sd35_status backend_cuda_new (struct backend **out, struct sd35_error *err);
-/* Free device memory plus what the CUDA backend's pool caches (kernels/cuda_memory.cu);
- * 0 without CUDA or on error (vae_tiled.c defines it for -Dcuda=disabled builds). */
-size_t backend_cuda_free_bytes (struct backend *be);
 /* AUTO tries CUDA then falls back to CPU with a one-line notice. */
 enum sd35_status backend_new (enum sd35_backend_kind kind, int n_threads, struct backend **out,
                               struct sd35_error *err);
@@ -208,6 +218,13 @@ backend_failed (const struct backend *be)
 
 /* Copies the sticky error into err (if any) and returns its status. */
 enum sd35_status backend_check (struct backend *be, struct sd35_error *err);
+
+/* Bytes the backend could still allocate (ops->free_bytes); SIZE_MAX when no limit is known. */
+size_t backend_free_bytes (struct backend *be);
+/* Bytes one large working set (a whole-image VAE decode) may take before the caller tiles
+ * it: most of a device's free memory (room left for cuBLAS and the driver), a quarter of the
+ * RAM on the host. */
+size_t backend_work_budget (struct backend *be);
 
 /* --- tensors ------------------------------------------------------------------------------ */
 /* New backend tensor of dtype and shape (ndim ≤ 4); NULL on failure (error in be->err).
@@ -226,8 +243,27 @@ void tensor_free (struct tensor *t);
 void tensor_to_f32 (const struct tensor *t, float *dst);
 
 /* --- op wrappers (skip when the backend already failed; check sizes in debug builds) ---- */
+/* In builds without NDEBUG (meson's debug and debugoptimized) every op_* call first checks
+ * that each tensor argument holds at least the elements its sizes name (op_check.c) and
+ * records SD35_ERR_INTERNAL naming the op and the tensor otherwise. */
+#ifndef NDEBUG
+#define OP_SIZES_OK(be, fn, ...) op_check_##fn ((be), __VA_ARGS__)
+#else
+#define OP_SIZES_OK(be, fn, ...) 1
+#endif
 #define OP_CALL(be, fn, ...) \
-  do { if (!backend_failed (be)) (be)->ops->fn ((be), __VA_ARGS__); } while (0)
+  do { if (!backend_failed (be) && OP_SIZES_OK (be, fn, __VA_ARGS__)) \
+         (be)->ops->fn ((be), __VA_ARGS__); } while (0)
+
+/* host fp32 ⇄ tensor (numel floats) and waiting for the backend, with the same sticky-error
+ * rule as the ops: model code calls these, never be->ops->upload_f32 and friends. */
+#define op_upload_f32(be, ...)    OP_CALL (be, upload_f32, __VA_ARGS__)
+#define op_download_f32(be, ...)  OP_CALL (be, download_f32, __VA_ARGS__)
+#define op_synchronize(be) \
+  do { if (!backend_failed (be)) (be)->ops->synchronize (be); } while (0)
+/* A weight from file bytes (ops->weight_from_host); returns the backend's status. */
+enum sd35_status op_weight_from_host (struct backend *be, struct tensor *t, const void *src,
+                                      enum sd35_dtype src_dtype, enum weight_use use);
 
 #define op_linear(be, ...)        OP_CALL (be, linear, __VA_ARGS__)
 #define op_attention(be, ...)     OP_CALL (be, attention, __VA_ARGS__)
@@ -250,5 +286,59 @@ void tensor_to_f32 (const struct tensor *t, float *dst);
 #define op_upsample2x(be, ...)    OP_CALL (be, upsample2x, __VA_ARGS__)
 #define op_patchify(be, ...)      OP_CALL (be, patchify, __VA_ARGS__)
 #define op_unpatchify(be, ...)    OP_CALL (be, unpatchify, __VA_ARGS__)
+
+/* The size checks behind OP_SIZES_OK (op_check.c): 1 when every tensor is large enough. */
+int op_check_upload_f32 (struct backend *be, struct tensor *dst, const float *src);
+int op_check_download_f32 (struct backend *be, float *dst, const struct tensor *src);
+int op_check_linear (struct backend *be, struct tensor *out, const struct tensor *in,
+                     const struct tensor *w, const struct tensor *b, int64_t M, int64_t N,
+                     int64_t K, enum op_act act);
+int op_check_attention (struct backend *be, struct tensor *out, const struct tensor *qkv,
+                        const struct tensor *bias, int64_t B, int64_t L, int64_t H, int64_t dh,
+                        float scale, int causal);
+int op_check_layernorm (struct backend *be, struct tensor *out, const struct tensor *in,
+                        const struct tensor *w, const struct tensor *b, int64_t rows,
+                        int64_t D, float eps);
+int op_check_rmsnorm (struct backend *be, struct tensor *out, const struct tensor *in,
+                      const struct tensor *w, int64_t rows, int64_t D, float eps);
+int op_check_qk_rmsnorm (struct backend *be, struct tensor *qkv, const struct tensor *wq,
+                         const struct tensor *wk, int64_t rows, int64_t H, int64_t dh,
+                         float eps);
+int op_check_ln_modulate (struct backend *be, struct tensor *out, const struct tensor *in,
+                          const struct tensor *mod, int64_t n_chunks, int64_t shift_chunk,
+                          int64_t scale_chunk, int64_t B, int64_t N, int64_t D, float eps);
+int op_check_gated_add (struct backend *be, struct tensor *x, const struct tensor *y,
+                        const struct tensor *mod, int64_t n_chunks, int64_t gate_chunk,
+                        int64_t B, int64_t N, int64_t D);
+int op_check_groupnorm (struct backend *be, struct tensor *out, const struct tensor *in,
+                        const struct tensor *w, const struct tensor *b, int64_t B, int64_t C,
+                        int64_t HW, int64_t groups, float eps, int silu);
+int op_check_activation (struct backend *be, struct tensor *out, const struct tensor *in,
+                         int64_t n, enum op_act act);
+int op_check_add (struct backend *be, struct tensor *out, const struct tensor *a,
+                  const struct tensor *b, int64_t n);
+int op_check_mul (struct backend *be, struct tensor *out, const struct tensor *a,
+                  const struct tensor *b, int64_t n);
+int op_check_add_broadcast (struct backend *be, struct tensor *out, const struct tensor *in,
+                            const struct tensor *vec, int64_t B, int64_t n);
+int op_check_copy (struct backend *be, struct tensor *dst, const struct tensor *src, int64_t n);
+int op_check_concat_rows (struct backend *be, struct tensor *out, const struct tensor *a,
+                          const struct tensor *b, int64_t B, int64_t L1, int64_t L2, int64_t C);
+int op_check_split_rows (struct backend *be, struct tensor *a, struct tensor *b,
+                         const struct tensor *in, int64_t B, int64_t L1, int64_t L2, int64_t C);
+int op_check_transpose (struct backend *be, struct tensor *out, const struct tensor *in,
+                        int64_t B, int64_t C, int64_t N);
+int op_check_embedding (struct backend *be, struct tensor *out, const struct tensor *table,
+                        const int32_t *ids, int64_t n, int64_t D);
+int op_check_conv2d (struct backend *be, struct tensor *out, const struct tensor *in,
+                     const struct tensor *w, const struct tensor *b, int64_t B, int64_t Ci,
+                     int64_t H, int64_t W, int64_t Co, int64_t kh, int64_t kw, int64_t stride,
+                     int64_t pad_t, int64_t pad_l, int64_t pad_b, int64_t pad_r);
+int op_check_upsample2x (struct backend *be, struct tensor *out, const struct tensor *in,
+                         int64_t B, int64_t C, int64_t H, int64_t W);
+int op_check_patchify (struct backend *be, struct tensor *out, const struct tensor *in,
+                       int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);
+int op_check_unpatchify (struct backend *be, struct tensor *out, const struct tensor *in,
+                         int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);
 
 #endif

@@ -127,7 +127,7 @@ cmd_bench (int argc, char **argv)
   sd35_log_set_verbose (verbose);
   if (backend_new (kind, threads, &be, &err) != SD35_OK)
     return cli_fail_err (cmd, &err);
-  cpu = strcmp (be->name, "cpu") == 0;
+  cpu = !be->device_memory;  /* host backends get the small defaults */
 
   /* defaults by the backend actually obtained */
   if (variant_s == NULL)

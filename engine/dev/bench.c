@@ -231,7 +231,7 @@ static void
 stage_begin (struct backend *be, struct bench_stage *r)
 {
   memset (r, 0, sizeof *r);
-  be->ops->synchronize (be);
+  op_synchronize (be);
   be->peak_bytes = be->bytes_in_use;
 }
 
@@ -242,10 +242,10 @@ stage_begin (struct backend *be, struct bench_stage *r)
   for (int run_ = 0; run_ < (warmup) + (iters) && (st) == SD35_OK; run_++)                  \
     {                                                                                       \
       double t0_;                                                                           \
-      (be)->ops->synchronize (be);                                                          \
+      op_synchronize (be);                                                                  \
       t0_ = bench_now_ms ();                                                                \
       body;                                                                                 \
-      (be)->ops->synchronize (be);                                                          \
+      op_synchronize (be);                                                                  \
       if ((st) == SD35_OK)                                                                  \
         (st) = backend_check ((be), err);                                                   \
       if (run_ >= (warmup))                                                                 \
@@ -295,7 +295,7 @@ bench_gemm (struct backend *be, int n, int warmup, int iters, struct bench_stage
       w->be = be;
       w->ndim = 2;
       w->shape[0] = w->shape[1] = n;
-      if (be->ops->weight_from_host (be, w, wh, SD35_BF16, WEIGHT_MATRIX) != SD35_OK)
+      if (op_weight_from_host (be, w, wh, SD35_BF16, WEIGHT_MATRIX) != SD35_OK)
         {
           free (w);
           w = NULL;
@@ -376,7 +376,7 @@ bench_text (struct backend *be, int t5_tokens, int warmup, int iters, struct ben
     }
   for (int64_t i = 0; st == SD35_OK && i < t5_tokens; i++)
     t5_ids[i] = (int32_t) ((i * 7919) % (t5->vocab - 1));
-  be->ops->synchronize (be);
+  op_synchronize (be);
   r->weight_bytes = be->bytes_in_use;
   r->build_ms = bench_now_ms () - t0;
   TIMED_RUNS (be, r, warmup, iters, st, {
@@ -458,7 +458,7 @@ bench_mmdit_shape (struct backend *be, const struct mmdit_config *shape, int B, 
   v = sd35_malloc (nx * sizeof *v, "MMDiT output", err);
   if (x == NULL || ctx == NULL || y == NULL || v == NULL)
     st = SD35_ERR_OOM;
-  be->ops->synchronize (be);
+  op_synchronize (be);
   r->weight_bytes = be->bytes_in_use;
   r->build_ms = bench_now_ms () - t0;
   TIMED_RUNS (be, r, warmup, iters, st, {
@@ -502,7 +502,7 @@ bench_vae (struct backend *be, int size, int warmup, int iters, struct bench_sta
   img = sd35_malloc ((size_t) 3 * size * size * sizeof *img, "decoded image", err);
   if (lat == NULL || img == NULL)
     st = SD35_ERR_OOM;
-  be->ops->synchronize (be);
+  op_synchronize (be);
   r->weight_bytes = be->bytes_in_use;
   r->build_ms = bench_now_ms () - t0;
   TIMED_RUNS (be, r, warmup, iters, st, { st = vae_decode (vae, lat, h, w, img, err); });

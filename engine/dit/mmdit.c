@@ -383,11 +383,11 @@ mmdit_forward (struct mmdit *m, const float *x, const float *sigma, const float 
       t[b] = sigma[b] * 1000.0f;
     mmdit_timestep_embedding (t, B, host);
   }
-  be->ops->upload_f32 (be, s->t_freq, host);
+  op_upload_f32 (be, s->t_freq, host);
   free (host);
-  be->ops->upload_f32 (be, s->x_in, x);
-  be->ops->upload_f32 (be, s->ctx_in, context);
-  be->ops->upload_f32 (be, s->y_in, y);
+  op_upload_f32 (be, s->x_in, x);
+  op_upload_f32 (be, s->ctx_in, context);
+  op_upload_f32 (be, s->y_in, y);
   mmdit_debug_tensor (m, "dbg_t_freq", s->t_freq, 2, B, MMDIT_FREQ_DIM, 0);
 
   /* x_embedder (Conv2d k=p s=p as patchify + linear) + cropped pos_embed */
@@ -455,7 +455,7 @@ mmdit_forward (struct mmdit *m, const float *x, const float *sigma, const float 
   st = backend_check (be, err);
   if (st != SD35_OK)
     return st;
-  be->ops->download_f32 (be, v, s->x_in);
-  be->ops->synchronize (be);
+  op_download_f32 (be, v, s->x_in);
+  op_synchronize (be);
   return backend_check (be, err);
 }

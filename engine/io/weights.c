@@ -240,7 +240,7 @@ wl_upload (struct weights_loader *wl, const char *key, const void *src, enum sd3
   x->dtype = dt;
   x->ndim = ndim;
   x->numel = numel;
-  st = wl->be->ops->weight_from_host (wl->be, x, src, dt, use);
+  st = op_weight_from_host (wl->be, x, src, dt, use);
   if (st != SD35_OK)
     {
       free (x);
@@ -615,7 +615,7 @@ weights_random_tensor (struct weights_random *r, enum weight_use use, int ndim, 
   t->ndim = ndim;
   for (int i = 0; i < ndim; i++)
     t->shape[i] = shape[i];
-  if (r->be->ops->weight_from_host (r->be, t, r->pool, SD35_BF16, use) != SD35_OK)
+  if (op_weight_from_host (r->be, t, r->pool, SD35_BF16, use) != SD35_OK)
     {
       free (t);
       r->failed = 1;

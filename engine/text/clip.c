@@ -340,7 +340,7 @@ clip_encode (struct clip_model *m, const int32_t *ids, float *hidden, float *poo
           p = tensor_new (be, SD35_F32, 2, (int64_t[]) { 1, D });
           pp = tensor_new (be, SD35_F32, 2, (int64_t[]) { 1, D });
           if (p != NULL)
-            be->ops->upload_f32 (be, p, last + eos * D);
+            op_upload_f32 (be, p, last + eos * D);
           op_linear (be, pp, p, m->text_projection, NULL, 1, D, D, ACT_NONE);
           if (!backend_failed (be))
             tensor_to_f32 (pp, pooled);

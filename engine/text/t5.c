@@ -297,7 +297,7 @@ t5_encode (struct t5_model *m, const int32_t *ids, int n, float *hidden, struct 
    * the residual stream x and h (norm / projection outputs, the final output read back) */
   bias = tensor_new (be, SD35_F32, 3, (int64_t[]) { H, T, T });
   if (bias != NULL)
-    be->ops->upload_f32 (be, bias, bias_host);
+    op_upload_f32 (be, bias, bias_host);
   free (bias_host);
   x = tensor_new (be, SD35_F32, 2, (int64_t[]) { T, D });
   h = tensor_new (be, SD35_F32, 2, (int64_t[]) { T, D });

@@ -323,8 +323,8 @@ taesd_forward (struct taesd *t, const float *latent, int h, int w, int last, flo
   ok = x != NULL;
   if (ok && !backend_failed (t->be))
     {
-      t->be->ops->download_f32 (t->be, out, x);
-      t->be->ops->synchronize (t->be);
+      op_download_f32 (t->be, out, x);
+      op_synchronize (t->be);
     }
   tensor_free (x);
   if (backend_check (t->be, err) != SD35_OK)

@@ -54,10 +54,11 @@ struct sd35_engine;
 char *taesd_find (const char *option, const char *mmdit_path, int *explicit_);
 
 /* Whether a TAESD preview is worth it for a latent h × w on this backend (see
- * taesd_preview.c for the rule): always on CUDA; on the CPU only when the decoder costs at
+ * taesd_preview.c for the rule): always on a device with memory of its own (a GPU:
+ * backend.device_memory); on the host only when the decoder costs at
  * most TAESD_CPU_MAX_POS latent positions' worth or ≤ 1/16 of one MMDiT forward. */
 #define TAESD_CPU_MAX_POS (64 * 64)
-int taesd_preview_worth (const char *backend_name, int h, int w, int mmdit_hidden,
+int taesd_preview_worth (int on_device, int h, int w, int mmdit_hidden,
                          int mmdit_depth);
 
 /* Loads the TAESD of the engine (e->files.mmdit, option) into e->taesd; a file that was only

@@ -59,14 +59,14 @@ taesd_find (const char *option, const char *mmdit_path, int *explicit_)
 }
 
 int
-taesd_preview_worth (const char *backend_name, int h, int w, int mmdit_hidden,
+taesd_preview_worth (int on_device, int h, int w, int mmdit_hidden,
                      int mmdit_depth)
 {
   double mmdit_per_pos = 3.0 * mmdit_hidden * (double) mmdit_hidden * mmdit_depth;
 
   if (h <= 0 || w <= 0)
     return 0;
-  if (backend_name == NULL || strncmp (backend_name, "cpu", 3) != 0)
+  if (on_device)
     return 1;
   if ((double) h * w <= TAESD_CPU_MAX_POS)
     return 1;
@@ -114,7 +114,7 @@ engine_taesd_preview (struct sd35_engine *e, const float *x0, int h, int w,
   uint8_t                   *out;
 
   if (e->taesd == NULL || backend_failed (e->be) ||
-      !taesd_preview_worth (e->be->name, h, w, c->hidden_size, c->depth))
+      !taesd_preview_worth (e->be->device_memory, h, w, c->hidden_size, c->depth))
     return 0;
   n_pix = (size_t) 64 * (size_t) h * (size_t) w;  /* h, w ≤ the latent of a valid image */
   if (n_pix != e->taesd_n_pix)

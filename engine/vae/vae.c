@@ -37,7 +37,7 @@ src_new (struct vae_src *s, enum weight_use use, int ndim, const int64_t *shape,
   t->be = s->be;
   t->ndim = ndim;
   memcpy (t->shape, shape, (size_t) ndim * sizeof *shape);
-  if (s->be->ops->weight_from_host (s->be, t, data, dtype, use) != SD35_OK)
+  if (op_weight_from_host (s->be, t, data, dtype, use) != SD35_OK)
     {
       free (t);
       s->failed = 1;

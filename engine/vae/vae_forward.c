@@ -205,8 +205,8 @@ finish (struct vae_run *r, struct tensor *x, float *dst, const char *what,
 
   if (x != NULL && !backend_failed (r->be))
     {
-      r->be->ops->download_f32 (r->be, dst, x);
-      r->be->ops->synchronize (r->be);
+      op_download_f32 (r->be, dst, x);
+      op_synchronize (r->be);
     }
   tensor_free (x);
   st = backend_check (r->be, err);

@@ -27,15 +27,6 @@
 #define VAE_TILE         64  /* latent pixels */
 #define VAE_TILE_OVERLAP 16  /* latent pixels */
 
-#ifndef SD35_HAVE_CUDA
-size_t
-backend_cuda_free_bytes (struct backend *be)
-{
-  (void) be;
-  return 0;
-}
-#endif
-
 /* Activation bytes of a full decode: per level, ~5 fp32 tensors of the widest channel count
  * at that level's size (input, normed, conv output, shortcut, residual; vae_forward.c frees
  * the rest as it goes), and at an upsample the input plus two tensors of 4× its size. */
@@ -69,15 +60,7 @@ vae_decode_act_bytes (const struct vae *v, int h, int w)
 size_t
 vae_memory_budget (struct backend *be)
 {
-  long pages, page_size;
-
-  if (strcmp (be->name, "cuda") == 0)
-    return backend_cuda_free_bytes (be) / 10 * 8;  /* leave room for cuBLAS and the driver */
-  pages = sysconf (_SC_PHYS_PAGES);
-  page_size = sysconf (_SC_PAGESIZE);
-  if (pages <= 0 || page_size <= 0)
-    return SIZE_MAX;
-  return (size_t) pages / 4 * (size_t) page_size;  /* a quarter of the RAM */
+  return backend_work_budget (be);  /* the backend knows its memory (ops.h) */
 }
 
 /* Starts of n tiles of size t covering [0, len) with overlaps ≥ ov, spread evenly: step

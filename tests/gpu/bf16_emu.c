@@ -430,6 +430,7 @@ static const struct backend_ops emu_ops = {
   emu_ln_modulate, emu_gated_add, emu_groupnorm, emu_activation, emu_add, emu_mul,
   emu_add_broadcast, emu_copy, emu_concat_rows, emu_split_rows, emu_transpose, emu_embedding,
   emu_conv2d, emu_upsample2x, emu_patchify, emu_unpatchify,
+  NULL,   /* free_bytes: unknown (host memory, like the CPU backend it wraps) */
 };
 
 enum sd35_status

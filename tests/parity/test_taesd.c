@@ -275,11 +275,11 @@ test_find (void)
   unsetenv ("SD35_TAESD");
 
   /* the cost rule: CUDA always; CPU up to 64×64 positions, or when the MMDiT is ≥ 16× */
-  test_check (taesd_preview_worth ("cuda", 128, 128, 64, 2), "cuda 1024² → TAESD");
-  test_check (taesd_preview_worth ("cpu", 64, 64, 64, 2), "cpu 512² tiny model → TAESD");
-  test_check (!taesd_preview_worth ("cpu", 64, 72, 64, 2), "cpu 576×512 tiny → projection");
-  test_check (taesd_preview_worth ("cpu", 128, 128, 2432, 38), "cpu 1024² Large → TAESD");
-  test_check (!taesd_preview_worth ("cpu", 128, 128, 1536, 24), "cpu 1024² Medium → projection");
+  test_check (taesd_preview_worth (1, 128, 128, 64, 2), "cuda 1024² → TAESD");
+  test_check (taesd_preview_worth (0, 64, 64, 64, 2), "cpu 512² tiny model → TAESD");
+  test_check (!taesd_preview_worth (0, 64, 72, 64, 2), "cpu 576×512 tiny → projection");
+  test_check (taesd_preview_worth (0, 128, 128, 2432, 38), "cpu 1024² Large → TAESD");
+  test_check (!taesd_preview_worth (0, 128, 128, 1536, 24), "cpu 1024² Medium → projection");
 }
 
 /* The same cases on the CUDA backend when there is one (bf16 activations: README §5 measured

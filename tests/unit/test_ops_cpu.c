@@ -570,6 +570,59 @@ test_memory_and_errors (struct backend *be)
   test_check (tensor_new_act1 (be, 3) == NULL, "after an error, tensor_new does nothing");
 }
 
+/* ops.h's wrappers: the debug-build size check names the op and the tensor; after a failure
+ * upload/download/synchronize do nothing; the policy questions have answers on the CPU. */
+static void
+test_wrappers_and_policy (void)
+{
+  struct backend   *b = NULL;
+  struct sd35_error err = { 0 };
+  float             host[12] = { 1, 2, 3 }, back[12];
+
+  if (backend_cpu_new (1, &b, &err) != SD35_OK)
+    {
+      test_check (0, "backend_cpu_new: %s", err.message);
+      return;
+    }
+  test_check (!b->device_memory, "the CPU backend has no device memory of its own");
+  test_check (backend_free_bytes (b) > 0 && backend_work_budget (b) > 0,
+              "the CPU backend knows its free memory (%zu) and work budget (%zu)",
+              backend_free_bytes (b), backend_work_budget (b));
+#ifndef NDEBUG
+  {
+    struct tensor *x = tensor_new_act2 (b, 2, 3), *w = tensor_new_act2 (b, 4, 3);
+    struct tensor *out = tensor_new_act2 (b, 2, 3);   /* 6 elements; M·N = 8 */
+    op_linear (b, out, x, w, NULL, 2, 4, 3, ACT_NONE);
+    test_check (b->err.status == SD35_ERR_INTERNAL && strstr (b->err.message, "op linear")
+                && strstr (b->err.message, "out tensor holds 6 elements, the sizes need 8"),
+                "a linear with a too-small output is caught before it runs: %s",
+                b->err.message);
+    sd35_error_clear (&b->err);
+    op_conv2d (b, out, x, w, NULL, 1, 1, 2, 3, 1, 3, 3, 1, 0, 0, 0, 0);
+    test_check (b->err.status == SD35_ERR_INTERNAL && strstr (b->err.message, "op conv2d"),
+                "a conv2d whose kernel does not fit is caught: %s", b->err.message);
+    sd35_error_clear (&b->err);
+    op_upload_f32 (b, out, NULL);
+    test_check (b->err.status == SD35_ERR_INTERNAL && strstr (b->err.message, "upload_f32"),
+                "an upload from NULL is caught: %s", b->err.message);
+    sd35_error_clear (&b->err);
+    op_upload_f32 (b, out, host);
+    op_download_f32 (b, back, out);
+    op_synchronize (b);
+    test_check (!backend_failed (b) && back[2] == 3.0f, "upload/download wrappers round-trip");
+    sd35_set_error (&b->err, SD35_ERR_CUDA, "an earlier failure");
+    back[2] = -1.0f;
+    op_download_f32 (b, back, out);
+    test_check (back[2] == -1.0f && strcmp (b->err.message, "an earlier failure") == 0,
+                "after a failure download does nothing and the first error stays");
+    tensor_free (x), tensor_free (w), tensor_free (out);
+  }
+#else
+  printf ("# NDEBUG build: OP_CALL's size check is compiled out, not tested\n");
+#endif
+  backend_free (b);
+}
+
 int
 main (void)
 {
@@ -610,6 +663,7 @@ main (void)
   test_images (be1);
   test_images (be3);
   test_memory_and_errors (be);
+  test_wrappers_and_policy ();
 
   /* AUTO always yields a backend (CPU when CUDA is absent or unusable) */
   test_check (backend_new (SD35_BACKEND_AUTO, 1, &auto_be, &err) == SD35_OK && auto_be != NULL,

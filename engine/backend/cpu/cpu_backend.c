@@ -250,6 +250,17 @@ cpu_scratch (struct backend *be, size_t n, const char *what)
   return sd35_malloc (bytes, what, &be->err);
 }
 
+/* The RAM the system could give now (tensors live there). */
+static size_t
+cpu_free_bytes (struct backend *be)
+{
+  long pages = sysconf (_SC_AVPHYS_PAGES), page_size = sysconf (_SC_PAGESIZE);
+
+  if (pages <= 0 || page_size <= 0)
+    return SIZE_MAX;
+  return (size_t) pages * (size_t) page_size;
+}
+
 static void
 cpu_destroy (struct backend *be)
 {
@@ -286,6 +297,7 @@ static const struct backend_ops cpu_ops = {
   .upsample2x = cpu_op_upsample2x,
   .patchify = cpu_op_patchify,
   .unpatchify = cpu_op_unpatchify,
+  .free_bytes = cpu_free_bytes,
 };
 
 enum sd35_status
