@@ -47,7 +47,9 @@ load_text_encoder_weights (struct sd35_engine *e, struct sd35_error *err)
   const struct sd35_model_files *f = &e->files;
   int                            heads;
 
-  heads = e->clip_l == NULL && f->clip_l_config ? model_config_heads (f->clip_l_config) : 0;
+  heads = e->clip_l == NULL && f->clip_l_config ? model_config_heads (f->clip_l_config, err) : 0;
+  if (heads < 0)
+    return err->status;
   if (e->clip_l == NULL &&
       clip_load (e->be, e->clip_l_file, CLIP_KIND_L, heads, &e->clip_l, err) != SD35_OK)
     {
@@ -55,7 +57,9 @@ load_text_encoder_weights (struct sd35_engine *e, struct sd35_error *err)
       sd35_error_prefix (err, "loading CLIP-L (%s)", f->clip_l);
       return err->status;
     }
-  heads = e->clip_g == NULL && f->clip_g_config ? model_config_heads (f->clip_g_config) : 0;
+  heads = e->clip_g == NULL && f->clip_g_config ? model_config_heads (f->clip_g_config, err) : 0;
+  if (heads < 0)
+    return err->status;
   if (e->clip_g == NULL &&
       clip_load (e->be, e->clip_g_file, CLIP_KIND_G, heads, &e->clip_g, err) != SD35_OK)
     {
@@ -63,7 +67,9 @@ load_text_encoder_weights (struct sd35_engine *e, struct sd35_error *err)
       sd35_error_prefix (err, "loading CLIP-G (%s)", f->clip_g);
       return err->status;
     }
-  if (e->t5_file != NULL && e->t5 == NULL && t5_load (e->be, e->t5_file, &e->t5, err) != SD35_OK)
+  if (e->t5_file != NULL && e->t5 == NULL
+      && (t5_load (e->be, e->t5_file, &e->t5, err) != SD35_OK
+          || t5_check_config (e->t5, f->t5_config, err) != SD35_OK))
     {
       engine_oom_hint (err, "while loading T5-XXL");
       sd35_error_prefix (err, "loading T5-XXL (%s)", f->t5);

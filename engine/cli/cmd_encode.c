@@ -87,6 +87,7 @@ encode_load (struct encode_state *s, const struct cli_model_opts *m,
   struct model_find_options fo = { m->model, m->text_encoders, m->tokenizers, !m->no_t5 };
   const struct sd35_model_files *f = &s->files;
   struct sd35_error *err = &s->err;
+  int                heads_l, heads_g;
 
   if (model_find (&fo, &s->files, err) != SD35_OK)
     return err->status;
@@ -97,18 +98,19 @@ encode_load (struct encode_state *s, const struct cli_model_opts *m,
     return err->status;
   if (backend_new (eo->backend, eo->n_threads, &s->be, err) != SD35_OK)
     return err->status;
+  heads_l = model_config_heads (f->clip_l_config, err);
+  heads_g = heads_l < 0 ? -1 : model_config_heads (f->clip_g_config, err);
+  if (heads_l < 0 || heads_g < 0)
+    return err->status;
   if (open_st (f->clip_l, "CLIP-L text encoder", &s->f_l, err) != SD35_OK ||
-      clip_load (s->be, s->f_l, CLIP_KIND_L,
-                 f->clip_l_config ? model_config_heads (f->clip_l_config) : 0, &s->clip_l,
-                 err) != SD35_OK)
+      clip_load (s->be, s->f_l, CLIP_KIND_L, heads_l, &s->clip_l, err) != SD35_OK)
     return err->status;
   if (open_st (f->clip_g, "CLIP-G text encoder", &s->f_g, err) != SD35_OK ||
-      clip_load (s->be, s->f_g, CLIP_KIND_G,
-                 f->clip_g_config ? model_config_heads (f->clip_g_config) : 0, &s->clip_g,
-                 err) != SD35_OK)
+      clip_load (s->be, s->f_g, CLIP_KIND_G, heads_g, &s->clip_g, err) != SD35_OK)
     return err->status;
   if (!m->no_t5 && (open_st (f->t5, "T5-XXL text encoder", &s->f_t5, err) != SD35_OK ||
-                    t5_load (s->be, s->f_t5, &s->t5, err) != SD35_OK))
+                    t5_load (s->be, s->f_t5, &s->t5, err) != SD35_OK
+                    || t5_check_config (s->t5, f->t5_config, err) != SD35_OK))
     return err->status;
   return SD35_OK;
 }

@@ -1,5 +1,7 @@
 /* image_png.c — PNG I/O with libpng (see image_png.h).  libpng reports errors by longjmp;
- * every path out of a setjmp frees what was allocated. */
+ * every path out of a setjmp frees what was allocated.  libpng's own messages are caught
+ * (never printed) and end up in the one-line error; the image size is checked against
+ * PNG_MAX_PIXELS from the header, before anything is decoded. */
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -8,8 +10,32 @@
 
 #include "error.h"
 #include "image_png.h"
+#include "safe_file.h"
 
 #define PNG_MAX_SIDE 32768
+
+struct png_ctx
+{
+  char                  why[160];   /* libpng's last error message */
+  struct sd35_out_file *out;        /* writing */
+  struct sd35_error    *err;
+};
+
+static void
+on_png_error (png_structp png, png_const_charp msg)
+{
+  struct png_ctx *c = png_get_error_ptr (png);
+  if (c != NULL && c->why[0] == '\0')
+    snprintf (c->why, sizeof c->why, "%s", msg);
+  png_longjmp (png, 1);
+}
+
+static void
+on_png_warning (png_structp png, png_const_charp msg)
+{
+  (void) png;
+  (void) msg;  /* warnings (e.g. a bad iCCP profile) are not the user's business */
+}
 
 enum sd35_status
 png_read_rgb (const char *path, uint8_t **rgb, int *width, int *height, struct sd35_error *err)
@@ -23,7 +49,11 @@ png_read_rgb (const char *path, uint8_t **rgb, int *width, int *height, struct s
   png_uint_32        w, h;
   int                depth, color;
 
+  struct png_ctx     ctx = { { 0 }, NULL, err };
+
   *rgb = NULL;
+  if (sd35_check_input_file (path, "image", err) != SD35_OK)
+    return err != NULL ? err->status : SD35_ERR_IO;
   f = fopen (path, "rb");
   if (f == NULL)
     return sd35_set_error (err, SD35_ERR_IO, "cannot open %s: %m", path);
@@ -33,7 +63,7 @@ png_read_rgb (const char *path, uint8_t **rgb, int *width, int *height, struct s
       return sd35_set_error (err, SD35_ERR_FORMAT, "%s is not a PNG file (only PNG is read)",
                              path);
     }
-  png = png_create_read_struct (PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+  png = png_create_read_struct (PNG_LIBPNG_VER_STRING, &ctx, on_png_error, on_png_warning);
   info = png ? png_create_info_struct (png) : NULL;
   if (info == NULL)
     {
@@ -47,13 +77,23 @@ png_read_rgb (const char *path, uint8_t **rgb, int *width, int *height, struct s
       fclose (f);
       free (pix);
       free (rows);
-      return sd35_set_error (err, SD35_ERR_FORMAT, "%s: corrupt or unsupported PNG", path);
+      if (err != NULL && err->status != SD35_OK)
+        return err->status;  /* our own refusal (size), already worded */
+      return sd35_set_error (err, SD35_ERR_FORMAT, "%s: corrupt or unsupported PNG (%s)", path,
+                             ctx.why[0] ? ctx.why : "libpng gave no reason");
     }
   png_init_io (png, f);
   png_set_sig_bytes (png, 8);
   png_set_user_limits (png, PNG_MAX_SIDE, PNG_MAX_SIDE);
   png_read_info (png, info);
   png_get_IHDR (png, info, &w, &h, &depth, &color, NULL, NULL, NULL);
+  if ((uint64_t) w * h > PNG_MAX_PIXELS)
+    {
+      sd35_set_error (err, SD35_ERR_FORMAT, "%s is %u×%u pixels; images of more than %d pixels "
+                      "(%d×%d) are refused before decoding", path, (unsigned) w, (unsigned) h,
+                      PNG_MAX_PIXELS, PNG_MAX_PIXEL_SIDE, PNG_MAX_PIXEL_SIDE);
+      png_longjmp (png, 1);
+    }
   if (depth == 16)
     png_set_strip_16 (png);
   if (color == PNG_COLOR_TYPE_PALETTE)
@@ -89,38 +129,46 @@ png_read_rgb (const char *path, uint8_t **rgb, int *width, int *height, struct s
   return SD35_OK;
 }
 
+static void
+on_png_write (png_structp png, png_bytep data, size_t n)
+{
+  struct png_ctx *c = png_get_io_ptr (png);
+  if (sd35_out_write (c->out, data, n, c->err) != SD35_OK)
+    png_longjmp (png, 1);
+}
+
+static void
+on_png_flush (png_structp png)
+{
+  (void) png;
+}
+
 enum sd35_status
 png_write_rgb (const char *path, const uint8_t *rgb, int width, int height,
                struct sd35_error *err)
 {
-  FILE *volatile f = NULL;
-  png_structp    png = NULL;
-  png_infop      info = NULL;
-  char          *tmp;
-  size_t         n = strlen (path) + 8;
+  struct sd35_out_file out;
+  struct png_ctx       ctx = { { 0 }, &out, err };
+  png_structp          png = NULL;
+  png_infop            info = NULL;
 
-  tmp = sd35_malloc (n, "a file name", err);
-  if (tmp == NULL)
-    return err->status;
-  snprintf (tmp, n, "%s.tmp", path);
-  f = fopen (tmp, "wb");
-  if (f == NULL)
-    {
-      sd35_set_error (err, SD35_ERR_IO, "cannot write %s: %m", tmp);
-      free (tmp);
-      return err->status;
-    }
-  png = png_create_write_struct (PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+  if (width <= 0 || height <= 0)
+    return sd35_set_error (err, SD35_ERR_ARG, "cannot write %s: image size %d×%d", path, width,
+                           height);
+  if (sd35_out_open (&out, path, err) != SD35_OK)
+    return err != NULL ? err->status : SD35_ERR_IO;
+  png = png_create_write_struct (PNG_LIBPNG_VER_STRING, &ctx, on_png_error, on_png_warning);
   info = png ? png_create_info_struct (png) : NULL;
   if (info == NULL || setjmp (png_jmpbuf (png)))
     {
       png_destroy_write_struct (&png, &info);
-      fclose (f);
-      remove (tmp);
-      free (tmp);
-      return sd35_set_error (err, SD35_ERR_IO, "writing %s failed", path);
+      sd35_out_abort (&out);
+      if (err != NULL && err->status != SD35_OK)
+        return err->status;  /* the write's reason (e.g. no space left on device) */
+      return sd35_set_error (err, SD35_ERR_IO, "writing %s failed (%s)", path,
+                             ctx.why[0] ? ctx.why : "out of memory");
     }
-  png_init_io (png, f);
+  png_set_write_fn (png, &ctx, on_png_write, on_png_flush);
   png_set_IHDR (png, info, (png_uint_32) width, (png_uint_32) height, 8, PNG_COLOR_TYPE_RGB,
                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info (png, info);
@@ -128,13 +176,5 @@ png_write_rgb (const char *path, const uint8_t *rgb, int width, int height,
     png_write_row (png, (png_const_bytep) (rgb + (size_t) y * width * 3));
   png_write_end (png, NULL);
   png_destroy_write_struct (&png, &info);
-  if (fclose (f) != 0 || rename (tmp, path) != 0)
-    {
-      sd35_set_error (err, SD35_ERR_IO, "cannot write %s: %m", path);
-      remove (tmp);
-      free (tmp);
-      return err->status;
-    }
-  free (tmp);
-  return SD35_OK;
+  return sd35_out_commit (&out, err);
 }

@@ -10,6 +10,8 @@
 
 #include "error.h"
 #include "safetensors_internal.h"
+#include "json_file.h"
+#include "safe_file.h"
 
 struct finder
 {
@@ -252,8 +254,11 @@ mmdit_in_hf_cache (struct finder *fd)
             continue;
           snaps = g_build_filename (hubs[h], repos->pdata[r], "snapshots", NULL);
           ref = g_build_filename (hubs[h], repos->pdata[r], "refs", "main", NULL);
-          if (g_file_get_contents (ref, &main_rev, NULL, NULL))
-            g_strstrip (main_rev);
+          {
+            size_t rl;
+            if (sd35_read_file (ref, 4096, "HF cache ref", &main_rev, &rl, NULL) == SD35_OK)
+              g_strstrip (main_rev);
+          }
           revs = list_dir (snaps);
           for (int pass = 0; pass < 2 && found == NULL; pass++)
             for (guint s = 0; s < revs->len && found == NULL; s++)
@@ -314,8 +319,15 @@ find_mmdit (struct finder *fd, struct sd35_model_files *out, struct sd35_error *
   else if (is_file (path))
     out->mmdit = g_strdup (path);
   else
-    return sd35_set_error (err, SD35_ERR_MISSING, "%s %s: no such file or folder (give the "
-                           "sd3.5_*.safetensors file or the folder holding it)", from, path);
+    {
+      const char *kind = sd35_path_kind (path);
+      if (strcmp (kind, "missing") == 0)
+        return sd35_set_error (err, SD35_ERR_MISSING, "%s %s: no such file or folder (give the "
+                               "sd3.5_*.safetensors file or the folder holding it)", from, path);
+      return sd35_set_error (err, SD35_ERR_IO, "%s %s is %s, which cannot be a model (give the "
+                             "sd3.5_*.safetensors file or the folder holding it)", from, path,
+                             kind);
+    }
   fd->model_dir = diffusers_root (out->mmdit);
   fd->diffusers = fd->model_dir != NULL;
   if (fd->model_dir == NULL)
@@ -641,33 +653,34 @@ model_detect_variant (const struct st_file *mmdit, const char *path, int force_t
 }
 
 int
-model_config_heads (const char *config_json_path)
+model_config_heads (const char *config_json_path, struct sd35_error *err)
 {
-  JsonParser *parser;
-  JsonNode   *root;
+  JsonParser *parser = NULL;
   JsonObject *o;
   gint64      heads = 0;
   const char *keys[2] = { "num_attention_heads", "num_heads" };
+  int         k;
 
   if (config_json_path == NULL)
     return 0;
-  parser = json_parser_new ();
-  if (json_parser_load_from_file (parser, config_json_path, NULL)
-      && (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_OBJECT (root))
+  if (sd35_json_load (config_json_path, "model config", &parser, err) != SD35_OK)
+    return -1;
+  o = sd35_json_node_object (json_parser_get_root (parser));
+  /* CLIP: num_attention_heads; T5: num_heads */
+  for (k = 0; k < 2; k++)
+    if (o != NULL && json_object_has_member (o, keys[k]))
+      break;
+  if (o == NULL || (k < 2 && (!sd35_json_int (o, keys[k], &heads) || heads <= 0
+                              || heads > 4096)))
     {
-      o = json_node_get_object (root);
-      /* CLIP: num_attention_heads; T5: num_heads */
-      for (int k = 0; k < 2 && heads == 0; k++)
-        {
-          JsonNode *v = json_object_get_member (o, keys[k]);
-          if (v != NULL && JSON_NODE_HOLDS_VALUE (v)
-              && json_node_get_value_type (v) == G_TYPE_INT64)
-            heads = json_node_get_int (v);
-        }
+      sd35_set_error (err, SD35_ERR_FORMAT, o == NULL ? "model config %s: not a JSON object"
+                      : "model config %s: \"%s\" must be an integer in 1..4096", config_json_path,
+                      o == NULL ? "" : keys[k]);
+      g_object_unref (parser);
+      return -1;
     }
   g_object_unref (parser);
-  if (heads <= 0 || heads > 4096)
-    return 0;
-  sd35_log ("%s: %d attention heads", config_json_path, (int) heads);
+  if (heads > 0)
+    sd35_log ("%s: %d attention heads", config_json_path, (int) heads);
   return (int) heads;
 }

@@ -58,8 +58,10 @@ struct st_file;
 enum sd35_variant model_detect_variant (const struct st_file *mmdit, const char *path,
                                         int force_turbo);
 
-/* CLIP head count from an HF config.json ("num_attention_heads"); returns 0 if the file is
- * absent/unreadable (caller falls back to width/64, sd35-facts.md §10). */
-int model_config_heads (const char *config_json_path);
+/* Head count from an HF config.json ("num_attention_heads" of CLIP, "num_heads" of T5): 0 when
+ * the path is NULL or the file has neither key (caller falls back to width/64, sd35-facts.md
+ * §10); -1 with err set when the file cannot be read, is not JSON or the key is not an integer
+ * in 1..4096. */
+int model_config_heads (const char *config_json_path, struct sd35_error *err);
 
 #endif

@@ -2,6 +2,7 @@
  * tensor against the data area, the tensor table and reads into host arrays.  The header's
  * JSON is parsed in safetensors_header.c, sharded sets are safetensors_index.c, writing safetensors_writer.c. */
 #include "safetensors_internal.h"
+#include "safe_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -166,7 +167,10 @@ st_map_file (struct st_file *f, const char *path, struct sd35_error *err)
   void          *addr;
   int            fd;
 
-  fd = open (path, O_RDONLY | O_CLOEXEC);
+  /* a FIFO or a device says what it is instead of blocking or "no such file" */
+  if (sd35_check_input_file (path, "safetensors file", err) != SD35_OK)
+    return NULL;
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     {
       sd35_set_error (err, errno == ENOENT ? SD35_ERR_MISSING : SD35_ERR_IO,
@@ -175,7 +179,7 @@ st_map_file (struct st_file *f, const char *path, struct sd35_error *err)
     }
   if (fstat (fd, &sb) != 0 || !S_ISREG (sb.st_mode))
     {
-      sd35_set_error (err, SD35_ERR_IO, "%s is not a regular file", path);
+      sd35_set_error (err, SD35_ERR_IO, "safetensors file %s is not a regular file", path);
       close (fd);
       return NULL;
     }

@@ -5,6 +5,7 @@
 #include "safetensors_internal.h"
 
 #include <json-glib/json-glib.h>
+#include "json_file.h"
 #include <string.h>
 
 /* Shard names are plain relative paths inside the index's folder. */
@@ -25,45 +26,26 @@ shard_name_ok (const char *s)
 }
 
 static enum sd35_status
-index_parse (const char *path, JsonParser *parser, JsonObject **weight_map,
+index_parse (const char *path, JsonParser **parser, JsonObject **weight_map,
              struct sd35_error *err)
 {
-  GError   *gerr = NULL;
-  gchar    *text = NULL;
-  gsize     len = 0;
-  JsonNode *root, *wm;
+  JsonObject      *wm;
+  enum sd35_status st = sd35_json_load (path, "safetensors index", parser, err);
 
-  if (!g_file_get_contents (path, &text, &len, &gerr))
-    {
-      enum sd35_status st = g_error_matches (gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT)
-                              ? SD35_ERR_MISSING : SD35_ERR_IO;
-      sd35_set_error (err, st, "cannot read %s: %s", path, gerr->message);
-      g_error_free (gerr);
-      return st;
-    }
-  if (len > ST_MAX_HEADER || !json_parser_load_from_data (parser, text, (gssize) len, &gerr))
-    {
-      sd35_set_error (err, SD35_ERR_FORMAT, "%s: invalid safetensors index: %s", path,
-                      gerr != NULL ? gerr->message : "larger than 100 MB");
-      g_clear_error (&gerr);
-      g_free (text);
-      return SD35_ERR_FORMAT;
-    }
-  g_free (text);
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)
-      || (wm = json_object_get_member (json_node_get_object (root), "weight_map")) == NULL
-      || !JSON_NODE_HOLDS_OBJECT (wm))
+  if (st != SD35_OK)
+    return st;
+  wm = sd35_json_object (sd35_json_node_object (json_parser_get_root (*parser)), "weight_map");
+  if (wm == NULL)
     return sd35_set_error (err, SD35_ERR_FORMAT, "%s: invalid safetensors index: no "
                            "\"weight_map\" object", path);
-  *weight_map = json_node_get_object (wm);
+  *weight_map = wm;
   return SD35_OK;
 }
 
 enum sd35_status
 st_open_index (const char *path, struct st_file **out, struct sd35_error *err)
 {
-  JsonParser      *parser = json_parser_new ();
+  JsonParser      *parser = NULL;
   JsonObject      *wm = NULL;
   GList           *keys = NULL;
   GPtrArray       *shards = g_ptr_array_new ();   /* unique shard names, first-seen order */
@@ -73,7 +55,7 @@ st_open_index (const char *path, struct st_file **out, struct sd35_error *err)
   enum sd35_status st;
 
   *out = NULL;
-  st = index_parse (path, parser, &wm, err);
+  st = index_parse (path, &parser, &wm, err);
   if (st != SD35_OK)
     goto done;
   keys = json_object_get_members (wm);
@@ -126,13 +108,24 @@ st_open_index (const char *path, struct st_file **out, struct sd35_error *err)
         goto done;
     }
   for (GList *k = keys; k != NULL; k = k->next)
-    if (st_find (f, k->data) == NULL)
-      {
+    {
+      const struct st_tensor *t = st_find (f, k->data);
+      const char             *shard = json_object_get_string_member (wm, k->data);
+      gchar                  *sp = g_build_filename (dir, shard, NULL);
+      int                     same = t != NULL && strcmp (t->file, sp) == 0;
+
+      g_free (sp);
+      if (t == NULL)
         st = sd35_set_error (err, SD35_ERR_FORMAT, "%s: tensor \"%s\" is not in its shard %s "
                              "(index and shards do not match)", path, (const char *) k->data,
-                             json_object_get_string_member (wm, k->data));
+                             shard);
+      else if (!same)
+        st = sd35_set_error (err, SD35_ERR_FORMAT, "%s maps tensor \"%s\" to shard %s, but it "
+                             "is in %s (index and shards do not match)", path,
+                             (const char *) k->data, shard, t->file);
+      if (st != SD35_OK)
         goto done;
-      }
+    }
   sd35_log ("%s: %zu tensors in %u shards", path, st_count (f), shards->len);
 
 done:
@@ -144,6 +137,6 @@ done:
   g_ptr_array_free (shards, TRUE);
   g_hash_table_destroy (seen);
   g_free (dir);
-  g_object_unref (parser);
+  g_clear_object (&parser);
   return st;
 }

@@ -2,8 +2,9 @@
  * library lays them out: tensors ordered by element size (largest first, then insertion
  * order) so every tensor is aligned to its element size, "__metadata__" first in the header,
  * the header padded with spaces to a multiple of 8 bytes.  Files are written to a temporary
- * name beside the target and renamed, so a reader never sees half a file. */
+ * name beside the target and renamed, so a reader never sees half a file (safe_file.h). */
 #include "safetensors_internal.h"
+#include "safe_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -217,53 +218,31 @@ st_writer_to_memory (struct st_writer *w, void **buf, size_t *len, struct sd35_e
   return b != NULL ? SD35_OK : SD35_ERR_OOM;
 }
 
-static int
-write_all (int fd, const void *p, size_t n)
-{
-  const uint8_t *b = p;
-  while (n > 0)
-    {
-      ssize_t k = write (fd, b, n > (1u << 30) ? (1u << 30) : n);
-      if (k < 0 && errno == EINTR)
-        continue;
-      if (k <= 0)
-        return -1;
-      b += k;
-      n -= (size_t) k;
-    }
-  return 0;
-}
-
 enum sd35_status
 st_writer_save (struct st_writer *w, const char *path, struct sd35_error *err)
 {
-  guint   *order;
-  GString *h = st_writer_header (w, &order);
-  gchar   *tmp = g_strdup_printf ("%s.tmp-XXXXXX", path);
-  uint64_t hl = h->len;
-  int      fd, ok;
+  guint               *order;
+  GString             *h = st_writer_header (w, &order);
+  uint64_t             hl = h->len;
+  struct sd35_out_file o;
+  enum sd35_status     st;
 
-  fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0644);
-  ok = fd >= 0 && write_all (fd, &hl, 8) == 0 && write_all (fd, h->str, h->len) == 0;
-  for (guint k = 0; ok && k < w->entries->len; k++)
+  /* temporary beside the target (no link followed), fsync, rename: see safe_file.h */
+  st = sd35_out_open (&o, path, err);
+  if (st == SD35_OK)
+    st = sd35_out_write (&o, &hl, 8, err);
+  if (st == SD35_OK)
+    st = sd35_out_write (&o, h->str, h->len, err);
+  for (guint k = 0; st == SD35_OK && k < w->entries->len; k++)
     {
       const struct st_wentry *t = &g_array_index (w->entries, struct st_wentry, order[k]);
-      ok = write_all (fd, t->data, t->nbytes) == 0;
+      st = sd35_out_write (&o, t->data, t->nbytes, err);
     }
-  if (ok)
-    ok = fchmod (fd, 0644) == 0 && fsync (fd) == 0;
-  if (fd >= 0 && close (fd) != 0)
-    ok = 0;
-  if (ok)
-    ok = rename (tmp, path) == 0;
-  if (!ok)
-    {
-      sd35_set_error (err, SD35_ERR_IO, "cannot write %s: %s", path, g_strerror (errno));
-      if (fd >= 0)
-        unlink (tmp);
-    }
+  if (st == SD35_OK)
+    st = sd35_out_commit (&o, err);
+  else
+    sd35_out_abort (&o);
   g_string_free (h, TRUE);
   g_free (order);
-  g_free (tmp);
-  return ok ? SD35_OK : SD35_ERR_IO;
+  return st;
 }

@@ -18,6 +18,8 @@
 
 #include "error.h"
 #include "clip_bpe.h"
+#include "json_file.h"
+#include "safe_file.h"
 
 #define CLIP_VOCAB    49408
 #define CLIP_BOS      49406
@@ -70,48 +72,51 @@ clip_tokenizer_free (struct clip_tokenizer *tok)
 static enum sd35_status
 load_vocab (struct clip_tokenizer *tok, const char *path, struct sd35_error *err)
 {
-  JsonParser *parser = json_parser_new ();
-  GError     *gerr = NULL;
-  JsonNode   *root;
-  JsonObjectIter it;
-  const char *key;
-  JsonNode   *val;
-  enum sd35_status st = SD35_OK;
+  JsonParser      *parser = NULL;
+  JsonObject      *root;
+  JsonObjectIter   it;
+  const char      *key;
+  JsonNode        *val;
+  const char     **owner = NULL;   /* id → the piece that has it, to catch a duplicate id */
+  enum sd35_status st;
 
-  if (!json_parser_load_from_file (parser, path, &gerr))
-    {
-      st = sd35_set_error (err, g_error_matches (gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT) ?
-                           SD35_ERR_MISSING : SD35_ERR_FORMAT,
-                           "CLIP vocabulary %s: %s (expected the vocab.json of "
-                           "openai/clip-vit-large-patch14)", path, gerr->message);
-      g_error_free (gerr);
-      g_object_unref (parser);
-      return st;
-    }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  st = sd35_json_load (path, "CLIP vocabulary", &parser, err);
+  if (st != SD35_OK)
+    return st;
+  root = sd35_json_node_object (json_parser_get_root (parser));
+  if (root == NULL)
     {
       g_object_unref (parser);
       return sd35_set_error (err, SD35_ERR_FORMAT,
                              "CLIP vocabulary %s: not a JSON object of piece → id", path);
     }
-  json_object_iter_init (&it, json_node_get_object (root));
+  owner = g_new0 (const char *, CLIP_VOCAB);
+  json_object_iter_init (&it, root);
   while (json_object_iter_next (&it, &key, &val))
     {
-      gint64 id = JSON_NODE_HOLDS_VALUE (val) ? json_node_get_int (val) : -1;
-      if (json_node_get_value_type (val) != G_TYPE_INT64 || id < 0 || id >= CLIP_VOCAB)
+      gint64 id = -1;
+      if (!sd35_json_node_int (val, &id) || id < 0 || id >= CLIP_VOCAB)
         {
           st = sd35_set_error (err, SD35_ERR_FORMAT,
                                "CLIP vocabulary %s: entry '%s' has no id in 0..%d", path, key,
                                CLIP_VOCAB - 1);
           break;
         }
+      if (owner[id] != NULL)
+        {
+          st = sd35_set_error (err, SD35_ERR_FORMAT, "CLIP vocabulary %s: id %d is given to "
+                               "both '%s' and '%s' (each id must name one piece)", path,
+                               (int) id, owner[id], key);
+          break;
+        }
+      owner[id] = key;
       g_hash_table_insert (tok->vocab, g_strdup (key), GINT_TO_POINTER ((int) id + 1));
     }
   if (st == SD35_OK && g_hash_table_size (tok->vocab) != CLIP_VOCAB)
     st = sd35_set_error (err, SD35_ERR_FORMAT,
                          "CLIP vocabulary %s: %u entries, expected %d (openai/clip-vit-large-"
                          "patch14)", path, g_hash_table_size (tok->vocab), CLIP_VOCAB);
+  g_free (owner);
   g_object_unref (parser);
   return st;
 }
@@ -119,25 +124,19 @@ load_vocab (struct clip_tokenizer *tok, const char *path, struct sd35_error *err
 static enum sd35_status
 load_merges (struct clip_tokenizer *tok, const char *path, struct sd35_error *err)
 {
-  char   *text = NULL;
-  gsize   len = 0;
-  GError *gerr = NULL;
-  char   *line, *next;
-  int     rank = 0, lineno = 0;
+  char            *text = NULL;
+  size_t           len = 0;
+  char            *line, *next;
+  int              rank = 0, lineno = 0;
+  enum sd35_status st;
 
-  if (!g_file_get_contents (path, &text, &len, &gerr))
-    {
-      enum sd35_status st =
-        sd35_set_error (err, g_error_matches (gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT) ?
-                        SD35_ERR_MISSING : SD35_ERR_IO, "CLIP merges %s: %s", path,
-                        gerr->message);
-      g_error_free (gerr);
-      return st;
-    }
+  st = sd35_read_file (path, 64u << 20, "CLIP merges", &text, &len, err);
+  if (st != SD35_OK)
+    return st;
   /* HF: merges_handle.read().strip().split("\n")[1:48895]: line 0 is "#version: 0.2" */
   for (line = text; line != NULL && rank < CLIP_N_MERGES; line = next)
     {
-      char *a, *b, *sp;
+      char *a, *b, *sp, *joined;
       next = strchr (line, '\n');
       if (next != NULL)
         *next++ = '\0';
@@ -149,18 +148,39 @@ load_merges (struct clip_tokenizer *tok, const char *path, struct sd35_error *er
         {
           if (*a == '\0' && next == NULL)
             break;
-          g_free (text);
+          free (text);
           return sd35_set_error (err, SD35_ERR_FORMAT,
                                  "CLIP merges %s line %d: expected two pieces 'a b'", path,
                                  lineno);
         }
       *sp = '\0';
       b = g_strchug (sp + 1);
+      if (strpbrk (b, " \t") != NULL)
+        {
+          free (text);
+          return sd35_set_error (err, SD35_ERR_FORMAT, "CLIP merges %s line %d: three or more "
+                                 "fields; expected two pieces 'a b'", path, lineno);
+        }
+      /* a merge of pieces the vocabulary does not know could never produce an id */
+      joined = g_strconcat (a, b, NULL);
+      if (!g_hash_table_contains (tok->vocab, a) || !g_hash_table_contains (tok->vocab, b)
+          || !g_hash_table_contains (tok->vocab, joined))
+        {
+          const char *unknown = !g_hash_table_contains (tok->vocab, a) ? a
+                              : !g_hash_table_contains (tok->vocab, b) ? b : joined;
+          st = sd35_set_error (err, SD35_ERR_FORMAT, "CLIP merges %s line %d: '%s' is not in "
+                               "the vocabulary (merges.txt and vocab.json do not belong "
+                               "together)", path, lineno, unknown);
+          g_free (joined);
+          free (text);
+          return st;
+        }
+      g_free (joined);
       g_hash_table_insert (tok->ranks, g_strconcat (a, " ", b, NULL),
                            GINT_TO_POINTER (rank + 1));
       rank++;
     }
-  g_free (text);
+  free (text);
   if (rank < CLIP_N_MERGES)
     return sd35_set_error (err, SD35_ERR_FORMAT,
                            "CLIP merges %s: %d merges, expected %d (bpe_simple_vocab_16e6)",

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "discover.h"
 #include "error.h"
 #include "weights.h"
 
@@ -69,6 +70,21 @@ int
 t5_width (const struct t5_model *m)
 {
   return (int) m->d_model;
+}
+
+enum sd35_status
+t5_check_config (const struct t5_model *m, const char *config_json, struct sd35_error *err)
+{
+  int heads = model_config_heads (config_json, err);
+
+  if (heads < 0)
+    return err != NULL ? err->status : SD35_ERR_FORMAT;
+  if (heads > 0 && heads != m->n_heads)
+    return sd35_set_error (err, SD35_ERR_FORMAT, "T5 config %s says num_heads %d, but the "
+                           "weights have %lld heads (relative_attention_bias [32, %lld]); the "
+                           "config and the weights do not belong together", config_json, heads,
+                           (long long) m->n_heads, (long long) m->n_heads);
+  return SD35_OK;
 }
 
 enum sd35_status

@@ -6,6 +6,10 @@
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
+#include <math.h>
+
+#include "json_file.h"
+#include "safe_file.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,22 +188,16 @@ static enum sd35_status
 load_spiece (struct t5_tokenizer *tok, const char *path, struct sd35_error *err)
 {
   char      *data = NULL;
-  gsize      len = 0;
-  GError    *gerr = NULL;
+  size_t     len = 0;
   struct pb  top, sub, s2;
   int        field, wire, cap = 0;
   int        has_normalizer = 0;
   uint64_t   val;
   enum sd35_status st = SD35_OK;
 
-  if (!g_file_get_contents (path, &data, &len, &gerr))
-    {
-      st = sd35_set_error (err, g_error_matches (gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT) ?
-                           SD35_ERR_MISSING : SD35_ERR_IO, "T5 tokenizer %s: %s", path,
-                           gerr->message);
-      g_error_free (gerr);
-      return st;
-    }
+  st = sd35_read_file (path, 64u << 20, "T5 tokenizer", &data, &len, err);
+  if (st != SD35_OK)
+    return st;
   top = (struct pb) { (const uint8_t *) data, (const uint8_t *) data + len, 0 };
   while (st == SD35_OK && pb_field (&top, &field, &wire, &val, &sub))
     {
@@ -269,7 +267,7 @@ load_spiece (struct t5_tokenizer *tok, const char *path, struct sd35_error *err)
   if (st == SD35_OK && !has_normalizer)
     st = sd35_set_error (err, SD35_ERR_FORMAT, "T5 tokenizer %s: no normalizer section "
                          "(truncated or not a SentencePiece model)", path);
-  g_free (data);
+  free (data);
   if (st != SD35_OK)
     return st;
   st = finish (tok, path, err);
@@ -290,25 +288,24 @@ load_spiece (struct t5_tokenizer *tok, const char *path, struct sd35_error *err)
 
 /* ---- tokenizer.json (HF) ---- */
 
+/* The Precompiled normalizer, directly or inside a Sequence (nested Sequences are walked to
+ * the JSON depth bound at most: the text was depth-checked before parsing). */
 static JsonObject *
 find_precompiled (JsonObject *norm)
 {
-  const char *type;
-  if (norm == NULL)
+  const char *type = sd35_json_string (norm, "type");
+  JsonArray  *a;
+
+  if (type == NULL)
     return NULL;
-  type = json_object_get_string_member_with_default (norm, "type", "");
   if (strcmp (type, "Precompiled") == 0)
     return norm;
-  if (strcmp (type, "Sequence") == 0 && json_object_has_member (norm, "normalizers"))
+  a = strcmp (type, "Sequence") == 0 ? sd35_json_array (norm, "normalizers") : NULL;
+  for (guint i = 0; a != NULL && i < json_array_get_length (a); i++)
     {
-      JsonArray *a = json_object_get_array_member (norm, "normalizers");
-      for (guint i = 0; a && i < json_array_get_length (a); i++)
-        {
-          JsonNode   *n = json_array_get_element (a, i);
-          JsonObject *o = JSON_NODE_HOLDS_OBJECT (n) ? find_precompiled (json_node_get_object (n)) : NULL;
-          if (o)
-            return o;
-        }
+      JsonObject *o = find_precompiled (sd35_json_node_object (json_array_get_element (a, i)));
+      if (o != NULL)
+        return o;
     }
   return NULL;
 }
@@ -316,31 +313,21 @@ find_precompiled (JsonObject *norm)
 static enum sd35_status
 load_tokenizer_json (struct t5_tokenizer *tok, const char *path, struct sd35_error *err)
 {
-  JsonParser *parser = json_parser_new ();
-  GError     *gerr = NULL;
+  JsonParser *parser = NULL;
   JsonObject *root, *model, *pre;
   JsonArray  *vocab, *added;
-  JsonNode   *node;
-  enum sd35_status st = SD35_OK;
+  const char *type;
+  enum sd35_status st;
   guint       n;
 
-  if (!json_parser_load_from_file (parser, path, &gerr))
-    {
-      st = sd35_set_error (err, g_error_matches (gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT) ?
-                           SD35_ERR_MISSING : SD35_ERR_FORMAT, "T5 tokenizer %s: %s", path,
-                           gerr->message);
-      g_error_free (gerr);
-      g_object_unref (parser);
-      return st;
-    }
-  node = json_parser_get_root (parser);
-  root = node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-  node = root ? json_object_get_member (root, "model") : NULL;
-  model = node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-  node = model ? json_object_get_member (model, "vocab") : NULL;
-  vocab = node && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
-  if (vocab == NULL ||
-      strcmp (json_object_get_string_member_with_default (model, "type", ""), "Unigram") != 0)
+  st = sd35_json_load (path, "T5 tokenizer", &parser, err);
+  if (st != SD35_OK)
+    return st;
+  root = sd35_json_node_object (json_parser_get_root (parser));
+  model = sd35_json_object (root, "model");
+  vocab = sd35_json_array (model, "vocab");
+  type = sd35_json_string (model, "type");
+  if (vocab == NULL || type == NULL || strcmp (type, "Unigram") != 0)
     {
       g_object_unref (parser);
       return sd35_set_error (err, SD35_ERR_FORMAT, "T5 tokenizer %s: no Unigram model with a "
@@ -352,33 +339,30 @@ load_tokenizer_json (struct t5_tokenizer *tok, const char *path, struct sd35_err
   tok->types = g_new0 (uint8_t, n);
   for (guint i = 0; i < n; i++)
     {
-      JsonNode  *e = json_array_get_element (vocab, i);
-      JsonArray *pair = JSON_NODE_HOLDS_ARRAY (e) ? json_node_get_array (e) : NULL;
-      JsonNode  *p0 = pair && json_array_get_length (pair) == 2 ?
-                      json_array_get_element (pair, 0) : NULL;
-      JsonNode  *p1 = p0 ? json_array_get_element (pair, 1) : NULL;
-      if (p0 == NULL || json_node_get_value_type (p0) != G_TYPE_STRING ||
-          !JSON_NODE_HOLDS_VALUE (p1) || json_node_get_value_type (p1) == G_TYPE_STRING)
+      JsonArray  *pair = sd35_json_node_array (json_array_get_element (vocab, i));
+      const char *piece = pair && json_array_get_length (pair) == 2 ?
+                          sd35_json_node_string (json_array_get_element (pair, 0)) : NULL;
+      double      score = 0;
+      if (piece == NULL || !sd35_json_node_number (json_array_get_element (pair, 1), &score)
+          || !isfinite (score))
         {
           g_object_unref (parser);
           return sd35_set_error (err, SD35_ERR_FORMAT, "T5 tokenizer %s: vocab entry %u is "
                                  "not [piece, score]", path, i);
         }
-      tok->pieces[i] = g_strdup (json_node_get_string (p0));
-      tok->scores[i] = (float) json_node_get_double (p1);  /* stored as f32 in spiece.model */
+      tok->pieces[i] = g_strdup (piece);
+      tok->scores[i] = (float) score;  /* stored as f32 in spiece.model */
       tok->types[i] = T5_PIECE_NORMAL;
       tok->n_pieces = (int) i + 1;
     }
   /* added tokens are matched on the raw text and never take part in the lattice */
-  node = json_object_get_member (root, "added_tokens");
-  added = node && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+  added = sd35_json_array (root, "added_tokens");
   for (guint i = 0; added && i < json_array_get_length (added); i++)
     {
-      JsonNode   *e = json_array_get_element (added, i);
-      JsonObject *o = JSON_NODE_HOLDS_OBJECT (e) ? json_node_get_object (e) : NULL;
-      const char *content = o ? json_object_get_string_member_with_default (o, "content", NULL) : NULL;
-      gint64      id = o ? json_object_get_int_member_with_default (o, "id", -1) : -1;
-      if (content == NULL || content[0] == '\0' || id < 0 || id >= n)
+      JsonObject *o = sd35_json_node_object (json_array_get_element (added, i));
+      const char *content = sd35_json_string (o, "content");
+      gint64      id = -1;
+      if (!sd35_json_int (o, "id", &id) || content == NULL || content[0] == '\0' || id < 0 || id >= n)
         {
           g_object_unref (parser);
           return sd35_set_error (err, SD35_ERR_FORMAT, "T5 tokenizer %s: added token %u has "
@@ -388,16 +372,14 @@ load_tokenizer_json (struct t5_tokenizer *tok, const char *path, struct sd35_err
       tok->types[id] = T5_PIECE_CONTROL;
     }
   {
-    gint64 unk = json_object_get_int_member_with_default (model, "unk_id", -1);
-    if (unk >= 0 && unk < n)
+    gint64 unk = -1;
+    if (sd35_json_int (model, "unk_id", &unk) && unk >= 0 && unk < n)
       tok->types[unk] = T5_PIECE_UNKNOWN;
   }
-  node = json_object_get_member (root, "normalizer");
-  pre = find_precompiled (node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL);
+  pre = find_precompiled (sd35_json_object (root, "normalizer"));
   if (pre != NULL)
     {
-      const char *b64 = json_object_get_string_member_with_default (pre, "precompiled_charsmap",
-                                                                    NULL);
+      const char *b64 = sd35_json_string (pre, "precompiled_charsmap");
       gsize   blen = 0;
       guchar *blob = b64 ? g_base64_decode (b64, &blen) : NULL;
       if (blob != NULL)

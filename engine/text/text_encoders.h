@@ -41,6 +41,10 @@ enum sd35_status t5_new_random (struct backend *be, int n_layers, int d_model, i
                                 struct sd35_error *err);
 void t5_free (struct t5_model *m);
 int  t5_width (const struct t5_model *m);
+/* Refuses (SD35_ERR_FORMAT) an HF config.json (NULL: nothing to check) whose num_heads is not
+ * the weights' head count, or that cannot be read. */
+enum sd35_status t5_check_config (const struct t5_model *m, const char *config_json,
+                                  struct sd35_error *err);
 /* ids [n] → hidden [n, d_model] (final RMS norm of the last block). */
 enum sd35_status t5_encode (struct t5_model *m, const int32_t *ids, int n, float *hidden,
                             struct sd35_error *err);

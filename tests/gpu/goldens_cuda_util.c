@@ -35,7 +35,8 @@ gc_text_encoders_load (struct backend *be, struct gc_text_encoders *t)
 {
   char             *cfg_l = test_shared_path_or_skip ("golden/models/text_encoder/config.json");
   char             *cfg_g = test_shared_path_or_skip ("golden/models/text_encoder_2/config.json");
-  int               heads_l = model_config_heads (cfg_l), heads_g = model_config_heads (cfg_g);
+  int               heads_l = model_config_heads (cfg_l, NULL),
+                    heads_g = model_config_heads (cfg_g, NULL);
   struct sd35_error err = { 0 };
 
   memset (t, 0, sizeof *t);

@@ -24,7 +24,7 @@ static int
 config_heads (const char *rel)
 {
   char *path = test_shared_path_or_skip (rel);
-  int   heads = model_config_heads (path);
+  int   heads = model_config_heads (path, NULL);
 
   test_check (heads > 0, "num_attention_heads = %d in %s", heads, rel);
   free (path);

