@@ -26,6 +26,7 @@ sd35_params_init (struct sd35_params *p)
   p->cfg = -1.0;
   p->shift = 0.0;
   p->sampler = SD35_SAMPLER_DEFAULT;
+  p->prompt_weights = SD35_PROMPT_WEIGHTS_COMFY;
   p->seed = 0;
   p->slg_scale = 0.0;
   p->slg_start = 0.01;  /* the reference's Medium SLG config */
@@ -100,6 +101,26 @@ sd35_sampler_from_name (const char *name, enum sd35_sampler *out)
     *out = SD35_SAMPLER_DPMPP_2M;
   else if (strcmp (name, "default") == 0)
     *out = SD35_SAMPLER_DEFAULT;
+  else
+    return -1;
+  return 0;
+}
+
+const char *
+sd35_prompt_weights_name (enum sd35_prompt_weights mode)
+{
+  return mode == SD35_PROMPT_WEIGHTS_IGNORE ? "ignore" : "comfy";
+}
+
+int
+sd35_prompt_weights_from_name (const char *name, enum sd35_prompt_weights *out)
+{
+  if (name == NULL)
+    return -1;
+  if (strcmp (name, "comfy") == 0)
+    *out = SD35_PROMPT_WEIGHTS_COMFY;
+  else if (strcmp (name, "ignore") == 0)
+    *out = SD35_PROMPT_WEIGHTS_IGNORE;
   else
     return -1;
   return 0;

@@ -337,15 +337,16 @@ sd35_engine_memory (const sd35_engine *e, size_t *in_use, size_t *peak)
 }
 
 enum sd35_status
-engine_condition (struct sd35_engine *e, const char *text, const struct sd35_cond **out,
-                  struct sd35_error *err)
+engine_condition (struct sd35_engine *e, const char *text, enum sd35_prompt_weights weights,
+                  const struct sd35_cond **out, struct sd35_error *err)
 {
   struct cond_cache_entry *slot = &e->cache[0];
   struct sd35_tokens       tokens;
   enum sd35_status         st;
 
   for (int i = 0; i < ENGINE_COND_CACHE; i++)
-    if (e->cache[i].text != NULL && strcmp (e->cache[i].text, text) == 0)
+    if (e->cache[i].text != NULL && strcmp (e->cache[i].text, text) == 0 &&
+        e->cache[i].weights == weights)
       {
         e->cache[i].last_use = ++e->use_counter;
         *out = &e->cache[i].cond;
@@ -364,6 +365,8 @@ engine_condition (struct sd35_engine *e, const char *text, const struct sd35_con
     return err->status;
   memset (&tokens, 0, sizeof tokens);
   st = sd3_tokenize (e->clip_tok, e->t5_tok, text, &tokens, err);
+  if (weights == SD35_PROMPT_WEIGHTS_IGNORE)
+    sd35_tokens_drop_weights (&tokens);
   if (st == SD35_OK)
     st = sd3_condition (e->clip_l, e->clip_g, e->t5, &tokens,
                         mmdit_get_config (e->mmdit)->context_dim, &slot->cond, err);
@@ -379,6 +382,7 @@ engine_condition (struct sd35_engine *e, const char *text, const struct sd35_con
       sd35_cond_clear (&slot->cond);
       return sd35_set_error (err, SD35_ERR_OOM, "out of memory copying the prompt");
     }
+  slot->weights = weights;
   slot->last_use = ++e->use_counter;
   *out = &slot->cond;
   return SD35_OK;

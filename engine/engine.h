@@ -19,6 +19,7 @@
 struct cond_cache_entry
 {
   char            *text;  /* NULL = empty slot */
+  enum sd35_prompt_weights weights;  /* how text's weights were applied */
   struct sd35_cond cond;
   unsigned         last_use;
 };
@@ -57,6 +58,7 @@ struct sd35_engine
  * valid until the next engine_condition call with another text that evicts it (callers get
  * both prompt and negative first, so the cache holds ≥ 2 entries). */
 enum sd35_status engine_condition (struct sd35_engine *e, const char *text,
+                                   enum sd35_prompt_weights weights,
                                    const struct sd35_cond **out, struct sd35_error *err);
 
 /* Frees CLIP-L/G and T5 from the backend when offloading is on (engine_condition reloads

@@ -147,13 +147,13 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
 
   /* --- conditioning ------------------------------------------------------------------ */
   stage (cb, "encoding prompt");
-  if (failed (engine_condition (e, g.prompt, &cond, err), err))
+  if (failed (engine_condition (e, g.prompt, g.prompt_weights, &cond, err), err))
     {
       engine_oom_hint (err, "while encoding the prompt");
       sd35_error_prefix (err, "encoding the prompt");
       return err->status;
     }
-  if (g.cfg > 1.0 && failed (engine_condition (e, g.negative, &uncond, err), err))
+  if (g.cfg > 1.0 && failed (engine_condition (e, g.negative, g.prompt_weights, &uncond, err), err))
     {
       engine_oom_hint (err, "while encoding the negative prompt");
       sd35_error_prefix (err, "encoding the negative prompt");

@@ -17,6 +17,7 @@ struct gen_params
   int               slg_layers[SD35_MAX_SKIP_LAYERS];
   int               n_slg_layers;
   const char       *prompt, *negative;
+  enum sd35_prompt_weights prompt_weights;
 };
 
 /* Validates p and fills g with p's values or the variant's defaults (SD35_ERR_ARG with a

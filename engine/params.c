@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "generate.h"
+#include "tokenizer.h"
 
 #define MAX_SIDE 8192  /* 64 MP: beyond this the latent/attention sizes are unreasonable */
 
@@ -117,5 +118,15 @@ gen_params_resolve (const struct sd35_params *p, enum sd35_variant variant,
 
   g->prompt = p->prompt ? p->prompt : "";
   g->negative = p->negative_prompt ? p->negative_prompt : "";
+  g->prompt_weights = p->prompt_weights;
+  if (p->prompt_weights != SD35_PROMPT_WEIGHTS_COMFY &&
+      p->prompt_weights != SD35_PROMPT_WEIGHTS_IGNORE)
+    return sd35_set_error (err, SD35_ERR_ARG, "unknown prompt-weights mode %d (comfy or "
+                           "ignore)", (int) p->prompt_weights);
+  /* refused before any work; only the weights that are applied matter */
+  if (p->prompt_weights == SD35_PROMPT_WEIGHTS_COMFY &&
+      (prompt_check_weights (g->prompt, "prompt", err) != SD35_OK ||
+       (g->cfg > 1.0 && prompt_check_weights (g->negative, "negative prompt", err) != SD35_OK)))
+    return err->status;
   return SD35_OK;
 }

@@ -73,6 +73,25 @@ const char *sd35_sampler_name (enum sd35_sampler sampler);
 /* "euler", "dpmpp_2m" (also "dpmpp-2m") → enum; returns 0 on success, -1 if unknown. */
 int         sd35_sampler_from_name (const char *name, enum sd35_sampler *out);
 
+/* What `(word:1.3)` in a prompt does.  The syntax (A1111/ComfyUI): `(text)` multiplies the
+ * weight of text by 1.1, `(text:1.3)` sets it to 1.3, nesting multiplies, `\(` `\)` are literal
+ * parentheses; the parentheses and ":1.3" never reach the tokenizer. */
+enum sd35_prompt_weights
+{
+  /* ComfyUI's rule for SD3: for each text encoder (CLIP-L, CLIP-G, T5) and each token of
+   * weight w != 1, hidden = empty + w·(hidden − empty), where empty is the same encoder's
+   * output for the empty prompt of the same length ([BOS, EOS, pad…]; T5: [EOS, pad…]).  The
+   * pooled vectors are those of the prompt, unweighted.  A weight that is not a finite number
+   * (nan, inf, beyond ±3.4e38) is refused with SD35_ERR_ARG. */
+  SD35_PROMPT_WEIGHTS_COMFY = 0,
+  /* the official reference (sd3.5 sd3_infer.py): weights parsed and ignored */
+  SD35_PROMPT_WEIGHTS_IGNORE
+};
+
+const char *sd35_prompt_weights_name (enum sd35_prompt_weights mode);   /* "comfy", "ignore" */
+/* "comfy" / "ignore" → enum; returns 0 on success, -1 if unknown. */
+int         sd35_prompt_weights_from_name (const char *name, enum sd35_prompt_weights *out);
+
 /* Per-variant defaults (sd3_infer.py CONFIGS). */
 struct sd35_defaults
 {
@@ -171,6 +190,7 @@ struct sd35_params
 {
   const char       *prompt;
   const char       *negative_prompt;  /* NULL = "" */
+  enum sd35_prompt_weights prompt_weights;  /* both prompts; default COMFY */
   int               width, height;    /* multiples of 16 */
   int               steps;            /* 0 = variant default; 1..1000 */
   double            cfg;              /* < 0 = default; < 1 = no guidance (cond only); 1 = cond only, same result */

@@ -186,6 +186,15 @@ cli_parse (int argc, char **argv, const char *cmd, const char *summary,
 }
 
 int
+cli_prompt_weights (const char *cmd, const char *name, enum sd35_prompt_weights *out)
+{
+  *out = SD35_PROMPT_WEIGHTS_COMFY;
+  if (name != NULL && sd35_prompt_weights_from_name (name, out) != 0)
+    return cli_fail (cmd, "--prompt-weights must be comfy or ignore, not '%s'", name), -1;
+  return 0;
+}
+
+int
 cli_engine_options (const char *cmd, const struct cli_model_opts *m,
                     struct sd35_engine_options *opts)
 {

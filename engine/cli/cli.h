@@ -70,6 +70,16 @@ struct cli_model_opts
   { "threads", CLI_INT, &(m).threads, "CPU threads (default: all cores)", NULL },              \
   { "verbose", CLI_FLAG, &(m).verbose, "log loading details", NULL }
 
+/* --prompt-weights, the same text in every subcommand that encodes prompts */
+#define CLI_PROMPT_WEIGHTS_HELP                                                                 \
+  "what (word:1.3) in a prompt does: comfy (default) = ComfyUI's rule, each token's "          \
+  "encoding moved away from the empty prompt's by its weight (1.3 = stronger, 0.5 = weaker, "    \
+  "(word) = 1.1, ((word)) = 1.21, \\( \\) = literal parentheses; weights must be finite "       \
+  "numbers); ignore = parsed and ignored, as the official reference"
+
+/* "comfy"/"ignore" (NULL = comfy) → mode; returns -1 after printing the error. */
+int cli_prompt_weights (const char *cmd, const char *name, enum sd35_prompt_weights *out);
+
 /* model opts → engine options; returns -1 (after printing) on a bad --backend. */
 int cli_engine_options (const char *cmd, const struct cli_model_opts *m,
                         struct sd35_engine_options *opts);

@@ -165,7 +165,8 @@ int
 cmd_encode (int argc, char **argv)
 {
   const char                *cmd = "encode";
-  const char                *prompt = NULL, *out = NULL;
+  const char                *prompt = NULL, *out = NULL, *weights_name = NULL;
+  enum sd35_prompt_weights   weights;
   struct cli_model_opts      m = { 0 };
   struct sd35_engine_options eo;
   struct encode_state        s = { 0 };
@@ -174,6 +175,7 @@ cmd_encode (int argc, char **argv)
     CLI_MODEL_OPTS (m),
     { "prompt", CLI_STR, &prompt, "the prompt (\"\" gives the negative/empty conditioning)", NULL },
     { "out", CLI_STR, &out, "output .safetensors (ids, per-encoder outputs, context, pooled)", NULL },
+    { "prompt-weights", CLI_STR, &weights_name, CLI_PROMPT_WEIGHTS_HELP, NULL },
   };
   int r = cli_parse (argc, argv, cmd, "Tokenise and encode one prompt with CLIP-L, CLIP-G and "
                      "T5; write the SD3 context and pooled vector.", opts,
@@ -186,8 +188,15 @@ cmd_encode (int argc, char **argv)
       cli_fail (cmd, "--prompt and --out are required (see --help)");
       return 2;
     }
-  if (cli_engine_options (cmd, &m, &eo) != 0)
+  if (cli_engine_options (cmd, &m, &eo) != 0 ||
+      cli_prompt_weights (cmd, weights_name, &weights) != 0)
     return 2;
+  if (weights == SD35_PROMPT_WEIGHTS_COMFY)
+    {
+      struct sd35_error err = { 0 };
+      if (prompt_check_weights (prompt, "prompt", &err) != SD35_OK)
+        return cli_fail_err (cmd, &err), 2;
+    }
   sd35_log_set_verbose (m.verbose);
 
   if (encode_load (&s, &m, &eo) != SD35_OK)
@@ -200,7 +209,10 @@ cmd_encode (int argc, char **argv)
       status = cli_fail_err (cmd, &s.err);
       goto done;
     }
-  if (sd3_tokenize (s.clip_tok, s.t5_tok, prompt, &s.tokens, &s.err) != SD35_OK ||
+  if (sd3_tokenize (s.clip_tok, s.t5_tok, prompt, &s.tokens, &s.err) == SD35_OK &&
+      weights == SD35_PROMPT_WEIGHTS_IGNORE)
+    sd35_tokens_drop_weights (&s.tokens);
+  if (s.err.status != SD35_OK ||
       sd3_condition (s.clip_l, s.clip_g, s.t5, &s.tokens, ctx_dim, &s.cond, &s.err) != SD35_OK)
     {
       status = cli_fail_err (cmd, &s.err);

@@ -15,6 +15,7 @@
 #include "image_resize.h"
 #include "safetensors.h"
 #include "sd35.h"
+#include "tokenizer.h"
 
 struct gen_opts
 {
@@ -22,6 +23,7 @@ struct gen_opts
   const char           *prompt, *negative, *sampler, *noise, *out, *tensors_out;
   const char           *init, *mask;
   const char           *offload, *vae_tiles;  /* "auto" | "on" | "off" */
+  const char           *prompt_weights;       /* "comfy" | "ignore" */
   int                   steps, width, height, quiet;
   double                cfg, shift, slg_scale, slg_start, slg_end, strength;
   uint64_t              seed, vae_seed;
@@ -299,6 +301,7 @@ run (int argc, char **argv, int img2img)
       CLI_MODEL_OPTS (o.model),
       { "prompt", CLI_STR, &o.prompt, "the prompt (required)", NULL },
       { "negative", CLI_STR, &o.negative, "negative prompt (default: empty)", NULL },
+      { "prompt-weights", CLI_STR, &o.prompt_weights, CLI_PROMPT_WEIGHTS_HELP, NULL },
       { "steps", CLI_INT, &o.steps, "sampling steps, 1-1000 (default: the model's: Large 40, "
         "Turbo 4, Medium 50)", NULL },
       { "cfg", CLI_DOUBLE, &o.cfg, "guidance scale (default: the model's: Large 4.5, Turbo 1, "
@@ -372,6 +375,14 @@ run (int argc, char **argv, int img2img)
   sd35_params_init (&p);
   p.prompt = o.prompt;
   p.negative_prompt = o.negative ? o.negative : "";
+  if (cli_prompt_weights (cmd, o.prompt_weights, &p.prompt_weights) != 0)
+    return 2;
+  if (p.prompt_weights == SD35_PROMPT_WEIGHTS_COMFY)  /* before the model loads */
+    {
+      if (prompt_check_weights (p.prompt, "prompt", &err) != SD35_OK ||
+          prompt_check_weights (p.negative_prompt, "negative prompt", &err) != SD35_OK)
+        return cli_fail_err (cmd, &err), 2;
+    }
   p.width = o.width;
   p.height = o.height;
   p.steps = o.steps;

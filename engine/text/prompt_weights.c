@@ -2,7 +2,8 @@
  * `escape_important`, `token_weights`, `parse_parentheses`, `unescape_important`), replicated
  * literally: `(text)` → weight×1.1, `(text:1.3)` → 1.3, `\(` `\)` literal parentheses, a
  * non-float after ':' keeps the whole text, unbalanced ')' make the nesting level negative.
- * The reference then ignores the weights (sd35-facts.md §1.1); only the text matters.
+ * The reference then ignores the weights (sd35-facts.md §1.1); cond.c applies them the way
+ * ComfyUI does unless SD35_PROMPT_WEIGHTS_IGNORE.
  *
  * Every piece `parse_parentheses` returns is a contiguous slice of its input, so the parser
  * works on (offset, length) slices of one escaped buffer.  All parentheses and ':' are ASCII,
@@ -16,6 +17,7 @@
 #include "tokenizer.h"
 
 #include <glib.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,5 +390,31 @@ prompt_parse_weights (const char *prompt, size_t len, struct prompt_segment **se
   g_array_free (parts, TRUE);
   g_array_free (out, TRUE);
   g_string_free (buf, TRUE);
+  return st;
+}
+
+enum sd35_status
+prompt_check_weights (const char *prompt, const char *what, struct sd35_error *err)
+{
+  struct prompt_segment *segs = NULL;
+  int                    n = 0;
+  size_t                 len = prompt ? strlen (prompt) : 0;
+  enum sd35_status       st;
+
+  if (len == 0 || !g_utf8_validate (prompt, (gssize) len, NULL))
+    return SD35_OK;
+  st = prompt_parse_weights (prompt, len, &segs, &n, err);
+  for (int i = 0; st == SD35_OK && i < n; i++)
+    if (!isfinite ((float) segs[i].weight))  /* applied in fp32 */
+      {
+        char *text = g_strstrip (g_utf8_substring (segs[i].text, 0, 40));
+        st = sd35_set_error (err, SD35_ERR_ARG, "%s: the weight of \"%s\" is %g; a weight "
+                             "must be a finite number (|w| < 3.4e38), e.g. (%s:1.2); escape "
+                             "literal parentheses as \\( \\), or set prompt weights to "
+                             "\"ignore\"",
+                             what, text, segs[i].weight, text[0] ? text : "word");
+        g_free (text);
+      }
+  prompt_segments_free (segs, n);
   return st;
 }

@@ -62,18 +62,28 @@ void
 sd35_tokens_clear (struct sd35_tokens *tokens)
 {
   free (tokens->t5);
+  free (tokens->t5_weight);
   tokens->t5 = NULL;
+  tokens->t5_weight = NULL;
   tokens->n_t5 = 0;
+  tokens->clip_weighted = tokens->t5_weighted = 0;
+}
+
+void
+sd35_tokens_drop_weights (struct sd35_tokens *tokens)
+{
+  tokens->clip_weighted = tokens->t5_weighted = 0;
 }
 
 typedef enum sd35_status (*word_fn) (const void *tok, const char *word, struct tok_ids *out,
                                      struct sd35_error *err);
 
 /* The reference's word loop: weight parser, '\n' → ' ', split(' '), empty words dropped; calls
- * fn on each word.  word_ends (optional) gets the id count after every word. */
+ * fn on each word.  word_ends (optional) gets the id count after every word; id_weights (double)
+ * the segment weight of every id. */
 static enum sd35_status
 tokenize_words (const char *text, size_t len, word_fn fn, const void *tok, struct tok_ids *ids,
-                GArray *word_ends, struct sd35_error *err)
+                GArray *word_ends, GArray *id_weights, struct sd35_error *err)
 {
   struct prompt_segment *segs = NULL;
   int                    n_segs = 0;
@@ -93,7 +103,10 @@ tokenize_words (const char *text, size_t len, word_fn fn, const void *tok, struc
             *sp = '\0';
           if (*p)
             {
+              size_t before = ids->n;
               st = fn (tok, p, ids, err);
+              for (size_t k = before; st == SD35_OK && k < ids->n; k++)
+                g_array_append_val (id_weights, segs[i].weight);
               if (st == SD35_OK && word_ends != NULL)
                 {
                   size_t end = ids->n;
@@ -120,14 +133,17 @@ t5_word (const void *tok, const char *word, struct tok_ids *out, struct sd35_err
 }
 
 /* Chunk 0 of SDTokenizer's batching, for both pads.  ids: all word ids; word_ends: the
- * id count after each word. */
+ * id count after each word; id_weights: the weight of each id → weights (BOS, EOS, pad: 1). */
 static void
-clip_chunk0 (const struct tok_ids *ids, const GArray *word_ends, int32_t *l, int32_t *g)
+clip_chunk0 (const struct tok_ids *ids, const GArray *word_ends, const GArray *id_weights,
+             int32_t *l, int32_t *g, double *weights)
 {
   int32_t batch[SD35_CLIP_TOKENS];
+  double  bw[SD35_CLIP_TOKENS];
   int     n = 0, n_real;
   size_t  start = 0;
 
+  bw[n] = 1.0;
   batch[n++] = CLIP_BOS;
   for (guint w = 0; w < word_ends->len; w++)
     {
@@ -142,16 +158,24 @@ clip_chunk0 (const struct tok_ids *ids, const GArray *word_ends, int32_t *l, int
               int remaining = SD35_CLIP_TOKENS - n - 1;
               if (is_large)
                 for (int k = 0; k < remaining; k++)
-                  batch[n++] = ids->ids[start + (size_t) k];
+                  {
+                    bw[n] = g_array_index (id_weights, double, start + (size_t) k);
+                    batch[n++] = ids->ids[start + (size_t) k];
+                  }
+              bw[n] = 1.0;
               batch[n++] = CLIP_EOS;
               goto done;
             }
           for (size_t k = 0; k < glen; k++)
-            batch[n++] = ids->ids[start + k];
+            {
+              bw[n] = g_array_index (id_weights, double, start + k);
+              batch[n++] = ids->ids[start + k];
+            }
           glen = 0;
         }
       start = end;
     }
+  bw[n] = 1.0;
   batch[n++] = CLIP_EOS;
 done:
   n_real = n;
@@ -159,6 +183,7 @@ done:
     {
       l[k] = k < n_real ? batch[k] : CLIP_EOS;  /* SDClipModel: pad_with_end */
       g[k] = k < n_real ? batch[k] : 0;         /* SDXLClipG: pad 0 */
+      weights[k] = k < n_real ? bw[k] : 1.0;
     }
 }
 
@@ -187,6 +212,7 @@ sd3_tokenize (const struct clip_tokenizer *clip, const struct t5_tokenizer *t5,
 {
   struct tok_ids  ids = { 0 };
   GArray         *ends = g_array_new (FALSE, FALSE, sizeof (size_t));
+  GArray         *weights = g_array_new (FALSE, FALSE, sizeof (double));
   const char     *bad = NULL;
   size_t          len;
   enum sd35_status st = SD35_OK;
@@ -198,6 +224,7 @@ sd3_tokenize (const struct clip_tokenizer *clip, const struct t5_tokenizer *t5,
   if (!g_utf8_validate (prompt, (gssize) len, &bad))
     {
       g_array_free (ends, TRUE);
+      g_array_free (weights, TRUE);
       return sd35_set_error (err, SD35_ERR_ARG, "the prompt is not valid UTF-8 (bad byte "
                              "0x%02x at byte %zu of %zu); save or pass it as UTF-8 text",
                              (unsigned char) *bad, (size_t) (bad - prompt), len);
@@ -209,9 +236,14 @@ sd3_tokenize (const struct clip_tokenizer *clip, const struct t5_tokenizer *t5,
       struct clip_ctx ctx = { clip, 0 };
       /* a word that ends after chunk 0 is full cannot change chunk 0, so words past
        * ~2×77 ids are skipped; the word that crosses the limit is still whole. */
-      st = tokenize_words (prompt, len, clip_word_bounded, &ctx, &ids, ends, err);
+      st = tokenize_words (prompt, len, clip_word_bounded, &ctx, &ids, ends, weights, err);
       if (st == SD35_OK)
-        clip_chunk0 (&ids, ends, tokens->clip_l, tokens->clip_g);
+        {
+          clip_chunk0 (&ids, ends, weights, tokens->clip_l, tokens->clip_g,
+                       tokens->clip_weight);
+          for (int k = 0; k < SD35_CLIP_TOKENS; k++)
+            tokens->clip_weighted |= tokens->clip_weight[k] != 1.0;
+        }
     }
   if (st == SD35_OK && t5 != NULL)
     {
@@ -220,7 +252,9 @@ sd3_tokenize (const struct clip_tokenizer *clip, const struct t5_tokenizer *t5,
                                                : prompt + len;
       size_t      n_t5;
       ids.n = 0;
-      st = tokenize_words (prompt, (size_t) (cut - prompt), t5_word, t5, &ids, NULL, err);
+      g_array_set_size (weights, 0);
+      st = tokenize_words (prompt, (size_t) (cut - prompt), t5_word, t5, &ids, NULL, weights,
+                           err);
       if (st == SD35_OK && tok_ids_push (&ids, T5_EOS, err) != 0)
         st = SD35_ERR_OOM;
       n_t5 = ids.n < T5_MIN_LENGTH ? T5_MIN_LENGTH : ids.n;
@@ -229,7 +263,10 @@ sd3_tokenize (const struct clip_tokenizer *clip, const struct t5_tokenizer *t5,
       if (st == SD35_OK)
         {
           tokens->t5 = sd35_calloc (n_t5, sizeof *tokens->t5, "T5 token ids", err);
-          if (tokens->t5 == NULL)
+          tokens->t5_weight = tokens->t5 == NULL ? NULL
+                              : sd35_calloc (n_t5, sizeof *tokens->t5_weight,
+                                             "T5 token weights", err);
+          if (tokens->t5_weight == NULL)
             st = SD35_ERR_OOM;
         }
       if (st == SD35_OK)
@@ -238,10 +275,17 @@ sd3_tokenize (const struct clip_tokenizer *clip, const struct t5_tokenizer *t5,
           for (size_t k = ids.n; k < n_t5; k++)
             tokens->t5[k] = T5_PAD;
           tokens->n_t5 = (int) n_t5;
+          /* the word ids carry their weights; the EOS and the padding 1 */
+          for (size_t k = 0; k < n_t5; k++)
+            {
+              tokens->t5_weight[k] = k < weights->len ? g_array_index (weights, double, k) : 1.0;
+              tokens->t5_weighted |= tokens->t5_weight[k] != 1.0;
+            }
         }
     }
   tok_ids_clear (&ids);
   g_array_free (ends, TRUE);
+  g_array_free (weights, TRUE);
   if (st != SD35_OK)
     sd35_tokens_clear (tokens);
   return st;

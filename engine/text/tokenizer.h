@@ -28,6 +28,13 @@ struct sd35_tokens
   int32_t  clip_g[SD35_CLIP_TOKENS];
   int32_t *t5;      /* n_t5 ids, n_t5 = max(77, n_tokens + 1); malloc'd */
   int      n_t5;
+  /* The prompt weight of every token (its segment's weight; BOS, EOS and padding 1), as
+   * Python floats: ComfyUI compares them with 1.0 as doubles and multiplies in fp32.
+   * clip_weighted / t5_weighted: some weight is not 1, so sd3_condition applies them; 0 in
+   * tokens not made by sd3_tokenize and after sd35_tokens_drop_weights. */
+  double   clip_weight[SD35_CLIP_TOKENS];  /* chunk 0, shared by CLIP-L and CLIP-G */
+  double  *t5_weight;                      /* n_t5 values; malloc'd with t5 */
+  int      clip_weighted, t5_weighted;
 };
 
 /* Whole SD3 tokenisation of one prompt.  t5 may be NULL (then tokens->t5 = NULL, n_t5 = 0).
@@ -36,6 +43,8 @@ enum sd35_status sd3_tokenize (const struct clip_tokenizer *clip, const struct t
                                const char *prompt, struct sd35_tokens *tokens,
                                struct sd35_error *err);
 void sd35_tokens_clear (struct sd35_tokens *tokens);
+/* SD35_PROMPT_WEIGHTS_IGNORE: the tokens encode as if every weight were 1 (the reference). */
+void sd35_tokens_drop_weights (struct sd35_tokens *tokens);
 
 /* ---- building blocks (also used by the tests and `sd35 tokenize`) ---- */
 
@@ -69,6 +78,12 @@ enum sd35_status prompt_parse_weights (const char *prompt, size_t len,
                                        struct prompt_segment **segments, int *n_segments,
                                        struct sd35_error *err);
 void prompt_segments_free (struct prompt_segment *segments, int n_segments);
+
+/* For SD35_PROMPT_WEIGHTS_COMFY: SD35_ERR_ARG naming the text and its weight when a weight of
+ * prompt is not a finite fp32 number (nan, inf, beyond ±3.4e38).  what: "prompt", "negative
+ * prompt".  Invalid UTF-8 passes here (sd3_tokenize reports it). */
+enum sd35_status prompt_check_weights (const char *prompt, const char *what,
+                                       struct sd35_error *err);
 
 /* CLIP ids of one word as the reference gets them: HF slow CLIPTokenizer(word)["input_ids"]
  * without BOS/EOS, appended to out.  word: valid UTF-8.  Thread-safe (the BPE cache is

@@ -117,6 +117,7 @@ set_params (JsonObject *g, struct st_file *f, const float *noise, struct sd35_pa
   sd35_params_init (p);
   p->prompt = json_object_get_string_member (g, "prompt");
   p->negative_prompt = json_object_get_string_member (g, "negative_prompt");
+  p->prompt_weights = SD35_PROMPT_WEIGHTS_IGNORE;  /* the reference ignores weights */
   p->width = (int) json_object_get_int_member (g, "width");
   p->height = (int) json_object_get_int_member (g, "height");
   p->steps = (int) json_object_get_int_member (g, "steps");

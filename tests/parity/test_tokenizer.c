@@ -104,6 +104,58 @@ check_words (JsonObject *p)
   return bad;
 }
 
+/* The token weights sd3_tokenize hands to sd3_condition (SD35_PROMPT_WEIGHTS_COMFY): CLIP
+ * chunk 0 against the reference's weights_l (its tokenize_with_weights pairs), T5 against the
+ * golden words' weights repeated over their T5 ids (when T5 saw every word, i.e. the prompt is
+ * under 226 characters), then EOS and padding 1.  Returns the number of differences. */
+static int
+check_token_weights (JsonObject *p, const struct sd35_tokens *tk)
+{
+  JsonArray *ref_w = json_array_get_array_element (json_object_get_array_member (p, "weights_l"),
+                                                   0);
+  JsonArray *words = json_object_get_array_member (p, "words");
+  JsonArray *t5_words = json_object_get_array_member (p, "t5_words");
+  int        bad = 0, any = 0;
+  size_t     k = 0;
+
+  for (guint i = 0; i < SD35_CLIP_TOKENS; i++)
+    {
+      double ref = json_array_get_double_element (ref_w, i);
+      any |= ref != 1.0;
+      if (tk->clip_weight[i] != ref && bad++ < 3)
+        printf ("     clip token %u: weight %.17g, reference %.17g\n", i, tk->clip_weight[i], ref);
+    }
+  if (tk->clip_weighted != any && bad++ < 3)
+    printf ("     clip_weighted %d, reference has weights: %d\n", tk->clip_weighted, any);
+  if (json_array_get_length (t5_words) != json_array_get_length (words))
+    return bad;  /* T5 saw prompt[:226] only */
+  for (guint w = 0; w < json_array_get_length (words); w++)
+    if (strcmp (json_array_get_string_element (t5_words, w),
+                json_object_get_string_member (json_array_get_object_element (words, w),
+                                               "word")) != 0)
+      return bad;  /* a word cut at character 226 */
+  any = 0;
+  for (guint w = 0; w < json_array_get_length (words); w++)
+    {
+      JsonObject *o = json_array_get_object_element (words, w);
+      double      ref = json_object_get_double_member (o, "weight");
+      guint       n = json_array_get_length (json_object_get_array_member (o, "t5_ids"));
+      for (guint j = 0; j < n; j++, k++)
+        {
+          any |= ref != 1.0;
+          if ((k >= (size_t) tk->n_t5 || tk->t5_weight[k] != ref) && bad++ < 3)
+            printf ("     T5 token %zu: weight %.17g, reference %.17g\n", k,
+                    k < (size_t) tk->n_t5 ? tk->t5_weight[k] : 0.0, ref);
+        }
+    }
+  for (; k < (size_t) tk->n_t5; k++)
+    if (tk->t5_weight[k] != 1.0 && bad++ < 3)
+      printf ("     T5 token %zu (EOS/pad): weight %.17g, not 1\n", k, tk->t5_weight[k]);
+  if (tk->t5_weighted != any && bad++ < 3)
+    printf ("     t5_weighted %d, reference has weights: %d\n", tk->t5_weighted, any);
+  return bad;
+}
+
 static void
 check_goldens (void)
 {
@@ -132,7 +184,7 @@ check_goldens (void)
       struct sd35_tokens  tk, tj;
       struct sd35_error   err = { 0 };
       char                label[48];
-      int                 ok_l, ok_g, ok_t, ok_j, bad_words;
+      int                 ok_l, ok_g, ok_t, ok_j, bad_words, bad_weights;
 
       g_snprintf (label, sizeof label, "%.40s", prompt);
       for (char *c = label; *c; c++)
@@ -149,16 +201,18 @@ check_goldens (void)
       ok_t = same_ids (tk.t5, (size_t) tk.n_t5, ref_t);
       ok_j = same_ids (tj.t5, (size_t) tj.n_t5, ref_t);
       bad_words = check_words (p);
+      bad_weights = check_token_weights (p, &tk);
       if (!ok_l)
         print_ids ("clip_l", tk.clip_l, SD35_CLIP_TOKENS, ref_l);
       if (!ok_g)
         print_ids ("clip_g", tk.clip_g, SD35_CLIP_TOKENS, ref_g);
       if (!ok_t)
         print_ids ("t5", tk.t5, (size_t) tk.n_t5, ref_t);
-      test_check (ok_l && ok_g && ok_t && ok_j && bad_words == 0,
+      test_check (ok_l && ok_g && ok_t && ok_j && bad_words == 0 && bad_weights == 0,
                   "golden %2u '%s': clip_l %s, clip_g %s, t5 %s (%d ids), t5 via tokenizer.json "
-                  "%s, %d word(s) differ", i, label, ok_l ? "=" : "DIFF", ok_g ? "=" : "DIFF",
-                  ok_t ? "=" : "DIFF", tk.n_t5, ok_j ? "=" : "DIFF", bad_words);
+                  "%s, %d word(s) differ, %d token weight(s) differ", i, label,
+                  ok_l ? "=" : "DIFF", ok_g ? "=" : "DIFF", ok_t ? "=" : "DIFF", tk.n_t5,
+                  ok_j ? "=" : "DIFF", bad_words, bad_weights);
       sd35_tokens_clear (&tk);
       sd35_tokens_clear (&tj);
     }
