@@ -310,7 +310,7 @@ static int
 config_heads (const char *rel)
 {
   char *path = test_shared_path_or_skip (rel);
-  int   heads = model_config_heads (path);
+  int   heads = model_config_heads (path, NULL);
   free (path);
   return heads;
 }
