@@ -46,6 +46,11 @@ load_text_encoder_weights (struct sd35_engine *e, struct sd35_error *err)
 {
   const struct sd35_model_files *f = &e->files;
   int                            heads;
+  unsigned                       reloaded = 0;
+
+  reloaded |= e->clip_l == NULL ? 1u << LORA_CLIP_L : 0;
+  reloaded |= e->clip_g == NULL ? 1u << LORA_CLIP_G : 0;
+  reloaded |= e->t5_file != NULL && e->t5 == NULL ? 1u << LORA_T5 : 0;
 
   heads = e->clip_l == NULL && f->clip_l_config ? model_config_heads (f->clip_l_config, err) : 0;
   if (heads < 0)
@@ -75,6 +80,13 @@ load_text_encoder_weights (struct sd35_engine *e, struct sd35_error *err)
       sd35_error_prefix (err, "loading T5-XXL (%s)", f->t5);
       return err->status;
     }
+  /* back after an offload: the LoRA set goes into the fresh weights again */
+  if (reloaded != 0 && e->lora != NULL &&
+      lora_reapply (e->lora, e->be, e->registry, reloaded, err) != SD35_OK)
+    {
+      engine_oom_hint (err, "while merging LoRAs into the text encoders");
+      return err->status;
+    }
   return SD35_OK;
 }
 
@@ -88,6 +100,9 @@ engine_text_encoders_offload (struct sd35_engine *e)
   clip_free (e->clip_l);
   e->t5 = NULL;
   e->clip_g = e->clip_l = NULL;
+  weight_registry_clear (e->registry[LORA_CLIP_L]);
+  weight_registry_clear (e->registry[LORA_CLIP_G]);
+  weight_registry_clear (e->registry[LORA_T5]);
   sd35_log ("text encoders offloaded (backend memory in use: %zu MiB)",
             e->be->bytes_in_use >> 20);
 }
@@ -135,6 +150,10 @@ load_text_encoders (struct sd35_engine *e, int use_t5, struct sd35_error *err)
     return err->status;
   if (use_t5 && open_file (f->t5, "T5-XXL text encoder", &e->t5_file, err) != SD35_OK)
     return err->status;  /* without use_t5, T5's weights are never opened */
+  st_file_set_registry (e->clip_l_file, e->registry[LORA_CLIP_L]);
+  st_file_set_registry (e->clip_g_file, e->registry[LORA_CLIP_G]);
+  if (e->t5_file != NULL)
+    st_file_set_registry (e->t5_file, e->registry[LORA_T5]);
   return load_text_encoder_weights (e, err);
 }
 
@@ -147,6 +166,7 @@ load_diffusion (struct sd35_engine *e, int force_turbo, struct sd35_error *err)
   if (open_file (f->mmdit, "MMDiT", &e->mmdit_file, err) != SD35_OK)
     return err->status;
   e->info.variant = model_detect_variant (e->mmdit_file, f->mmdit, force_turbo);
+  st_file_set_registry (e->mmdit_file, e->registry[LORA_MMDIT]);
   if (mmdit_load (e->be, e->mmdit_file, prefix_of (e->mmdit_file, "model.diffusion_model."),
                   &e->mmdit, err) != SD35_OK)
     {
@@ -251,6 +271,9 @@ sd35_engine_open (const struct sd35_engine_options *opts, sd35_engine **out,
                                ? e->be->device_memory
                                : opts->offload_text_encoders != 0;
   e->vae_tiling = opts->vae_tiling;
+  for (int p = 0; p < LORA_N_PARTS; p++)
+    e->registry[p] = weight_registry_new ();
+  e->lora = lora_state_new ();
 
   if (load_diffusion (e, opts->force_turbo, err) != SD35_OK ||
       load_text_encoders (e, opts->use_t5, err) != SD35_OK ||
@@ -314,6 +337,10 @@ sd35_engine_free (sd35_engine *e)
   st_close (e->clip_l_file);
   st_close (e->vae_file);
   st_close (e->mmdit_file);
+  /* after the models (they may alias the registries' merged buffers) */
+  for (int p = 0; p < LORA_N_PARTS; p++)
+    weight_registry_free (e->registry[p]);
+  lora_state_free (e->lora);
   backend_free (e->be);
   model_files_clear (&e->files);
   free (e->backend_name);
@@ -324,6 +351,42 @@ const struct sd35_model_info *
 sd35_engine_info (const sd35_engine *e)
 {
   return e ? &e->info : NULL;
+}
+
+enum sd35_status
+sd35_engine_set_loras (sd35_engine *e, const struct sd35_lora *loras, int n_loras,
+                       struct sd35_error *err)
+{
+  struct sd35_error local_err;
+  unsigned          changed = 0;
+  enum sd35_status  st;
+
+  if (err == NULL)
+    err = &local_err;
+  sd35_error_clear (err);
+  if (e == NULL)
+    return sd35_set_error (err, SD35_ERR_ARG, "no engine");
+  /* offloaded text encoders come back first, so their layers can be matched and merged */
+  if (load_text_encoder_weights (e, err) != SD35_OK)
+    return err->status;
+  st = lora_set (e->lora, e->be, e->registry, loras, n_loras, &changed, err);
+  if (changed & LORA_TEXT_PARTS)
+    for (int i = 0; i < ENGINE_COND_CACHE; i++)  /* encodings of the old weights */
+      {
+        free (e->cache[i].text);
+        e->cache[i].text = NULL;
+        sd35_cond_clear (&e->cache[i].cond);
+        e->cache[i].last_use = 0;
+      }
+  if (st != SD35_OK)
+    engine_oom_hint (err, "while merging LoRAs");
+  return st;
+}
+
+const char *
+sd35_engine_lora_report (const sd35_engine *e)
+{
+  return e != NULL ? lora_report (e->lora) : "";
 }
 
 enum sd35_status

@@ -14,6 +14,7 @@
 #include "mmdit.h"
 #include "vae.h"
 #include "taesd.h"
+#include "lora.h"
 
 /* One remembered conditioning (the GIMP plug-in re-runs the same prompt with other seeds). */
 struct cond_cache_entry
@@ -51,6 +52,10 @@ struct sd35_engine
   /* memory (sd35_engine_options): text encoders offloaded after use, VAE tiling mode */
   int                     offload_text_encoders;  /* resolved: 0 or 1 */
   int                     vae_tiling;             /* 0 auto, 1 always, -1 never */
+
+  /* LoRA (lora.h): the linear weights of each part by name, and the merged set */
+  struct weight_registry *registry[LORA_N_PARTS];
+  struct lora_state      *lora;
 };
 
 /* The SD3 conditioning of `text` (tokenise + CLIP-L/G [+ T5] + assembly), from the cache when

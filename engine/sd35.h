@@ -159,6 +159,31 @@ enum sd35_status sd35_engine_open (const struct sd35_engine_options *opts,
                                    sd35_engine                     **out,
                                    struct sd35_error                *err);
 void             sd35_engine_free (sd35_engine *engine);
+
+/* LoRA.  One LoRA file (safetensors: diffusers/PEFT, kohya sd-scripts or official-key form;
+ * MMDiT and text-encoder layers) and its strength: the update added to each weight is
+ * strength · (α / rank) · B·A (no α in the file: α = rank).  Negative strengths subtract. */
+struct sd35_lora
+{
+  const char *path;
+  double      strength;
+};
+
+/* Makes loras[0..n_loras) the merged set (replacing the previous one; n_loras = 0 removes
+ * all).  Weights are merged in the backend's storage dtype (W + s·(α/r)·B·A computed in fp32
+ * from the weight as loaded from its still-mapped file) and restored bit-exactly from that
+ * file when a LoRA or strength goes: only the touched tensors change, nothing is reloaded,
+ * and only tensors whose (LoRA, strength) set changed are rebuilt.  Strength 0 leaves the
+ * model bit-for-bit as without the LoRA.  Keys that match no layer are counted
+ * (sd35_engine_lora_report); a file that matches nothing, a LoRA for another model family
+ * (SDXL, Flux — named in the message) or one whose shapes do not fit is refused and the
+ * previous set stays.  Prompts are encoded again when a text-encoder layer changed. */
+enum sd35_status sd35_engine_set_loras (sd35_engine *engine, const struct sd35_lora *loras,
+                                        int n_loras, struct sd35_error *err);
+/* One line per LoRA of the current set: format, strength, layers merged per model part,
+ * keys that matched nothing.  "" with no LoRA.  Owned by the engine; valid until the next
+ * sd35_engine_set_loras. */
+const char      *sd35_engine_lora_report (const sd35_engine *engine);
 const struct sd35_model_info *sd35_engine_info (const sd35_engine *engine);
 /* Backend memory of this engine (weights + activations, bytes; the CPU backend counts the
  * buffers it owns, not the mapped weight files): now and the peak since the engine opened. */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@ type_hint (enum cli_opt_type t)
     case CLI_DOUBLE:   return " X";
     case CLI_U64:      return " N";
     case CLI_INT_LIST: return " N,N,...";
+    case CLI_STR_LIST: return " TEXT";
     case CLI_FLAG:     return "";
     }
   return "";
@@ -132,10 +134,51 @@ parse_value (const char *cmd, const struct cli_opt *o, const char *v)
           }
         return 0;
       }
+    case CLI_STR_LIST:
+      {
+        struct cli_str_list *l = o->dest;
+        if (l->n >= (int) (sizeof l->values / sizeof l->values[0]))
+          return cli_fail (cmd, "--%s: given too many times", o->name), -1;
+        l->values[l->n++] = v;
+        return 0;
+      }
     case CLI_FLAG:
       break;
     }
   return -1;
+}
+
+int
+cli_parse_loras (const char *cmd, const struct cli_str_list *list, struct sd35_lora *out)
+{
+  static char paths[32][4096];
+
+  for (int i = 0; i < list->n && i < 32; i++)
+    {
+      const char *v = list->values[i], *colon = strrchr (v, ':');
+      char       *end = NULL;
+      double      s = 1.0;
+      size_t      len = strlen (v);
+
+      if (colon != NULL && colon[1] != '\0')
+        {
+          errno = 0;
+          s = strtod (colon + 1, &end);
+          if (errno == 0 && end != colon + 1 && *end == '\0')
+            len = (size_t) (colon - v);
+          else
+            s = 1.0;
+        }
+      if (len == 0 || len >= sizeof paths[i])
+        return cli_fail (cmd, "--lora expects FILE[:STRENGTH], got '%s'", v), -1;
+      if (!isfinite (s))
+        return cli_fail (cmd, "--lora %s: the strength must be a finite number", v), -1;
+      memcpy (paths[i], v, len);
+      paths[i][len] = '\0';
+      out[i].path = paths[i];
+      out[i].strength = s;
+    }
+  return 0;
 }
 
 int

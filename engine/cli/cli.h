@@ -14,13 +14,20 @@ enum cli_opt_type
   CLI_DOUBLE,  /* double *dest */
   CLI_U64,     /* uint64_t *dest (accepts any non-negative integer up to 2^64−1) */
   CLI_FLAG,    /* int *dest = 1, takes no value */
-  CLI_INT_LIST /* struct cli_int_list *dest, "7,8,9" */
+  CLI_INT_LIST, /* struct cli_int_list *dest, "7,8,9" */
+  CLI_STR_LIST  /* struct cli_str_list *dest: repeatable, every value appended */
 };
 
 struct cli_int_list
 {
   int values[64];
   int n;
+};
+
+struct cli_str_list
+{
+  const char *values[32];
+  int         n;
 };
 
 struct cli_opt
@@ -79,6 +86,11 @@ struct cli_model_opts
 
 /* "comfy"/"ignore" (NULL = comfy) → mode; returns -1 after printing the error. */
 int cli_prompt_weights (const char *cmd, const char *name, enum sd35_prompt_weights *out);
+
+/* --lora FILE[:STRENGTH] values → out[0..list->n) (strength 1 when absent; the part after
+ * the last ':' is a strength only when it is a number, so "C:/x.safetensors" stays a path).
+ * Returns 0, or -1 after printing an error. */
+int cli_parse_loras (const char *cmd, const struct cli_str_list *list, struct sd35_lora *out);
 
 /* model opts → engine options; returns -1 (after printing) on a bad --backend. */
 int cli_engine_options (const char *cmd, const struct cli_model_opts *m,

@@ -29,6 +29,7 @@ struct gen_opts
   uint64_t              seed, vae_seed;
   int                   seen_vae_seed, seen_slg_layers, seen_width, seen_height;
   struct cli_int_list   slg_layers;
+  struct cli_str_list   loras;      /* --lora FILE[:STRENGTH], repeatable */
 
   /* progress: one rewritten line on a terminal, a line per step otherwise */
   int                   tty;
@@ -334,6 +335,9 @@ run (int argc, char **argv, int img2img)
         "off: free CLIP/T5 from the backend once the prompts are encoded", NULL },
       { "vae-tiles", CLI_STR, &o.vae_tiles, "auto (default: when the decode would exceed the "
         "memory budget), on or off: VAE decode in 512×512 tiles, blended", NULL },
+      { "lora", CLI_STR_LIST, &o.loras, "FILE[:STRENGTH]: merge this LoRA (safetensors: "
+        "diffusers/PEFT, kohya or official keys; MMDiT and text encoders) with this strength "
+        "(default 1, negative subtracts); repeatable, one strength each", NULL },
       { "init", CLI_STR, &o.init, "img2img: the init image (PNG); the output keeps "
         "its size (rounded to a multiple of 16) unless --width/--height say otherwise, and "
         "it is resized to that (Lanczos)", NULL },
@@ -451,6 +455,19 @@ run (int argc, char **argv, int img2img)
       const struct sd35_model_info *mi = sd35_engine_info (engine);
       fprintf (stderr, "model: %s (%s), backend %s%s\n", mi->variant_name, mi->mmdit_path,
                mi->backend_name, mi->t5_path ? "" : ", T5 off");
+    }
+  if (o.loras.n > 0)
+    {
+      struct sd35_lora loras[32];
+      if (cli_parse_loras (cmd, &o.loras, loras) != 0)
+        goto done;
+      if (sd35_engine_set_loras (engine, loras, o.loras.n, &err) != SD35_OK)
+        {
+          rc = cli_fail_err (cmd, &err);
+          goto done;
+        }
+      if (!o.quiet)
+        fprintf (stderr, "%s\n", sd35_engine_lora_report (engine));
     }
   memset (&r, 0, sizeof r);
   rc = sd35_generate (engine, &p, &cb, &r, &err) != SD35_OK;

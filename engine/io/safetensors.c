@@ -291,6 +291,19 @@ st_file_adopt (struct st_file *f, void *buf)
   return 0;
 }
 
+void
+st_file_set_registry (struct st_file *f, struct weight_registry *r)
+{
+  if (f != NULL)
+    f->registry = r;
+}
+
+struct weight_registry *
+st_file_registry (const struct st_file *f)
+{
+  return f != NULL ? f->registry : NULL;
+}
+
 size_t
 st_count (const struct st_file *f)
 {

@@ -52,6 +52,11 @@ const char             *st_metadata (const struct st_file *f, const char *key);
 /* Keeps a malloc'd buffer alive as long as f (freed by st_close): data derived from the
  * file (e.g. a packed qkv built by weights.c) that a backend may alias like mapped data. */
 int         st_file_adopt (struct st_file *f, void *buf);
+/* The weights registry (weights.h) that loaders of this file record their linear weights in
+ * (LoRA merging finds them there); NULL = none.  Not owned by the file. */
+struct weight_registry;
+void                    st_file_set_registry (struct st_file *f, struct weight_registry *r);
+struct weight_registry *st_file_registry (const struct st_file *f);
 /* "[a, b, c]" into buf; returns buf. */
 const char *st_shape_string (int ndim, const int64_t *shape, char *buf, size_t size);
 

@@ -28,6 +28,7 @@ struct st_file
   GHashTable       *by_name;    /* name → index + 1 */
   GHashTable       *metadata;   /* __metadata__ key → value (first shard wins) */
   GPtrArray        *adopted;    /* buffers freed by st_close (st_file_adopt) */
+  struct weight_registry *registry; /* st_file_set_registry; not owned */
 };
 
 struct st_file *st_file_new (const char *path, struct sd35_error *err);

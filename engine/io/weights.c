@@ -349,6 +349,30 @@ wl_host_f32 (struct weights_loader *wl, int ndim, const int64_t *shape, const ch
   return v;
 }
 
+/* Records a loaded linear weight in the registry of the file that holds it (weights.h). */
+static void
+wl_register (struct weights_loader *wl, struct tensor *w, int n_parts, char *const bases[3])
+{
+  struct weight_registry *reg = wl->n_files > 0 ? st_file_registry (wl->files[0]) : NULL;
+  const struct st_tensor *src[3] = { NULL, NULL, NULL };
+  const char             *names[3] = { NULL, NULL, NULL };
+  size_t                  plen = strlen (wl->prefix);
+
+  if (reg == NULL || w == NULL)
+    return;
+  for (int i = 0; i < n_parts; i++)
+    {
+      char *key = g_strconcat (bases[i], ".weight", NULL);
+      src[i] = wl_lookup (wl, key, NULL);
+      g_free (key);
+      if (src[i] == NULL)
+        return;
+      names[i] = strncmp (bases[i], wl->prefix, plen) == 0 ? bases[i] + plen : bases[i];
+    }
+  if (weight_registry_add (reg, w, n_parts, names, src) != 0)
+    sd35_log ("%s: %s not recorded for LoRA merging", wl->what, names[0]);
+}
+
 void
 wl_linear (struct weights_loader *wl, struct linear *l, int64_t n_out, int64_t n_in,
            int has_bias, const char *fmt, ...)
@@ -362,6 +386,7 @@ wl_linear (struct weights_loader *wl, struct linear *l, int64_t n_out, int64_t n
   va_end (ap);
   l->w = wl_tensor_part (wl, WEIGHT_MATRIX, 2, ws, base, ".weight");
   l->b = has_bias ? wl_tensor_part (wl, WEIGHT_VECTOR, 1, bs, base, ".bias") : NULL;
+  wl_register (wl, l->w, 1, (char *const[3]) { base, NULL, NULL });
   g_free (base);
 }
 
@@ -456,6 +481,7 @@ wl_linear_qkv (struct weights_loader *wl, struct linear *l, int64_t n, int64_t n
       k = g_strconcat (packed, ".weight", NULL);
       l->w = wl_stack3 (wl, tw, file, WEIGHT_MATRIX, 2, ws3, k);
       g_free (k);
+      wl_register (wl, l->w, 3, keys);
     }
   if (has_bias && ok_b && file != NULL)
     {

@@ -51,6 +51,45 @@ struct conv2d
 
 struct weights_loader;
 
+/* --- registry of linear weights (for LoRA merging, engine/dit/lora.c) --------------------
+ * When a file has a registry (st_file_set_registry), wl_linear and wl_linear_qkv record
+ * every linear weight they make: its key without the loader's prefix and without ".weight"
+ * ("joint_blocks.0.x_block.attn.qkv"), the backend tensor the model uses, and the file
+ * tensors it was made from (three row blocks for a packed q/k/v, each findable by its own
+ * name, e.g. "text_model.encoder.layers.0.self_attn.k_proj").  The registry does not own
+ * the tensors; clear it when the model part that owns them is freed. */
+struct weight_part
+{
+  char                   *name;  /* key base of this row block */
+  const struct st_tensor *src;   /* its file tensor [rows, cols] */
+  int64_t                 row0, rows;
+};
+
+struct weight_slot
+{
+  struct tensor     *t;          /* the model's tensor [rows, cols] (contents may be swapped) */
+  int64_t            rows, cols;
+  int                n_parts;    /* 1, or 3 for a packed q/k/v */
+  struct weight_part parts[3];
+  /* what lora.c merged into t: 0 = the file's weight; else a signature of the LoRAs */
+  uint64_t           merged_sig;
+  void              *owned_host; /* host buffer the backend aliases for t (CPU), or NULL */
+};
+
+struct weight_registry;
+struct weight_registry *weight_registry_new (void);
+/* Forgets every slot (call after the tensors' model part is freed); frees owned_host. */
+void                    weight_registry_clear (struct weight_registry *r);
+void                    weight_registry_free (struct weight_registry *r);
+size_t                  weight_registry_count (const struct weight_registry *r);
+struct weight_slot     *weight_registry_at (struct weight_registry *r, size_t i);
+/* A name (whole slot or one part) → its slot and row block; NULL if unknown. */
+struct weight_slot     *weight_registry_find (struct weight_registry *r, const char *name,
+                                              int64_t *row0, int64_t *rows);
+/* Records a slot (copies names; replaces a slot of the same first name).  0, or -1 on OOM. */
+int weight_registry_add (struct weight_registry *r, struct tensor *t, int n_parts,
+                         const char *const names[3], const struct st_tensor *const src[3]);
+
 /* files: 1..n open safetensors (searched in order); prefix prepended to every name. */
 struct weights_loader *wl_new (struct backend *be, struct st_file *const *files, int n_files,
                                const char *prefix, const char *what /* "MMDiT", "CLIP-L" */);
