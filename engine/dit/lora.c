@@ -606,17 +606,34 @@ slot_replace (struct backend *be, struct weight_slot *slot, const void *src,
   nt.shape[0] = slot->rows;
   nt.shape[1] = slot->cols;
   nt.numel = (size_t) slot->rows * (size_t) slot->cols;
-  if (be->ops->weight_from_host (be, &nt, src, dt, WEIGHT_MATRIX) != SD35_OK)
+  if (op_weight_from_host (be, &nt, src, dt, WEIGHT_MATRIX) != SD35_OK)
     {
       free (owned);
       backend_check (be, err);
       sd35_error_clear (&be->err);  /* between generations: the backend stays usable */
       return err->status;
     }
-  be->ops->release (be, slot->t);
+  {
+    /* the old storage goes through tensor_free on a copy of the struct: the model keeps its
+     * tensor pointer, which now describes the new storage */
+    struct tensor *old = malloc (sizeof *old);
+    if (old == NULL)
+      {
+        struct tensor *fresh = malloc (sizeof *fresh);
+        if (fresh != NULL)
+          {
+            *fresh = nt;
+            tensor_free (fresh);
+          }
+        free (owned);
+        return sd35_set_error (err, SD35_ERR_OOM, "out of memory merging a LoRA");
+      }
+    *old = *slot->t;
+    *slot->t = nt;
+    tensor_free (old);
+  }
   free (slot->owned_host);
   slot->owned_host = NULL;
-  *slot->t = nt;
   if (owned != NULL)
     {
       const uint8_t *d = nt.data, *o = owned;
@@ -783,7 +800,8 @@ contributions_free (gpointer p)
  * contributions (when `plan` is not NULL) and the files' counts.  Errors: shapes, α, no
  * layer matched. */
 static enum sd35_status
-plan_set (struct lora_active *active, int n_active, struct weight_registry *const regs[LORA_N_PARTS],
+plan_set (struct lora_active *active, int n_active,
+          struct weight_registry *const regs[LORA_N_PARTS],
           unsigned mask, GHashTable *plan, struct sd35_error *err)
 {
   GHashTable *uindex[LORA_N_PARTS] = { NULL };
@@ -969,7 +987,8 @@ build_report (struct lora_state *s)
 }
 
 enum sd35_status
-lora_set (struct lora_state *s, struct backend *be, struct weight_registry *const regs[LORA_N_PARTS],
+lora_set (struct lora_state *s, struct backend *be,
+          struct weight_registry *const regs[LORA_N_PARTS],
           const struct sd35_lora *loras, int n, unsigned *parts_changed,
           struct sd35_error *err)
 {
@@ -1074,7 +1093,8 @@ lora_set (struct lora_state *s, struct backend *be, struct weight_registry *cons
 }
 
 enum sd35_status
-lora_reapply (struct lora_state *s, struct backend *be, struct weight_registry *const regs[LORA_N_PARTS],
+lora_reapply (struct lora_state *s, struct backend *be,
+              struct weight_registry *const regs[LORA_N_PARTS],
               unsigned part_mask, struct sd35_error *err)
 {
   GHashTable      *plan;
