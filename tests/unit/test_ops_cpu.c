@@ -636,10 +636,13 @@ main (void)
       printf ("FAIL backend_cpu_new: %s\n", err.message);
       return 1;
     }
-  for (int pass = 0; pass < 3; pass++)
+  /* pass 3: the generic C GEMM kernels (what a CPU without AVX2 runs), all threads */
+  for (int pass = 0; pass < 4; pass++)
     {
-      struct backend *b = pass == 0 ? be : pass == 1 ? be1 : be3;
-      printf ("# %s threads\n", pass == 0 ? "all" : pass == 1 ? "1" : "3");
+      struct backend *b = pass == 0 || pass == 3 ? be : pass == 1 ? be1 : be3;
+      cpu_gemm_force_generic = pass == 3;
+      printf ("# %s threads%s\n", pass == 0 || pass == 3 ? "all" : pass == 1 ? "1" : "3",
+              pass == 3 ? ", generic kernels" : "");
       check_linear (b, 3, 5, 7, SD35_F32, 0, ACT_NONE);
       check_linear (b, 5, 37, 300, SD35_F32, 1, ACT_GELU_TANH);  /* K over one block */
       check_linear (b, 5, 37, 300, SD35_F16, 1, ACT_NONE);
@@ -647,6 +650,10 @@ main (void)
       check_linear (b, 67, 200, 64, SD35_BF16, 1, ACT_GELU_ERF);  /* threads over columns */
       check_linear (b, 300, 9, 40, SD35_F32, 1, ACT_QUICK_GELU);  /* threads over rows */
       check_linear (b, 1, 1, 1, SD35_F32, 1, ACT_NONE);
+      /* whole 16-column panels and K blocks of 8 (the vector widening), K over two blocks */
+      check_linear (b, 13, 48, 520, SD35_F16, 1, ACT_NONE);
+      check_linear (b, 6, 32, 264, SD35_BF16, 0, ACT_GELU_TANH);
+      check_linear (b, 2, 64, 256, SD35_F32, 1, ACT_SILU);
       check_attention (b, 2, 7, 3, 5, 0, 0);
       check_attention (b, 2, 7, 3, 5, 1, 0);
       check_attention (b, 1, 9, 2, 11, 0, 1);
@@ -654,8 +661,12 @@ main (void)
       check_attention (b, 1, 150, 1, 20, 1, 1);  /* one head: threads split its rows */
       check_attention (b, 1, 131, 1, 33, 0, 0);
     }
+  cpu_gemm_force_generic = 0;
   test_fp8_weight (be);
   test_f16_all_values (be);
+  cpu_gemm_force_generic = 1;  /* the generic f16 widening too */
+  test_f16_all_values (be);
+  cpu_gemm_force_generic = 0;
   test_norms (be);
   test_elementwise (be);
   test_layout (be);

@@ -1,13 +1,15 @@
 /* cpu_gemm.c — out[M,N] = act(in[M,K] · w[N,K]ᵀ + b[N])   (torch: F.linear(in, w, b)).
  *
  * cpu_matmul_naive is the algorithmic reference (llm.c matmul_forward_naive).  cpu_gemm is the
- * one that runs: GotoBLAS-style blocking in plain C.  For a block of NC output columns and KC
- * of the reduction, the weight rows are widened to fp32 (they may be F16/BF16) and packed
- * transposed into panels of NR columns, [kc][NR], so the micro-kernel updates a 4×16 tile of
- * `out` with independent lanes (no reduction to reassociate: the compiler vectorises it
- * without -ffast-math).  On x86-64 the micro-kernel is also built for x86-64-v3 (AVX2+FMA)
- * and picked at run time (target_clones), so one binary runs everywhere.
- * Work is split over column blocks (or over rows when N is narrow) across the threads. */
+ * one that runs: GotoBLAS-style blocking.  The activations are packed once per call into
+ * 6-row tiles; for each K block of 256 the weight rows are widened to fp32 by their dtype's
+ * function (cpu_gemm_pack.c: F32/F16/BF16, block formats can be added there) into panels of
+ * 16 columns, [kc][16], that stay in L1 while every row tile runs over them; the 6×16
+ * micro-kernel has independent lanes (no reduction to reassociate).  On x86-64 with AVX2/FMA
+ * the micro-kernel and the widening use intrinsics (target attributes, picked at run time),
+ * and plain C with GCC vector types elsewhere, so one binary runs on every x86-64.
+ * Work is split over column panels (or over row tiles when N is narrow) across the threads.
+ * cpu_gemm_micro (4×16 on unpacked rows) is the kernel attention uses. */
 #include "cpu_ops.h"
 
 #include <stdlib.h>
@@ -15,8 +17,6 @@
 
 #include "error.h"
 
-#define GEMM_KC 256  /* reduction block: a panel is KC·NR·4 = 16 KiB (L1) */
-#define GEMM_NC 128  /* columns per packed block: KC·NC·4 = 128 KiB (L2) */
 
 void
 cpu_matmul_naive (float *out, const float *in, const float *w, const float *b, int64_t M,
@@ -33,6 +33,7 @@ cpu_matmul_naive (float *out, const float *in, const float *w, const float *b, i
 }
 
 typedef float v8f __attribute__ ((vector_size (32)));
+typedef float v4f __attribute__ ((vector_size (16)));
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
 #define GEMM_CLONES __attribute__ ((target_clones ("arch=x86-64-v3", "default")))
@@ -63,123 +64,175 @@ cpu_gemm_micro (float *acc, const float *const *a, const float *panel, int64_t k
   memcpy (acc, c, sizeof c);
 }
 
-/* f16 → f32 with the normal-number case inline (dtype.c handles zero, subnormal, inf, NaN);
- * the packing converts every weight of a GEMM once, so this is on the hot path for M ≈ 77 */
-static inline float
-f16_to_f32_fast (uint16_t h)
-{
-  uint32_t e = (h >> 10) & 0x1fu, u;
-  float    f;
+/* ---- the GEMM ---------------------------------------------------------------------------
+ * Activations: packed once per call into tiles of PACK_MR rows, [kc][PACK_MR] per K block
+ * (zero rows past M), shared read-only by the threads.  Weights: each thread widens one panel
+ * of NR columns × KC (16 KiB, stays in L1) with the dtype's widen function and runs every
+ * row tile over it, so each weight element is converted once per call.  The micro-kernel
+ * keeps a 6×16 tile of `out` in 12 AVX2 registers (2 loads + 6 broadcasts per 12 FMAs). */
+#define PACK_MR 6
 
-  if (e == 0 || e == 0x1f)
-    return sd35_f16_to_f32 (h);
-  u = ((uint32_t) (h & 0x8000u) << 16) | ((e + 112) << 23) | ((uint32_t) (h & 0x3ffu) << 13);
-  memcpy (&f, &u, 4);
-  return f;
+int cpu_gemm_force_generic = 0;
+
+typedef void (*gemm_micro_fn) (int64_t kc, const float *a, const float *b, float *c,
+                               int64_t ldc, const float *init);
+
+/* c[i][j] (i < 6, j < 16, row stride ldc) = (init ? init[j] : c[i][j]) + Σ_k a[k·6+i]·b[k·16+j]
+ * Plain C with GCC vector types: what runs on a CPU without AVX2. */
+static void
+micro_generic (int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+               const float *init)
+{
+  float acc[PACK_MR][GEMM_NR] __attribute__ ((aligned (32)));
+
+  for (int i = 0; i < PACK_MR; i++)
+    memcpy (acc[i], init != NULL ? init : c + i * ldc, sizeof acc[i]);
+  for (int64_t k = 0; k < kc; k++)
+    {
+      const float *bk = b + k * GEMM_NR, *ak = a + k * PACK_MR;
+      for (int i = 0; i < PACK_MR; i++)
+        {
+          float x = ak[i];
+          v4f   xv = { x, x, x, x }, *row = (v4f *) acc[i];
+          for (int q = 0; q < GEMM_NR / 4; q++)
+            {
+              v4f bv;
+              memcpy (&bv, bk + 4 * q, sizeof bv);
+              row[q] += xv * bv;
+            }
+        }
+    }
+  for (int i = 0; i < PACK_MR; i++)
+    memcpy (c + i * ldc, acc[i], sizeof acc[i]);
 }
 
-/* panel p of the block: pack[p][k][j] = w[n0 + p·NR + j, k0 + k] (0 past the block's end) */
-static void
-gemm_pack (float *pack, const void *w, enum sd35_dtype dt, int64_t K, int64_t n0, int64_t nc,
-           int64_t k0, int64_t kc)
-{
-  int64_t n_panels = (nc + GEMM_NR - 1) / GEMM_NR;
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
 
-  for (int64_t p = 0; p < n_panels; p++)
+#define MICRO_ROW(i)                                                                          \
+  {                                                                                           \
+    __m256 x = _mm256_broadcast_ss (a + (i));                                                 \
+    c##i##0 = _mm256_fmadd_ps (x, b0, c##i##0);                                               \
+    c##i##1 = _mm256_fmadd_ps (x, b1, c##i##1);                                               \
+  }
+
+/* the same with intrinsics, so the 12 accumulators + 2 panel rows + 1 broadcast stay in the
+ * 16 ymm registers */
+__attribute__ ((target ("avx2,fma"))) static void
+micro_avx2 (int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+            const float *init)
+{
+  __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+
+  if (init != NULL)
     {
-      float *panel = pack + p * kc * GEMM_NR;
-      for (int64_t j = 0; j < GEMM_NR; j++)
+      c00 = c10 = c20 = c30 = c40 = c50 = _mm256_loadu_ps (init);
+      c01 = c11 = c21 = c31 = c41 = c51 = _mm256_loadu_ps (init + 8);
+    }
+  else
+    {
+      c00 = _mm256_loadu_ps (c), c01 = _mm256_loadu_ps (c + 8);
+      c10 = _mm256_loadu_ps (c + ldc), c11 = _mm256_loadu_ps (c + ldc + 8);
+      c20 = _mm256_loadu_ps (c + 2 * ldc), c21 = _mm256_loadu_ps (c + 2 * ldc + 8);
+      c30 = _mm256_loadu_ps (c + 3 * ldc), c31 = _mm256_loadu_ps (c + 3 * ldc + 8);
+      c40 = _mm256_loadu_ps (c + 4 * ldc), c41 = _mm256_loadu_ps (c + 4 * ldc + 8);
+      c50 = _mm256_loadu_ps (c + 5 * ldc), c51 = _mm256_loadu_ps (c + 5 * ldc + 8);
+    }
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; k++)
+    {
+      __m256 b0 = _mm256_load_ps (b), b1 = _mm256_load_ps (b + 8);
+      MICRO_ROW (0) MICRO_ROW (1) MICRO_ROW (2) MICRO_ROW (3) MICRO_ROW (4) MICRO_ROW (5)
+      a += PACK_MR;
+      b += GEMM_NR;
+    }
+  _mm256_storeu_ps (c, c00), _mm256_storeu_ps (c + 8, c01);
+  _mm256_storeu_ps (c + ldc, c10), _mm256_storeu_ps (c + ldc + 8, c11);
+  _mm256_storeu_ps (c + 2 * ldc, c20), _mm256_storeu_ps (c + 2 * ldc + 8, c21);
+  _mm256_storeu_ps (c + 3 * ldc, c30), _mm256_storeu_ps (c + 3 * ldc + 8, c31);
+  _mm256_storeu_ps (c + 4 * ldc, c40), _mm256_storeu_ps (c + 4 * ldc + 8, c41);
+  _mm256_storeu_ps (c + 5 * ldc, c50), _mm256_storeu_ps (c + 5 * ldc + 8, c51);
+}
+#undef MICRO_ROW
+#endif
+
+struct gemm_job
+{
+  float                          *out;
+  const float                    *in;
+  float                          *ap;  /* packed activations, Mp·K floats */
+  const void                     *w;
+  const struct cpu_weight_format *fmt;
+  gemm_micro_fn                   micro;
+  const float                    *b;
+  int64_t                         M, N, K, Mp;
+  enum op_act                     act;
+  int                             split_rows;  /* 1: ranges are row tiles, 0: column panels */
+  int                             oom;         /* a thread could not get its panel buffer */
+};
+
+/* ap for the K block at k0 (length kc), tile t: ap + k0·Mp + t·6·kc, [kc][6] */
+static void
+gemm_pack_a (void *ctx, int64_t t0, int64_t t1)
+{
+  const struct gemm_job *j = ctx;
+  const int64_t          M = j->M, K = j->K;
+
+  for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC)
+    {
+      int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+      for (int64_t t = t0; t < t1; t++)
         {
-          int64_t col = p * GEMM_NR + j;
-          if (col >= nc)
-            {
-              for (int64_t k = 0; k < kc; k++)
-                panel[k * GEMM_NR + j] = 0.0f;
-              continue;
-            }
-          size_t row = (size_t) (n0 + col) * (size_t) K + (size_t) k0;
-          if (dt == SD35_F32)
-            {
-              const float *src = (const float *) w + row;
-              for (int64_t k = 0; k < kc; k++)
-                panel[k * GEMM_NR + j] = src[k];
-            }
-          else if (dt == SD35_F16)
-            {
-              const uint16_t *src = (const uint16_t *) w + row;
-              for (int64_t k = 0; k < kc; k++)
-                panel[k * GEMM_NR + j] = f16_to_f32_fast (src[k]);
-            }
-          else
-            {
-              const uint16_t *src = (const uint16_t *) w + row;
-              for (int64_t k = 0; k < kc; k++)
-                panel[k * GEMM_NR + j] = sd35_bf16_to_f32 (src[k]);
-            }
+          float       *dst = j->ap + k0 * j->Mp + t * PACK_MR * kc;
+          const float *row[PACK_MR];
+          for (int i = 0; i < PACK_MR; i++)
+            row[i] = t * PACK_MR + i < M ? j->in + (t * PACK_MR + i) * K + k0 : NULL;
+          for (int i = 0; i < PACK_MR; i++)
+            for (int64_t k = 0; k < kc; k++)
+              dst[k * PACK_MR + i] = row[i] != NULL ? row[i][k] : 0.0f;
         }
     }
 }
 
-struct gemm_job
-{
-  float          *out;
-  const float    *in;
-  const void     *w;
-  enum sd35_dtype w_dtype;
-  const float    *b;
-  int64_t         M, N, K;
-  enum op_act     act;
-  int             split_rows;  /* 1: ranges are rows (in MR units), 0: column panels */
-  int             oom;         /* a thread could not get its packing buffer */
-};
-
-/* out[m0:m1, n0:n1] complete (bias, all of K, activation) */
+/* out[tiles t0..t1, panels p0..p1] complete (bias, all of K, activation) */
 static void
-gemm_block (const struct gemm_job *j, float *pack, int64_t m0, int64_t m1, int64_t n0,
-            int64_t n1)
+gemm_block (const struct gemm_job *j, float *panel, int64_t t0, int64_t t1, int64_t p0,
+            int64_t p1)
 {
-  float acc[GEMM_MR * GEMM_NR] __attribute__ ((aligned (64)));
-  const int64_t K = j->K, N = j->N;
+  float         tile[PACK_MR * GEMM_NR] __attribute__ ((aligned (64)));
+  float         init[GEMM_NR] __attribute__ ((aligned (64)));
+  const int64_t K = j->K, N = j->N, M = j->M;
 
-  for (int64_t nc0 = n0; nc0 < n1; nc0 += GEMM_NC)
+  for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC)
     {
-      int64_t nc = n1 - nc0 < GEMM_NC ? n1 - nc0 : GEMM_NC;
-      for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += GEMM_KC)
+      int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+      int     first = k0 == 0, last = k0 + kc >= K;
+      for (int64_t p = p0; p < p1; p++)
         {
-          int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
-          int     first = k0 == 0, last = k0 + kc >= K;
-          gemm_pack (pack, j->w, j->w_dtype, K, nc0, nc, k0, kc);
-          for (int64_t m = m0; m < m1; m += GEMM_MR)
+          int64_t n0 = p * GEMM_NR, nr = N - n0 < GEMM_NR ? N - n0 : GEMM_NR;
+          j->fmt->widen (panel, j->w, K, n0, nr, k0, kc);
+          for (int64_t c = 0; c < GEMM_NR; c++)
+            init[c] = j->b != NULL && c < nr ? j->b[n0 + c] : 0.0f;
+          for (int64_t t = t0; t < t1; t++)
             {
-              const float *a[GEMM_MR];
-              int64_t      mr = m1 - m < GEMM_MR ? m1 - m : GEMM_MR;
-              for (int i = 0; i < GEMM_MR; i++)  /* short tiles repeat their last row */
-                a[i] = j->in + (size_t) (m + (i < mr ? i : mr - 1)) * (size_t) K + k0;
-              for (int64_t p = 0; p * GEMM_NR < nc; p++)
+              int64_t      m0 = t * PACK_MR, mr = M - m0 < PACK_MR ? M - m0 : PACK_MR;
+              const float *a = j->ap + k0 * j->Mp + t * PACK_MR * kc;
+              float       *o = j->out + m0 * N + n0;
+              if (mr == PACK_MR && nr == GEMM_NR)
+                j->micro (kc, a, panel, o, N, first ? init : NULL);
+              else
                 {
-                  int64_t c0 = nc0 + p * GEMM_NR;
-                  int64_t nr = nc0 + nc - c0 < GEMM_NR ? nc0 + nc - c0 : GEMM_NR;
-                  for (int i = 0; i < GEMM_MR; i++)
-                    for (int64_t c = 0; c < GEMM_NR; c++)
-                      {
-                        float v = 0.0f;
-                        if (i < mr && c < nr)
-                          v = first ? (j->b != NULL ? j->b[c0 + c] : 0.0f)
-                                    : j->out[(m + i) * N + c0 + c];
-                        acc[i * GEMM_NR + c] = v;
-                      }
-                  if (kc > 0)
-                    cpu_gemm_micro (acc, a, pack + p * kc * GEMM_NR, kc);
-                  for (int i = 0; i < mr; i++)
-                    for (int64_t c = 0; c < nr; c++)
-                      {
-                        float v = acc[i * GEMM_NR + c];
-                        j->out[(m + i) * N + c0 + c] = last ? cpu_act1 (v, j->act) : v;
-                      }
+                  for (int64_t i = 0; i < mr && !first; i++)
+                    memcpy (tile + i * GEMM_NR, o + i * N, (size_t) nr * sizeof (float));
+                  j->micro (kc, a, panel, tile, GEMM_NR, first ? init : NULL);
+                  for (int64_t i = 0; i < mr; i++)
+                    memcpy (o + i * N, tile + i * GEMM_NR, (size_t) nr * sizeof (float));
                 }
+              if (last && j->act != ACT_NONE)
+                for (int64_t i = 0; i < mr; i++)
+                  for (int64_t c = 0; c < nr; c++)
+                    o[i * N + c] = cpu_act1 (o[i * N + c], j->act);
             }
-          if (K == 0)
-            break;
         }
     }
 }
@@ -188,25 +241,19 @@ static void
 gemm_range (void *ctx, int64_t begin, int64_t end)
 {
   struct gemm_job *j = ctx;
-  float           *pack = NULL;
+  float           *panel = NULL;
+  int64_t          n_tiles = j->Mp / PACK_MR, n_panels = (j->N + GEMM_NR - 1) / GEMM_NR;
 
-  /* one packed block per thread (128 KiB: too big for a thread's stack to be polite) */
-  if (posix_memalign ((void **) &pack, 64, GEMM_KC * GEMM_NC * sizeof (float)) != 0)
+  if (posix_memalign ((void **) &panel, 64, GEMM_KC * GEMM_NR * sizeof (float)) != 0)
     {
       __atomic_store_n (&j->oom, 1, __ATOMIC_RELAXED);
       return;
     }
   if (j->split_rows)
-    {
-      int64_t m0 = begin * GEMM_MR, m1 = end * GEMM_MR;
-      gemm_block (j, pack, m0, m1 < j->M ? m1 : j->M, 0, j->N);
-    }
+    gemm_block (j, panel, begin, end, 0, n_panels);
   else
-    {
-      int64_t n0 = begin * GEMM_NR, n1 = end * GEMM_NR;
-      gemm_block (j, pack, 0, j->M, n0, n1 < j->N ? n1 : j->N);
-    }
-  free (pack);
+    gemm_block (j, panel, 0, n_tiles, begin, end);
+  free (panel);
 }
 
 void
@@ -214,20 +261,54 @@ cpu_gemm (struct backend *be, float *out, const float *in, const void *w,
           enum sd35_dtype w_dtype, const float *b, int64_t M, int64_t N, int64_t K,
           enum op_act act)
 {
-  struct gemm_job j = { out, in, w, w_dtype, b, M, N, K, act, 0, 0 };
+  struct gemm_job j;
   int64_t         n_col = (N + GEMM_NR - 1) / GEMM_NR;
-  int64_t         n_row = (M + GEMM_MR - 1) / GEMM_MR;
+  int64_t         n_row = (M + PACK_MR - 1) / PACK_MR;
   int             nt = cpu_threads (be);
+  size_t          ap_floats;
 
   if (M <= 0 || N <= 0)
     return;
-  /* columns when there are enough panels for every thread (each converts its own weights),
-   * else rows (each thread then packs all the weights, but N is narrow) */
+  memset (&j, 0, sizeof j);
+  j.fmt = cpu_weight_format (w_dtype);
+  if (j.fmt == NULL || (K > 0 && (K % j.fmt->block != 0 || GEMM_KC % j.fmt->block != 0)))
+    {
+      sd35_set_error (&be->err, SD35_ERR_INTERNAL, "cpu GEMM: %s weight with K = %lld",
+                      sd35_dtype_name (w_dtype), (long long) K);
+      return;
+    }
+  if (K == 0)  /* nothing to reduce: out = act(b) */
+    {
+      for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++)
+          out[m * N + n] = cpu_act1 (b != NULL ? b[n] : 0.0f, act);
+      return;
+    }
+  j.out = out, j.in = in, j.w = w, j.b = b, j.M = M, j.N = N, j.K = K, j.act = act;
+  j.Mp = n_row * PACK_MR;
+  j.micro = micro_generic;
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (cpu_has_avx2_fma () && !cpu_gemm_force_generic)
+    j.micro = micro_avx2;
+#endif
+  if (sd35_mul_size ((size_t) j.Mp, (size_t) K, &ap_floats) != 0 ||
+      ap_floats > SIZE_MAX / sizeof (float) ||
+      posix_memalign ((void **) &j.ap, 64, ap_floats * sizeof (float)) != 0)
+    {
+      sd35_set_error (&be->err, SD35_ERR_OOM,
+                      "out of host memory for the GEMM's packed activations (%lld × %lld)",
+                      (long long) M, (long long) K);
+      return;
+    }
+  cpu_parallel_for (be, n_row, 8.0 * PACK_MR * (double) K, gemm_pack_a, &j);
+  /* columns when there are enough panels for every thread (each widens its own weights),
+   * else rows (each thread then widens all the weights, but N is narrow) */
   j.split_rows = n_col < 2 * nt && n_row > n_col;
   if (j.split_rows)
-    cpu_parallel_for (be, n_row, 2.0 * GEMM_MR * (double) N * (double) K, gemm_range, &j);
+    cpu_parallel_for (be, n_row, 2.0 * PACK_MR * (double) N * (double) K, gemm_range, &j);
   else
     cpu_parallel_for (be, n_col, 2.0 * GEMM_NR * (double) M * (double) K, gemm_range, &j);
+  free (j.ap);
   if (j.oom)
     sd35_set_error (&be->err, SD35_ERR_OOM, "out of host memory for the GEMM packing buffer");
 }
@@ -240,7 +321,7 @@ cpu_op_linear (struct backend *be, struct tensor *out, const struct tensor *in,
   float       *tmp_in = NULL, *tmp_b = NULL;
   const float *x, *bias = NULL;
 
-  if (w->dtype != SD35_F32 && w->dtype != SD35_F16 && w->dtype != SD35_BF16)
+  if (cpu_weight_format (w->dtype) == NULL)
     {
       sd35_set_error (&be->err, SD35_ERR_INTERNAL, "cpu linear: %s weight",
                       sd35_dtype_name (w->dtype));

@@ -54,6 +54,28 @@ void cpu_gemm (struct backend *be, float *out, const float *in, const void *w,
 #define GEMM_MR 4    /* rows of the micro-tile */
 #define GEMM_NR 16   /* columns of the micro-tile = one packed panel */
 void cpu_gemm_micro (float *acc, const float *const *a, const float *panel, int64_t kc);
+#define GEMM_KC 256  /* reduction block: a weight panel is KC·NR·4 = 16 KiB (half of L1) */
+
+/* The weight side of cpu_gemm, one entry per storage dtype (cpu_gemm_pack.c): widen (or
+ * dequantize) rows n0 … n0+nr−1 (nr ≤ NR), columns k0 … k0+kc−1 of the weight w [N, K]
+ * into panel[k·NR + j] (fp32, 32-byte aligned; rows ≥ nr are zero).  k0 is a multiple of
+ * GEMM_KC and kc = min (GEMM_KC, K − k0); `block` (elements) must divide GEMM_KC, and K must
+ * be a multiple of it (block formats: the row stride is K / block blocks). */
+typedef void (*cpu_widen_fn) (float *panel, const void *w, int64_t K, int64_t n0, int64_t nr,
+                              int64_t k0, int64_t kc);
+struct cpu_weight_format
+{
+  enum sd35_dtype dtype;
+  int64_t         block;
+  cpu_widen_fn    widen;
+};
+/* the format of dtype dt on this CPU (AVX2/F16C versions where the CPU has them), NULL if the
+ * CPU GEMM cannot read it */
+const struct cpu_weight_format *cpu_weight_format (enum sd35_dtype dt);
+/* 1 when the CPU has AVX2, FMA and F16C (the fast kernels run) */
+int cpu_has_avx2_fma (void);
+/* TEST HOOK: 1 makes cpu_gemm use the generic C kernels even on an AVX2 CPU */
+extern int cpu_gemm_force_generic;
 void cpu_layernorm (float *out, const float *in, const float *w, const float *b, int64_t rows,
                     int64_t D, float eps);
 void cpu_rmsnorm (float *out, const float *in, const float *w, int64_t rows, int64_t D,
