@@ -301,6 +301,55 @@ cuda_download_f32 (struct backend *be, float *dst, const struct tensor *src)
   cuda_scratch_free (be, tmp, bytes);
 }
 
+/* GGUF block types (Q8_0 … Q6_K): widened at upload, on the host, chunk by chunk — matrices
+ * to bf16 (the storage every CUDA GEMM reads), vectors to fp32 — so the kernels never see a
+ * quantized tensor.  The GPU then holds bf16 weights (2 bytes a value, not the file's ~1);
+ * dequantizing inside the CUDA GEMM is not implemented. */
+static enum sd35_status
+cuda_weight_from_quant (struct backend *be, struct tensor *t, const void *src,
+                        enum sd35_dtype src_dtype, enum weight_use use)
+{
+  struct cuda_impl *ci = cuda_impl_of (be);
+  const size_t      chunk = (size_t) 1 << 20;  /* values per step: whole blocks of every type */
+  float            *f32 = NULL;
+  uint16_t         *b16 = NULL;
+
+  t->dtype = use == WEIGHT_VECTOR ? SD35_F32 : SD35_BF16;
+  if (cuda_alloc (be, t) != SD35_OK)
+    return be->err.status;
+  f32 = (float *) malloc (chunk * sizeof *f32);
+  b16 = (uint16_t *) malloc (chunk * sizeof *b16);
+  if (f32 == NULL || b16 == NULL)
+    sd35_set_error (&be->err, SD35_ERR_OOM, "out of host memory widening a %s weight",
+                    sd35_dtype_name (src_dtype));
+  for (size_t i = 0; !backend_failed (be) && i < t->numel; i += chunk)
+    {
+      size_t n = t->numel - i < chunk ? t->numel - i : chunk, off = 0;
+      if (sd35_dtype_nbytes (src_dtype, i, &off) != 0)
+        {
+          sd35_set_error (&be->err, SD35_ERR_SHAPE, "%s weight of %zu values is not whole "
+                          "blocks", sd35_dtype_name (src_dtype), t->numel);
+          break;
+        }
+      sd35_convert_to_f32 (f32, (const uint8_t *) src + off, src_dtype, n);
+      if (t->dtype == SD35_F32)
+        CUDA_TRY (be, cudaMemcpyAsync ((float *) t->data + i, f32, n * sizeof *f32,
+                                       cudaMemcpyHostToDevice, ci->stream));
+      else
+        {
+          for (size_t k = 0; k < n; k++)
+            b16[k] = sd35_f32_to_bf16 (f32[k]);
+          CUDA_TRY (be, cudaMemcpyAsync ((uint16_t *) t->data + i, b16, n * sizeof *b16,
+                                         cudaMemcpyHostToDevice, ci->stream));
+        }
+      /* the host buffers are refilled next round */
+      CUDA_TRY (be, cudaStreamSynchronize (ci->stream));
+    }
+  free (f32);
+  free (b16);
+  return be->err.status;
+}
+
 static enum sd35_status
 cuda_weight_from_host (struct backend *be, struct tensor *t, const void *src,
                        enum sd35_dtype src_dtype, enum weight_use use)
@@ -311,10 +360,12 @@ cuda_weight_from_host (struct backend *be, struct tensor *t, const void *src,
 
   if (backend_failed (be))
     return be->err.status;
+  if (sd35_dtype_is_quant (src_dtype))
+    return cuda_weight_from_quant (be, t, src, src_dtype, use);
   if (src_dtype != SD35_F32 && src_dtype != SD35_F16 && src_dtype != SD35_BF16
       && src_dtype != SD35_F8_E4M3 && src_dtype != SD35_F8_E5M2)
     return sd35_set_error (&be->err, SD35_ERR_SHAPE, "weight of dtype %s cannot be used "
-                           "(expected F32, F16, BF16, F8_E4M3 or F8_E5M2)",
+                           "(expected F32, F16, BF16, F8_E4M3, F8_E5M2 or a GGUF type)",
                            sd35_dtype_name (src_dtype));
   t->dtype = use == WEIGHT_VECTOR ? SD35_F32 : SD35_BF16;
   if (cuda_alloc (be, t) != SD35_OK)

@@ -35,6 +35,12 @@ is_dir (const char *p)
   return g_file_test (p, G_FILE_TEST_IS_DIR);
 }
 
+static int
+is_gguf_name (const char *path)
+{
+  return g_str_has_suffix (path, ".gguf") || g_str_has_suffix (path, ".GGUF");
+}
+
 static void
 note_dir (struct finder *fd, const char *dir)
 {
@@ -181,7 +187,8 @@ mmdit_in_dir (const char *dir, char **out, struct sd35_error *err)
       const char *n = names->pdata[i];
       char       *p = g_build_filename (dir, n, NULL);
       int         st_file = g_str_has_suffix (n, ".safetensors")
-                            || g_str_has_suffix (n, ".safetensors.index.json");
+                            || g_str_has_suffix (n, ".safetensors.index.json")
+                            || is_gguf_name (n);
       if (is_file (p) && st_file && !is_text_encoder_name (n))
         g_ptr_array_add (g_ascii_strncasecmp (n, "sd3", 3) == 0 ? sd3 : other, (gpointer) n);
       g_free (p);
@@ -311,8 +318,8 @@ find_mmdit (struct finder *fd, struct sd35_model_files *out, struct sd35_error *
       if (mmdit_in_dir (path, &out->mmdit, err) != SD35_OK)
         return err != NULL ? err->status : SD35_ERR_ARG;
       if (out->mmdit == NULL)
-        return sd35_set_error (err, SD35_ERR_MISSING, "%s %s: no sd3*.safetensors model file "
-                               "in this folder", from, path);
+        return sd35_set_error (err, SD35_ERR_MISSING, "%s %s: no sd3*.safetensors (or .gguf) "
+                               "model file in this folder", from, path);
     }
   else if (st_is_pickle_name (path))
     return st_refuse_pickle (path, err);
@@ -334,6 +341,36 @@ find_mmdit (struct finder *fd, struct sd35_model_files *out, struct sd35_error *
     fd->model_dir = g_path_get_dirname (out->mmdit);
   sd35_log ("model: %s%s", out->mmdit, fd->diffusers ? " (diffusers layout)" : "");
   return SD35_OK;
+}
+
+/* For a .gguf MMDiT (ComfyUI-GGUF / stable-diffusion.cpp conversions carry no VAE): a diffusers
+ * vae/ folder beside it, else an official single file beside it that holds the VAE. */
+static char *
+gguf_vae_beside (struct finder *fd)
+{
+  static const char *const singles[] = { "sd3.5_medium.safetensors", "sd3.5_large.safetensors",
+                                         "sd3.5_large_turbo.safetensors",
+                                         "sd3_medium.safetensors", NULL };
+  char *vd = g_build_filename (fd->model_dir, "vae", NULL);
+  char *p = NULL;
+
+  if (is_dir (vd))
+    {
+      note_dir (fd, vd);
+      p = component_weights (vd, "diffusion_pytorch_model");
+    }
+  g_free (vd);
+  for (int k = 0; p == NULL && singles[k] != NULL; k++)
+    {
+      char           *c = g_build_filename (fd->model_dir, singles[k], NULL);
+      struct st_file *f = NULL;
+      if (is_file (c) && st_open (c, &f, NULL) == SD35_OK
+          && st_has_prefix (f, "first_stage_model.decoder."))
+        p = g_strdup (c);
+      st_close (f);
+      g_free (c);
+    }
+  return p;
 }
 
 /* A separate VAE only when the MMDiT file has none (first_stage_model.*). */
@@ -366,7 +403,18 @@ find_vae (struct finder *fd, struct sd35_model_files *out, struct sd35_error *er
     return SD35_OK;
   reset_dirs (fd);
   out->vae = find_file (fd, dirs, 1, names);
-  if (out->vae == NULL)
+  if (out->vae == NULL && is_gguf_name (out->mmdit))
+    out->vae = gguf_vae_beside (fd);
+  if (out->vae == NULL && is_gguf_name (out->mmdit))
+    add_missing (fd, "VAE (a .gguf conversion holds only the diffusion model, no "
+                 "first_stage_model.* VAE: put the SD3.5 VAE beside it, as vae.safetensors "
+                 "(e.g. vae/diffusion_pytorch_model.safetensors of "
+                 "stabilityai/stable-diffusion-3.5-medium or -large, or ComfyUI's "
+                 "sd3.5 VAE file, renamed), in a vae/ folder, or the official single file "
+                 "sd3.5_medium.safetensors / sd3.5_large.safetensors, which includes it)",
+                 "vae.safetensors, vae/diffusion_pytorch_model.safetensors or "
+                 "sd3.5_*.safetensors");
+  else if (out->vae == NULL)
     add_missing (fd, "VAE (the MMDiT file has no first_stage_model.* tensors)",
                  "vae.safetensors");
   return SD35_OK;

@@ -12,6 +12,9 @@
  * then ~/.cache/huggingface/hub/models--stabilityai--stable-diffusion-3.5-* (or $HF_HOME/hub).
  * Text encoders are also found beside the MMDiT file or in --text-encoders DIR; tokenizers in
  * --tokenizers DIR holding clip/ and t5/.
+ * A .gguf MMDiT (ComfyUI-GGUF / stable-diffusion.cpp conversions, gguf.h) is taken like the
+ * single file; as it holds no VAE, the VAE comes from vae.safetensors (or sd3_vae / sd3.5_vae),
+ * a vae/ diffusers folder, or an official sd3.5_*.safetensors single file beside it.
  */
 #ifndef SD35_MODEL_H
 #define SD35_MODEL_H

@@ -3,21 +3,57 @@
 
 #include <math.h>
 
+#include "cpu_dequant.h"
+#include "error.h"
+
 static const struct
 {
   const char *name;
-  size_t      size;
+  size_t      size;        /* bytes per block */
+  size_t      block;       /* values per block */
 } dtype_info[SD35_DTYPE_COUNT] = {
-  [SD35_F32] = { "F32", 4 },         [SD35_F16] = { "F16", 2 },
-  [SD35_BF16] = { "BF16", 2 },       [SD35_F8_E4M3] = { "F8_E4M3", 1 },
-  [SD35_F8_E5M2] = { "F8_E5M2", 1 }, [SD35_I64] = { "I64", 8 },
-  [SD35_I32] = { "I32", 4 },         [SD35_U8] = { "U8", 1 },
+  [SD35_F32] = { "F32", 4, 1 },         [SD35_F16] = { "F16", 2, 1 },
+  [SD35_BF16] = { "BF16", 2, 1 },       [SD35_F8_E4M3] = { "F8_E4M3", 1, 1 },
+  [SD35_F8_E5M2] = { "F8_E5M2", 1, 1 }, [SD35_I64] = { "I64", 8, 1 },
+  [SD35_I32] = { "I32", 4, 1 },         [SD35_U8] = { "U8", 1, 1 },
+  [SD35_Q8_0] = { "Q8_0", 34, 32 },     [SD35_Q4_0] = { "Q4_0", 18, 32 },
+  [SD35_Q4_1] = { "Q4_1", 20, 32 },     [SD35_Q5_0] = { "Q5_0", 22, 32 },
+  [SD35_Q5_1] = { "Q5_1", 24, 32 },     [SD35_Q4_K] = { "Q4_K", 144, 256 },
+  [SD35_Q5_K] = { "Q5_K", 176, 256 },   [SD35_Q6_K] = { "Q6_K", 210, 256 },
 };
 
 size_t
 sd35_dtype_size (enum sd35_dtype dt)
 {
+  return (unsigned) dt < SD35_DTYPE_COUNT && dtype_info[dt].block == 1 ? dtype_info[dt].size
+                                                                        : 0;
+}
+
+int
+sd35_dtype_is_quant (enum sd35_dtype dt)
+{
+  return dt >= SD35_Q8_0 && dt < SD35_DTYPE_COUNT;
+}
+
+size_t
+sd35_dtype_block_elems (enum sd35_dtype dt)
+{
+  return (unsigned) dt < SD35_DTYPE_COUNT ? dtype_info[dt].block : 0;
+}
+
+size_t
+sd35_dtype_block_bytes (enum sd35_dtype dt)
+{
   return (unsigned) dt < SD35_DTYPE_COUNT ? dtype_info[dt].size : 0;
+}
+
+int
+sd35_dtype_nbytes (enum sd35_dtype dt, size_t n, size_t *out)
+{
+  size_t blk = sd35_dtype_block_elems (dt);
+  if (blk == 0 || n % blk != 0)
+    return -1;
+  return sd35_mul_size (n / blk, dtype_info[dt].size, out);
 }
 
 const char *
@@ -29,7 +65,7 @@ sd35_dtype_name (enum sd35_dtype dt)
 int
 sd35_dtype_from_name (const char *name, enum sd35_dtype *out)
 {
-  for (int i = 0; i < SD35_DTYPE_COUNT; i++)
+  for (int i = 0; i < SD35_DTYPE_SAFETENSORS_COUNT; i++)
     if (strcmp (name, dtype_info[i].name) == 0)
       {
         *out = (enum sd35_dtype) i;
@@ -42,7 +78,7 @@ int
 sd35_dtype_is_float (enum sd35_dtype dt)
 {
   return dt == SD35_F32 || dt == SD35_F16 || dt == SD35_BF16 || dt == SD35_F8_E4M3
-         || dt == SD35_F8_E5M2;
+         || dt == SD35_F8_E5M2 || sd35_dtype_is_quant (dt);
 }
 
 float
@@ -154,8 +190,16 @@ sd35_convert_to_f32 (float *dst, const void *src, enum sd35_dtype dt, size_t n)
         dst[i] = sd35_f8e5m2_to_f32 (b[i]);
       break;
     default:
-      for (size_t i = 0; i < n; i++)
-        dst[i] = 0.0f;
+      if (sd35_dtype_is_quant (dt))
+        {
+          size_t blk = sd35_dtype_block_elems (dt), whole = n / blk * blk;
+          sd35_dequantize (dt, src, dst, whole / blk);
+          for (size_t i = whole; i < n; i++)
+            dst[i] = 0.0f;
+        }
+      else
+        for (size_t i = 0; i < n; i++)
+          dst[i] = 0.0f;
       break;
     }
 }

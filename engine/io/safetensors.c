@@ -3,6 +3,7 @@
  * JSON is parsed in safetensors_header.c, sharded sets are safetensors_index.c, writing safetensors_writer.c. */
 #include "safetensors_internal.h"
 #include "safe_file.h"
+#include "gguf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -229,8 +230,12 @@ st_open (const char *path, struct st_file **out, struct sd35_error *err)
   if (f == NULL)
     return SD35_ERR_OOM;
   m = st_map_file (f, path, err);
-  st = m != NULL ? st_parse_into (f, m->addr, m->len, m->path, m->path, err)
-                 : (err != NULL ? err->status : SD35_ERR_IO);
+  if (m == NULL)
+    st = err != NULL ? err->status : SD35_ERR_IO;
+  else if (gguf_has_magic (m->addr, m->len) || has_suffix_ci (path, ".gguf"))
+    st = gguf_parse_into (f, m->addr, m->len, m->path, m->path, err);
+  else
+    st = st_parse_into (f, m->addr, m->len, m->path, m->path, err);
   if (st != SD35_OK)
     {
       st_close (f);
@@ -251,7 +256,10 @@ st_open_memory (const void *buf, size_t len, const char *name, struct st_file **
   f = st_file_new (name, err);
   if (f == NULL)
     return SD35_ERR_OOM;
-  st = st_parse_into (f, buf, len, f->path, f->path, err);
+  if (gguf_has_magic (buf, len))
+    st = gguf_parse_into (f, buf, len, f->path, f->path, err);
+  else
+    st = st_parse_into (f, buf, len, f->path, f->path, err);
   if (st != SD35_OK)
     {
       st_close (f);

@@ -30,10 +30,11 @@ struct st_tensor
 
 struct st_file;  /* one or more mapped files with one key namespace */
 
-/* Opens path: a .safetensors file or a .safetensors.index.json (all shards mapped). */
+/* Opens path: a .safetensors file, a .safetensors.index.json (all shards mapped) or a GGUF
+ * file (*.gguf or the "GGUF" magic: gguf.h). */
 enum sd35_status st_open (const char *path, struct st_file **out, struct sd35_error *err);
 /* Validates a header held in memory (used by st_open and the fuzz target): buf is the whole
- * file (8-byte length + JSON + data).  On success the tensor table is returned (free with
+ * file (8-byte length + JSON + data, or a GGUF file).  On success the tensor table is returned (free with
  * st_close).  `name` is used in messages only. */
 enum sd35_status st_open_memory (const void *buf, size_t len, const char *name,
                                  struct st_file **out, struct sd35_error *err);
@@ -63,7 +64,7 @@ const char *st_shape_string (int ndim, const int64_t *shape, char *buf, size_t s
 /* Writing (CLI outputs, test models).  Builds in memory, writes atomically (tmp + rename). */
 struct st_writer;
 struct st_writer *st_writer_new (void);
-/* Copies data.  Returns 0, or -1 on a duplicate name / overflow / OOM. */
+/* Copies data.  Returns 0, or -1 on a duplicate name / overflow / OOM / a GGUF block dtype. */
 int  st_writer_add (struct st_writer *w, const char *name, enum sd35_dtype dtype, int ndim,
                     const int64_t *shape, const void *data);
 int  st_writer_add_f32 (struct st_writer *w, const char *name, int ndim, const int64_t *shape,

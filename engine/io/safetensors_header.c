@@ -487,8 +487,8 @@ jp_metadata (struct jp *p, struct st_file *f, GHashTable *seen)
     }
 }
 
-static int
-st_append (struct st_file *f, const struct st_tensor *t, struct sd35_error *err)
+int
+st_file_append (struct st_file *f, const struct st_tensor *t, struct sd35_error *err)
 {
   if (f->n_tensors == f->cap_tensors)
     {
@@ -592,7 +592,7 @@ st_parse_into (struct st_file *f, const uint8_t *buf, size_t len, const char *na
               }
             t.name = key;
             t.file = file;
-            if (jp_tensor (&p, key, &t, off) != 0 || st_append (f, &t, err) != 0)
+            if (jp_tensor (&p, key, &t, off) != 0 || st_file_append (f, &t, err) != 0)
               {
                 g_free (key);
                 p.failed = 1;

@@ -38,6 +38,8 @@ struct st_map  *st_map_file (struct st_file *f, const char *path, struct sd35_er
  * fields point at `file` (must outlive f).  `name` is used in messages. */
 enum sd35_status st_parse_into (struct st_file *f, const uint8_t *buf, size_t len,
                                 const char *name, const char *file, struct sd35_error *err);
+/* Appends t (its name owned by f from now on) to the table and the name index; -1 on OOM. */
+int st_file_append (struct st_file *f, const struct st_tensor *t, struct sd35_error *err);
 /* SD35_ERR_FORMAT "<name>: invalid safetensors file: <why>". */
 enum sd35_status st_invalid (struct sd35_error *err, const char *name, const char *fmt, ...)
   SD35_PRINTF (3, 4);

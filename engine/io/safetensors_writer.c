@@ -69,8 +69,8 @@ st_writer_add (struct st_writer *w, const char *name, enum sd35_dtype dtype, int
 
   if (name == NULL || name[0] == '\0' || strcmp (name, "__metadata__") == 0
       || !g_utf8_validate (name, -1, NULL) || g_hash_table_contains (w->names, name)
-      || (unsigned) dtype >= SD35_DTYPE_COUNT || ndim < 0 || ndim > ST_MAX_DIMS)
-    return -1;
+      || (unsigned) dtype >= SD35_DTYPE_SAFETENSORS_COUNT || ndim < 0 || ndim > ST_MAX_DIMS)
+    return -1;  /* (the GGUF block types have no safetensors name) */
   for (int d = 0; d < ndim; d++)
     if (shape[d] < 0 || sd35_mul_size (numel, (size_t) shape[d], &numel) != 0)
       return -1;

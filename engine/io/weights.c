@@ -159,8 +159,10 @@ all_finite (const void *data, enum sd35_dtype dt, size_t n)
   float buf[1024];
   for (size_t i = 0; i < n; i += 1024)
     {
-      size_t k = n - i < 1024 ? n - i : 1024;
-      sd35_convert_to_f32 (buf, (const uint8_t *) data + i * sd35_dtype_size (dt), dt, k);
+      size_t k = n - i < 1024 ? n - i : 1024, off = 0;  /* 1024: whole blocks of every type */
+      if (sd35_dtype_nbytes (dt, i, &off) != 0)
+        return 0;
+      sd35_convert_to_f32 (buf, (const uint8_t *) data + off, dt, k);
       for (size_t j = 0; j < k; j++)
         if (!isfinite (buf[j]))
           return 0;

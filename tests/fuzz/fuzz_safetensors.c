@@ -69,7 +69,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         }
     }
   st_metadata (f, "format");
-  check_round_trip (f);
+  if (size < 4 || memcmp (data, "GGUF", 4) != 0)  /* GGUF input: fuzz_gguf's concern */
+    check_round_trip (f);
   st_close (f);
   return 0;
 }

@@ -99,7 +99,7 @@ make_all_dtypes (void)
 
   for (size_t i = 0; i < sizeof bytes; i++)
     bytes[i] = (uint8_t) (i * 37 + 5);
-  for (int d = 0; d < SD35_DTYPE_COUNT; d++)
+  for (int d = 0; d < SD35_DTYPE_SAFETENSORS_COUNT; d++)
     {
       snprintf (name, sizeof name, "t.%s", sd35_dtype_name (d));
       test_check (st_writer_add (w, name, d, d % 2 ? 1 : 2, d % 2 ? s7 : s23, bytes) == 0,
@@ -122,8 +122,8 @@ check_all_dtypes (struct st_file *f, const uint8_t *base)
 
   for (size_t i = 0; i < sizeof bytes; i++)
     bytes[i] = (uint8_t) (i * 37 + 5);
-  test_check (st_count (f) == SD35_DTYPE_COUNT + 2, "%zu tensors read back", st_count (f));
-  for (int d = 0; d < SD35_DTYPE_COUNT; d++)
+  test_check (st_count (f) == SD35_DTYPE_SAFETENSORS_COUNT + 2, "%zu tensors read back", st_count (f));
+  for (int d = 0; d < SD35_DTYPE_SAFETENSORS_COUNT; d++)
     {
       char                    name[32];
       const struct st_tensor *t;

@@ -5,7 +5,9 @@
  * matrices are aliased too and widened panel by panel inside the GEMM, FP8 matrices become
  * BF16 (exact: e4m3/e5m2 fit in bf16's 8-bit exponent and 7-bit mantissa), and every vector
  * becomes an owned F32 copy.  Misaligned sources are copied rather than aliased, so no load
- * is ever unaligned. */
+ * is ever unaligned.  GGUF block-quantized matrices (Q8_0 … Q6_K) are aliased as they are and
+ * dequantized per block inside the GEMM's weight packing (rows must be whole blocks); other
+ * quantized tensors (vectors, conv kernels) become owned F32. */
 #include "cpu_ops.h"
 
 #include <pthread.h>
@@ -81,8 +83,7 @@ cpu_parallel_for (struct backend *be, int64_t n, double cost, cpu_range_fn fn, v
 static enum sd35_status
 tensor_bytes (struct backend *be, const struct tensor *t, size_t *bytes)
 {
-  size_t es = sd35_dtype_size (t->dtype);
-  if (es == 0 || sd35_mul_size (t->numel, es, bytes) != 0)
+  if (sd35_dtype_nbytes (t->dtype, t->numel, bytes) != 0)
     return sd35_set_error (&be->err, SD35_ERR_OOM,
                            "tensor of %zu elements of %s is too large for this machine",
                            t->numel, sd35_dtype_name (t->dtype));
@@ -124,7 +125,7 @@ cpu_release (struct backend *be, struct tensor *t)
 
   if (t->priv != NULL)
     {
-      if (sd35_mul_size (t->numel, sd35_dtype_size (t->dtype), &bytes) == 0 &&
+      if (sd35_dtype_nbytes (t->dtype, t->numel, &bytes) == 0 &&
           bytes <= be->bytes_in_use)
         be->bytes_in_use -= bytes;
       free (t->priv);
@@ -209,8 +210,23 @@ cpu_weight_from_host (struct backend *be, struct tensor *t, const void *src,
         }
       return SD35_OK;
     default:
+      if (sd35_dtype_is_quant (src_dtype))
+        {
+          if (use == WEIGHT_MATRIX && t->ndim == 2
+              && t->shape[1] % (int64_t) sd35_dtype_block_elems (src_dtype) == 0)
+            {
+              t->dtype = src_dtype;
+              t->data = (void *) src;  /* stays quantized: widened per panel in the GEMM */
+              return SD35_OK;
+            }
+          t->dtype = SD35_F32;
+          if (cpu_alloc (be, t) != SD35_OK)
+            return be->err.status;
+          sd35_convert_to_f32 (t->data, src, src_dtype, numel);
+          return SD35_OK;
+        }
       return sd35_set_error (&be->err, SD35_ERR_SHAPE,
-                             "weight of dtype %s: expected F32, F16, BF16 or FP8",
+                             "weight of dtype %s: expected F32, F16, BF16, FP8 or a GGUF type",
                              sd35_dtype_name (src_dtype));
     }
 }

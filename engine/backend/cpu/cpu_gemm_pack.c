@@ -19,6 +19,7 @@
 
 #include <string.h>
 
+#include "cpu_dequant.h"
 #include "dtype.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -95,6 +96,51 @@ widen_bf16 (float *panel, const void *w, int64_t K, int64_t n0, int64_t nr, int6
 {
   widen_rest (panel, w, SD35_BF16, K, n0, nr, k0, 0, kc);
 }
+
+/* GGUF block types (cpu_dequant.c): each of the nr rows' kc values dequantized block by block
+ * (k0 is a multiple of GEMM_KC, so whole blocks), then written down the panel's column. */
+static void
+widen_quant (float *panel, const void *w, enum sd35_dtype dt, int64_t K, int64_t n0, int64_t nr,
+             int64_t k0, int64_t kc)
+{
+  size_t row_bytes = (size_t) K / sd35_dtype_block_elems (dt) * sd35_dtype_block_bytes (dt);
+  float  vals[GEMM_KC];
+
+  for (int64_t j = 0; j < GEMM_NR; j++)
+    {
+      if (j >= nr)
+        {
+          for (int64_t k = 0; k < kc; k++)
+            panel[k * GEMM_NR + j] = 0.0f;
+          continue;
+        }
+      sd35_dequant_range (dt, (const uint8_t *) w + (size_t) (n0 + j) * row_bytes, (size_t) k0,
+                          (size_t) kc, vals);
+      for (int64_t k = 0; k < kc; k++)
+        panel[k * GEMM_NR + j] = vals[k];
+    }
+}
+
+#define WIDEN_QUANT(NAME, DT)                                                                 \
+  static void NAME (float *panel, const void *w, int64_t K, int64_t n0, int64_t nr,           \
+                    int64_t k0, int64_t kc)                                                    \
+  {                                                                                           \
+    widen_quant (panel, w, DT, K, n0, nr, k0, kc);                                           \
+  }
+WIDEN_QUANT (widen_q8_0, SD35_Q8_0)
+WIDEN_QUANT (widen_q4_0, SD35_Q4_0)
+WIDEN_QUANT (widen_q4_1, SD35_Q4_1)
+WIDEN_QUANT (widen_q5_0, SD35_Q5_0)
+WIDEN_QUANT (widen_q5_1, SD35_Q5_1)
+WIDEN_QUANT (widen_q4_k, SD35_Q4_K)
+WIDEN_QUANT (widen_q5_k, SD35_Q5_K)
+WIDEN_QUANT (widen_q6_k, SD35_Q6_K)
+
+/* the GGUF rows of both tables (the same C code: dequantisation is not the bottleneck) */
+#define QUANT_FORMATS                                                                         \
+  { SD35_Q8_0, 32, widen_q8_0 }, { SD35_Q4_0, 32, widen_q4_0 }, { SD35_Q4_1, 32, widen_q4_1 },  \
+  { SD35_Q5_0, 32, widen_q5_0 }, { SD35_Q5_1, 32, widen_q5_1 },                               \
+  { SD35_Q4_K, 256, widen_q4_k }, { SD35_Q5_K, 256, widen_q5_k }, { SD35_Q6_K, 256, widen_q6_k }
 
 #ifdef GEMM_X86
 /* r[j] = row j (8 columns) → r[k] = column k (8 rows) */
@@ -185,12 +231,14 @@ cpu_weight_format (enum sd35_dtype dt)
     { SD35_F32, 1, widen_f32 },
     { SD35_F16, 1, widen_f16 },
     { SD35_BF16, 1, widen_bf16 },
+    QUANT_FORMATS,
   };
 #ifdef GEMM_X86
   static const struct cpu_weight_format avx2[] = {
     { SD35_F32, 1, widen_f32_avx2 },
     { SD35_F16, 1, widen_f16_avx2 },
     { SD35_BF16, 1, widen_bf16_avx2 },
+    QUANT_FORMATS,
   };
   const struct cpu_weight_format *table = cpu_has_avx2_fma () && !cpu_gemm_force_generic
                                             ? avx2 : generic;

@@ -71,10 +71,16 @@ cpu_op_embedding (struct backend *be, struct tensor *out, const struct tensor *t
                       sd35_dtype_name (table->dtype));
       return;
     }
+  size_t row_bytes;
+  if (sd35_dtype_nbytes (table->dtype, (size_t) D, &row_bytes) != 0)
+    {
+      sd35_set_error (&be->err, SD35_ERR_INTERNAL, "embedding: rows of %lld %s values",
+                      (long long) D, sd35_dtype_name (table->dtype));
+      return;
+    }
   for (int64_t i = 0; i < n; i++)
     {
-      size_t      off = (size_t) ids[i] * (size_t) D;
-      const char *row = (const char *) table->data + off * sd35_dtype_size (table->dtype);
+      const char *row = (const char *) table->data + (size_t) ids[i] * row_bytes;
       sd35_convert_to_f32 (o + i * D, row, table->dtype, (size_t) D);
     }
 }

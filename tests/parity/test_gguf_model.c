@@ -1,0 +1,163 @@
+/* test_gguf_model.c — a GGUF Q8_0 model end to end: the tiny SD3.5 Medium's MMDiT converted as
+ * ComfyUI-GGUF does (tests/tools/make_gguf.py convert: bare names, vectors in F32, matrices in
+ * Q8_0, the y_embedder's 112-wide rows in F16), committed as
+ * tests/data/gguf/sd3.5_tiny_medium-Q8_0.gguf, against the same model from its safetensors
+ * (f16 weights computed in fp32).
+ *   - discovery: the .gguf alone (no VAE anywhere) is refused with a message that says what
+ *     is needed; with the official single file beside it, that file's VAE is used;
+ *   - variant detection reads the bare GGUF names (Medium);
+ *   - txt2img 128×128, 4 Euler steps, cfg 4.5: the final latent within 2 % (relative to its
+ *     largest value) of the fp32 run, and the 8-bit image within 6 levels.  (Measured: see
+ *     the printed max errors; Q8_0 rounds each weight to 8 bits of its block's scale.) */
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sd35.h"
+#include "testutil.h"
+
+static void
+link_or_die (const char *src, const char *dst)
+{
+  if (symlink (src, dst) != 0)
+    {
+      printf ("FAIL: symlink %s → %s\n", src, dst);
+      exit (1);
+    }
+}
+
+/* dir with the text encoders, configs and tokenizers of the tiny models (and no MMDiT) */
+static void
+make_layout (const char *shared, const char *dir)
+{
+  static const char *const sub[] = { "text_encoders", "text_encoder", "text_encoder_2",
+                                     "text_encoder_3", "tokenizer", "tokenizer_2",
+                                     "tokenizer_3" };
+  char src[1024], dst[1024];
+
+  mkdir (dir, 0755);
+  for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
+    {
+      snprintf (dst, sizeof dst, "%s/%s", dir, sub[i]);
+      mkdir (dst, 0755);
+    }
+#define LINK(s, d)                                                                           \
+  do {                                                                                        \
+    snprintf (src, sizeof src, "%s/%s", shared, s);                                           \
+    snprintf (dst, sizeof dst, "%s/%s", dir, d);                                              \
+    link_or_die (src, dst);                                                                   \
+  } while (0)
+  LINK ("golden/models/clip_l.safetensors", "text_encoders/clip_l.safetensors");
+  LINK ("golden/models/clip_g.safetensors", "text_encoders/clip_g.safetensors");
+  LINK ("golden/models/t5xxl.safetensors", "text_encoders/t5xxl_fp16.safetensors");
+  LINK ("golden/models/text_encoder/config.json", "text_encoder/config.json");
+  LINK ("golden/models/text_encoder_2/config.json", "text_encoder_2/config.json");
+  LINK ("golden/models/text_encoder_3/config.json", "text_encoder_3/config.json");
+  LINK ("tokenizers/clip/vocab.json", "tokenizer/vocab.json");
+  LINK ("tokenizers/clip/merges.txt", "tokenizer/merges.txt");
+  LINK ("tokenizers/clip/vocab.json", "tokenizer_2/vocab.json");
+  LINK ("tokenizers/clip/merges.txt", "tokenizer_2/merges.txt");
+  LINK ("tokenizers/t5/spiece.model", "tokenizer_3/spiece.model");
+  LINK ("tokenizers/t5/tokenizer.json", "tokenizer_3/tokenizer.json");
+#undef LINK
+}
+
+static int
+generate (const char *model, struct sd35_result *r)
+{
+  struct sd35_engine_options o;
+  struct sd35_params         p;
+  struct sd35_error          err = { 0 };
+  sd35_engine               *e = NULL;
+  int                        ok;
+
+  sd35_engine_options_init (&o);
+  o.backend = SD35_BACKEND_CPU;
+  o.model_path = model;
+  o.n_threads = 2;
+  if (!test_check (sd35_engine_open (&o, &e, &err) == SD35_OK, "open %s (%s)", model,
+                   err.message))
+    return 0;
+  test_check (sd35_engine_info (e)->variant == SD35_VARIANT_MEDIUM, "%s: detected as %s",
+              model, sd35_engine_info (e)->variant_name);
+  sd35_params_init (&p);
+  p.prompt = "a red fox in the snow, watercolour";
+  p.negative_prompt = "blurry";
+  p.width = p.height = 128;
+  p.steps = 4;
+  p.cfg = 4.5;
+  p.sampler = SD35_SAMPLER_EULER;
+  p.seed = 1234;
+  memset (r, 0, sizeof *r);
+  ok = test_check (sd35_generate (e, &p, NULL, r, &err) == SD35_OK, "generate with %s (%s)",
+                   model, err.message);
+  sd35_engine_free (e);
+  return ok;
+}
+
+int
+main (void)
+{
+  const char *shared = test_shared_dir ();
+  const char *src = test_env_or_skip ("SD35_SOURCE_DIR");
+  char       *tiny = test_shared_path_or_skip ("golden/models/sd3.5_tiny_medium.safetensors");
+  char       *spiece = test_shared_path_or_skip ("tokenizers/t5/spiece.model");
+  char       *root = test_make_tmpdir ("gguf-model");
+  char       *ref_dir = g_build_filename (root, "ref", NULL);
+  char       *q_dir = g_build_filename (root, "q8", NULL);
+  char       *gguf_src = g_build_filename (src, "tests", "data", "gguf",
+                                           "sd3.5_tiny_medium-Q8_0.gguf", NULL);
+  char       *gguf = g_build_filename (q_dir, "sd3.5_tiny_medium-Q8_0.gguf", NULL);
+  char       *ref_mmdit = g_build_filename (ref_dir, "sd3.5_medium.safetensors", NULL);
+  char       *beside = g_build_filename (q_dir, "sd3.5_medium.safetensors", NULL);
+  struct sd35_result rr = { 0 }, rq = { 0 };
+
+  make_layout (shared, ref_dir);
+  make_layout (shared, q_dir);
+  link_or_die (tiny, ref_mmdit);
+  link_or_die (gguf_src, gguf);
+
+  /* the GGUF alone: no VAE */
+  {
+    struct sd35_engine_options o;
+    struct sd35_error          err = { 0 };
+    sd35_engine               *e = NULL;
+    sd35_engine_options_init (&o);
+    o.backend = SD35_BACKEND_CPU;
+    o.model_path = gguf;
+    test_check (sd35_engine_open (&o, &e, &err) == SD35_ERR_MISSING
+                && strstr (err.message, "holds only the diffusion model") != NULL
+                && strstr (err.message, "vae.safetensors") != NULL,
+                "a .gguf without a VAE beside it is refused, saying what is needed (%s)",
+                err.message);
+    sd35_engine_free (e);
+  }
+
+  link_or_die (tiny, beside);  /* the official single file beside the GGUF: its VAE */
+  if (generate (ref_mmdit, &rr) && generate (gguf, &rq))
+    {
+      size_t n_lat = (size_t) 16 * 16 * 16;
+      test_close ("Q8_0 GGUF final latent vs fp32", rq.final_latent, rr.final_latent, n_lat,
+                  2e-2);
+      test_close ("Q8_0 GGUF image vs fp32", rq.image_float, rr.image_float,
+                  (size_t) 3 * 128 * 128, 3e-2);
+      test_within_u8 ("Q8_0 GGUF 8-bit image vs fp32", rq.rgb, rr.rgb, (size_t) 128 * 128 * 3,
+                      6);
+    }
+  sd35_result_clear (&rr);
+  sd35_result_clear (&rq);
+  test_remove_tree (root);
+  g_free (ref_dir);
+  g_free (q_dir);
+  g_free (gguf_src);
+  g_free (gguf);
+  g_free (ref_mmdit);
+  g_free (beside);
+  free (root);
+  free (tiny);
+  free (spiece);
+  return test_exit ();
+}
