@@ -645,8 +645,10 @@ slot_replace (struct backend *be, struct weight_slot *slot, const void *src,
   return SD35_OK;
 }
 
-/* The dtype a merged weight is stored from: the file's (bf16/f16/f32); fp8 → bf16 (the
- * update would not survive fp8); parts of different dtypes → f32 (as the loader packs them). */
+/* The dtype a merged weight is stored from: the file's (bf16/f16/f32); fp8 and the GGUF block
+ * types → bf16 (the update would not survive fp8, and re-quantizing would round the weight a
+ * second time: a merged GGUF layer takes 2 bytes a weight until the LoRA is removed); parts of
+ * different dtypes → f32 (as the loader packs them). */
 static enum sd35_dtype
 merge_dtype (const struct weight_slot *slot)
 {
@@ -655,7 +657,7 @@ merge_dtype (const struct weight_slot *slot)
   for (int p = 1; p < slot->n_parts; p++)
     if (slot->parts[p].src->dtype != dt)
       return SD35_F32;
-  if (dt == SD35_F8_E4M3 || dt == SD35_F8_E5M2)
+  if (dt == SD35_F8_E4M3 || dt == SD35_F8_E5M2 || sd35_dtype_is_quant (dt))
     return SD35_BF16;
   return dt;
 }
