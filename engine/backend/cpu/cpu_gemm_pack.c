@@ -24,6 +24,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GEMM_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -210,9 +211,11 @@ cpu_has_avx2_fma (void)
 
   if (has < 0)
     {
+      unsigned a, b, c, d;
+      /* F16C from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports has no "f16c" */
       __builtin_cpu_init ();
       has = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma") &&
-            __builtin_cpu_supports ("f16c");
+            __get_cpuid (1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
     }
   return has;
 }
