@@ -184,6 +184,13 @@ enum sd35_status sd35_engine_set_loras (sd35_engine *engine, const struct sd35_l
  * keys that matched nothing.  "" with no LoRA.  Owned by the engine; valid until the next
  * sd35_engine_set_loras. */
 const char      *sd35_engine_lora_report (const sd35_engine *engine);
+
+/* The LoRA files (*.safetensors) a user of the model at model_path (a file or a release
+ * folder) can pick: loras/ beside the model file or inside the folder, and ComfyUI's
+ * models/loras/ when the model is in models/checkpoints/ (or any sibling folder), with their
+ * subfolders; sorted.  A NULL-terminated array (empty when none), free with sd35_strv_free. */
+char **sd35_find_loras (const char *model_path);
+void   sd35_strv_free (char **strv);
 const struct sd35_model_info *sd35_engine_info (const sd35_engine *engine);
 /* Backend memory of this engine (weights + activations, bytes; the CPU backend counts the
  * buffers it owns, not the mapped weight files): now and the peak since the engine opened. */

@@ -703,30 +703,58 @@ slot_restore (struct backend *be, struct weight_slot *slot, struct sd35_error *e
   return slot_replace (be, slot, buf, same ? t0->dtype : SD35_F32, buf, len, err);
 }
 
-/* W (from the file) + Σ scale·B·A in fp32, stored in the file's dtype. */
+typedef float lora_v8 __attribute__ ((vector_size (32)));
+
+/* wrow[j] += s · Σ_k brow[k]·a[k, j] (k in order, fp32), eight columns at a time in
+ * registers: the merge of a full-size LoRA is this loop (rows × cols × rank). */
+static void
+add_lora_row (float *restrict wrow, const float *restrict brow, const float *restrict a,
+              int64_t rank, int64_t cols, float s)
+{
+  int64_t j = 0;
+
+  for (; j + 8 <= cols; j += 8)
+    {
+      lora_v8 acc = { 0 }, av, wv;
+      for (int64_t k = 0; k < rank; k++)
+        {
+          memcpy (&av, a + k * cols + j, sizeof av);
+          acc += brow[k] * av;
+        }
+      memcpy (&wv, wrow + j, sizeof wv);
+      wv += s * acc;
+      memcpy (wrow + j, &wv, sizeof wv);
+    }
+  for (; j < cols; j++)
+    {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < rank; k++)
+        acc += brow[k] * a[k * cols + j];
+      wrow[j] += s * acc;
+    }
+}
+
+/* W (from the file) + Σ scale·B·A in fp32, rounded to the dtype it is stored from: a new
+ * 64-byte aligned buffer in *out (*out_len bytes, dtype *out_dt).  Touches nothing shared:
+ * runs on worker threads. */
 static enum sd35_status
-slot_merge (struct backend *be, struct weight_slot *slot, GArray *contribs,
-            struct sd35_error *err)
+merge_compute (const struct weight_slot *slot, const GArray *contribs, void **out,
+               size_t *out_len, enum sd35_dtype *out_dt, struct sd35_error *err)
 {
   size_t          n = (size_t) slot->rows * (size_t) slot->cols, bytes;
   enum sd35_dtype dt = merge_dtype (slot);
-  float          *w, *d;
-  void           *out;
+  float          *w;
+  uint16_t       *h;
 
+  *out = NULL;
   for (int p = 0; p < slot->n_parts; p++)
     if (!sd35_dtype_is_float (slot->parts[p].src->dtype))
       return sd35_set_error (err, SD35_ERR_FORMAT, "a LoRA cannot be merged into %s: it is "
                              "stored as %s (quantized); use a bf16/fp16/fp8 model file",
                              slot->parts[p].name, sd35_dtype_name (slot->parts[p].src->dtype));
-  if (sd35_mul_size (n, sizeof (float), &bytes) != 0 ||
-      (w = sd35_malloc (bytes, "a LoRA-merged weight", err)) == NULL)
+  if (sd35_mul_size (n, sizeof (float), &bytes) != 0 || (w = aligned_buffer (bytes)) == NULL)
     return sd35_set_error (err, SD35_ERR_OOM, "out of memory merging a LoRA into %s",
                            slot->parts[0].name);
-  if ((d = sd35_malloc ((size_t) slot->cols * sizeof (float), "a LoRA row", err)) == NULL)
-    {
-      free (w);
-      return err->status;
-    }
   for (int p = 0; p < slot->n_parts; p++)
     sd35_convert_to_f32 (w + (size_t) slot->parts[p].row0 * (size_t) slot->cols,
                          slot->parts[p].src->data, slot->parts[p].src->dtype,
@@ -741,23 +769,11 @@ slot_merge (struct backend *be, struct weight_slot *slot, GArray *contribs,
       for (int64_t i = 0; i < ct->rows; i++)
         {
           /* diffusers' continuous adaLN keeps (scale, shift): row i comes from i ± half */
-          int64_t      bi = ct->swap ? (i + half) % ct->rows : i;
-          const float *brow = m->b + bi * m->rank;
-          float       *wrow = w + (size_t) (ct->row0 + i) * (size_t) slot->cols;
-
-          memset (d, 0, (size_t) slot->cols * sizeof (float));
-          for (int64_t k = 0; k < m->rank; k++)
-            {
-              const float  bk = brow[k];
-              const float *arow = m->a + k * slot->cols;
-              for (int64_t j = 0; j < slot->cols; j++)
-                d[j] += bk * arow[j];
-            }
-          for (int64_t j = 0; j < slot->cols; j++)
-            wrow[j] += s * d[j];
+          int64_t bi = ct->swap ? (i + half) % ct->rows : i;
+          add_lora_row (w + (size_t) (ct->row0 + i) * (size_t) slot->cols,
+                        m->b + bi * m->rank, m->a, m->rank, slot->cols, s);
         }
     }
-  free (d);
   for (size_t i = 0; i < n; i++)
     if (!isfinite (w[i]))
       {
@@ -765,19 +781,25 @@ slot_merge (struct backend *be, struct weight_slot *slot, GArray *contribs,
         return sd35_set_error (err, SD35_ERR_NAN, "merging the LoRA set into %s gives "
                                "non-finite weights (strength too large?)", slot->parts[0].name);
       }
+  *out_dt = dt;
   if (dt == SD35_F32)
-    return slot_replace (be, slot, w, dt, w, bytes, err);
-  out = aligned_buffer (n * 2);
-  if (out == NULL)
+    {
+      *out = w;
+      *out_len = bytes;
+      return SD35_OK;
+    }
+  if ((h = aligned_buffer (n * 2)) == NULL)
     {
       free (w);
       return sd35_set_error (err, SD35_ERR_OOM, "out of memory merging a LoRA into %s",
                              slot->parts[0].name);
     }
   for (size_t i = 0; i < n; i++)
-    ((uint16_t *) out)[i] = dt == SD35_BF16 ? sd35_f32_to_bf16 (w[i]) : sd35_f32_to_f16 (w[i]);
+    h[i] = dt == SD35_BF16 ? sd35_f32_to_bf16 (w[i]) : sd35_f32_to_f16 (w[i]);
   free (w);
-  return slot_replace (be, slot, out, dt, out, n * 2, err);
+  *out = h;
+  *out_len = n * 2;
+  return SD35_OK;
 }
 
 /* --- applying a set ------------------------------------------------------------------------ */
@@ -927,21 +949,106 @@ plan_signature (GArray *list)
   return list == NULL || list->len == 0 ? 0 : (h ? h : 1);
 }
 
-/* Brings every slot of the parts in mask to its planned state. */
+/* One weight to rebuild; merges run on worker threads, uploads on the caller's. */
+struct merge_job
+{
+  struct weight_slot *slot;
+  GArray             *list;   /* NULL = restore */
+  uint64_t            sig;
+  int                 part;
+  void               *buf;
+  size_t              len;
+  enum sd35_dtype     dt;
+  enum sd35_status    st;
+  struct sd35_error   err;
+};
+
+struct merge_batch
+{
+  struct merge_job *jobs;
+  gint              n, next;
+};
+
+static gpointer
+merge_worker (gpointer arg)
+{
+  struct merge_batch *b = arg;
+  gint                i;
+
+  while ((i = g_atomic_int_add (&b->next, 1)) < b->n)
+    {
+      struct merge_job *j = &b->jobs[i];
+      if (j->list != NULL)
+        j->st = merge_compute (j->slot, j->list, &j->buf, &j->len, &j->dt, &j->err);
+    }
+  return NULL;
+}
+
+/* Merges jobs[0..n) (on up to one thread per core), then hands each to the backend. */
+static enum sd35_status
+run_batch (struct backend *be, struct merge_job *jobs, int n, unsigned *changed,
+           size_t *n_merged, struct sd35_error *err)
+{
+  struct merge_batch b = { jobs, n, 0 };
+  GThread           *threads[64];
+  int                nt = MIN (MIN (n, (int) g_get_num_processors ()), 64), started = 0;
+  enum sd35_status   st = SD35_OK;
+
+  for (int t = 1; t < nt; t++)
+    if ((threads[started] = g_thread_try_new ("lora-merge", merge_worker, &b, NULL)) != NULL)
+      started++;
+  merge_worker (&b);
+  for (int t = 0; t < started; t++)
+    g_thread_join (threads[t]);
+  for (int i = 0; i < n; i++)
+    {
+      struct merge_job *j = &jobs[i];
+      if (st == SD35_OK)
+        {
+          if (j->list == NULL)
+            st = slot_restore (be, j->slot, err);
+          else if (j->st != SD35_OK)
+            {
+              *err = j->err;
+              st = j->st;
+            }
+          else
+            {
+              st = slot_replace (be, j->slot, j->buf, j->dt, j->buf, j->len, err);
+              j->buf = NULL;  /* kept by the slot or freed */
+            }
+          if (st == SD35_OK)
+            {
+              j->slot->merged_sig = j->sig;
+              *changed |= 1u << j->part;
+              *n_merged += j->sig != 0;
+            }
+        }
+      free (j->buf);
+      j->buf = NULL;
+    }
+  return st;
+}
+
+/* Brings every slot of the parts in mask to its planned state, in batches that bound the
+ * host memory held at once (one merged weight per thread). */
 static enum sd35_status
 apply_plan (struct backend *be, struct weight_registry *const regs[LORA_N_PARTS], unsigned mask,
             GHashTable *plan, unsigned *changed, size_t *n_merged, struct sd35_error *err)
 {
-  for (int p = 0; p < LORA_N_PARTS; p++)
+  int               cap = MAX (1, MIN ((int) g_get_num_processors (), 64)), n = 0;
+  struct merge_job *jobs = g_new0 (struct merge_job, cap);
+  enum sd35_status  st = SD35_OK;
+
+  for (int p = 0; p < LORA_N_PARTS && st == SD35_OK; p++)
     {
       if (regs[p] == NULL || !(mask & (1u << p)))
         continue;
-      for (size_t i = 0; i < weight_registry_count (regs[p]); i++)
+      for (size_t i = 0; i < weight_registry_count (regs[p]) && st == SD35_OK; i++)
         {
           struct weight_slot *slot = weight_registry_at (regs[p], i);
           GArray             *list;
           uint64_t            sig;
-          enum sd35_status    st;
 
           if (slot == NULL)
             continue;
@@ -949,16 +1056,22 @@ apply_plan (struct backend *be, struct weight_registry *const regs[LORA_N_PARTS]
           sig = plan_signature (list);
           if (sig == slot->merged_sig)
             continue;
-          st = sig == 0 ? slot_restore (be, slot, err) : slot_merge (be, slot, list, err);
-          if (st != SD35_OK)
-            return st;
-          slot->merged_sig = sig;
-          *changed |= 1u << p;
-          if (sig != 0)
-            (*n_merged)++;
+          memset (&jobs[n], 0, sizeof jobs[n]);
+          jobs[n].slot = slot;
+          jobs[n].list = sig != 0 ? list : NULL;
+          jobs[n].sig = sig;
+          jobs[n].part = p;
+          if (++n == cap)
+            {
+              st = run_batch (be, jobs, n, changed, n_merged, err);
+              n = 0;
+            }
         }
     }
-  return SD35_OK;
+  if (st == SD35_OK && n > 0)
+    st = run_batch (be, jobs, n, changed, n_merged, err);
+  g_free (jobs);
+  return st;
 }
 
 static void

@@ -395,6 +395,8 @@ main (int argc, char **argv)
   g_free (kohya_img);
   g_free (base);
   st_close (expected);
+  g_free (expected_path);
+  g_free ((char *) fixtures);
   test_remove_tree (tmp);
   free (tmp);
   return test_exit ();

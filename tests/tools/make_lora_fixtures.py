@@ -21,6 +21,9 @@ W + strength * alpha/rank * B @ A in fp32, rounded to the file's dtype).
 The C test (tests/parity/test_lora.c) builds the merged checkpoints from expected.safetensors
 and compares generations with the engine's own merge.  Needs numpy only:
   /work/venv/bin/python tests/tools/make_lora_fixtures.py SHARED_DIR OUT_DIR
+and, for timing at full size (tests/bench/bench_lora.c), a rank-16 LoRA on every attention
+projection of a checkpoint:
+  /work/venv/bin/python tests/tools/make_lora_fixtures.py --random-for MODEL.safetensors OUT
 """
 import json
 import struct
@@ -187,5 +190,34 @@ def main():
     write_st(out + "/expected.safetensors", expected)
 
 
+def random_for(model, out, rank=16):
+    """A kohya LoRA (rank 16, alpha 16, fp16) on every attention qkv/proj of the MMDiT in
+    `model` (e.g. tools/make-random-sd35.py's full-size checkpoint), for timing
+    (tests/bench/bench_lora.c); only the header of `model` is read."""
+    b = open(model, "rb").read(8)
+    n = struct.unpack("<Q", b)[0]
+    with open(model, "rb") as f:
+        f.seek(8)
+        h = json.loads(f.read(n))
+    tensors = {}
+    M = "model.diffusion_model."
+    for k, v in sorted(h.items()):
+        if not k.startswith(M) or not k.endswith(".weight") or len(v["shape"]) != 2:
+            continue
+        name = k[len(M):-len(".weight")]
+        if ".attn.qkv" not in name and ".attn.proj" not in name and ".attn2." not in name:
+            continue
+        mod = "lora_unet_" + name.replace(".", "_")
+        o, i = v["shape"]
+        tensors[mod + ".lora_down.weight"] = ("F16", (rng.standard_normal((rank, i)) * 0.01).astype(np.float16))
+        tensors[mod + ".lora_up.weight"] = ("F16", (rng.standard_normal((o, rank)) * 0.01).astype(np.float16))
+        tensors[mod + ".alpha"] = ("F32", np.array(float(rank), dtype=np.float32))
+    write_st(out, tensors)
+    print(f"{out}: {len(tensors) // 3} modules")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4 and sys.argv[1] == "--random-for":
+        random_for(sys.argv[2], sys.argv[3])
+    else:
+        main()
