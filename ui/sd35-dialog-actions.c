@@ -51,6 +51,13 @@ sd35_dialog_dump_labels (Sd35Dialog *self)
   if (self->dump == NULL)
     return;
   sd35_dialog_dump (self, "title %s", gtk_window_get_title (GTK_WINDOW (self)));
+  {
+    gchar *prompt = NULL;
+
+    g_object_get (self->config, "prompt", &prompt, NULL);
+    sd35_dialog_dump (self, "prompt %s", prompt != NULL ? prompt : "");
+    g_free (prompt);
+  }
   dump_widget_texts (self, GTK_WIDGET (self));
 }
 
@@ -70,12 +77,88 @@ dump_preview_bounds (Sd35Dialog *self)
 }
 
 void
+sd35_dialog_show_problem (Sd35Dialog  *self,
+                          const gchar *message,
+                          const gchar *detail)
+{
+  gboolean has_detail = detail != NULL && *detail != '\0';
+
+  gtk_label_set_text (GTK_LABEL (self->error_label), message);
+  gtk_label_set_text (GTK_LABEL (self->error_detail_label), has_detail ? detail : "");
+  gtk_expander_set_expanded (GTK_EXPANDER (self->error_details), FALSE);
+  gtk_widget_set_visible (self->error_details, has_detail);
+  gtk_revealer_set_reveal_child (GTK_REVEALER (self->error_revealer), TRUE);
+  sd35_dialog_dump (self, "event error %s", message);
+  if (has_detail)
+    sd35_dialog_dump (self, "event error-detail %s", detail);
+}
+
+void
 sd35_dialog_show_error (Sd35Dialog  *self,
                         const gchar *message)
 {
-  gtk_label_set_text (GTK_LABEL (self->error_label), message);
-  gtk_revealer_set_reveal_child (GTK_REVEALER (self->error_revealer), TRUE);
-  sd35_dialog_dump (self, "event error %s", message);
+  sd35_dialog_show_problem (self, message, NULL);
+}
+
+/* What to do about an engine failure, in the user's language.  The engine's own message is
+ * English and technical (paths, tensor names, $SD35_MODEL): it goes under Details. */
+static const gchar *
+advice_for (enum sd35_status status,
+            gboolean         loading)
+{
+  switch (status)
+    {
+    case SD35_ERR_IO:
+    case SD35_ERR_MISSING:
+      return loading ?
+        _("No complete Stable Diffusion 3.5 model was found. Choose the model file with "
+          "“Browse…” next to Model; the text encoders must lie beside it.") :
+        _("A file the model needs could not be read. Check that the model files are "
+          "complete, then try again.");
+    case SD35_ERR_FORMAT:
+    case SD35_ERR_SHAPE:
+      return _("This file is not a Stable Diffusion 3.5 model this plug-in can use. Choose "
+               "another one with “Browse…”.");
+    case SD35_ERR_ARG:
+      return _("One of the settings cannot be used. Check the size, the steps and the "
+               "strength.");
+    case SD35_ERR_OOM:
+      return _("There is not enough memory. Try a smaller size, turn off the T5 text encoder "
+               "under Advanced, or close other programs.");
+    case SD35_ERR_CUDA:
+      return _("The graphics card could not be used. Choose the CPU under Advanced → "
+               "Backend, or check the graphics driver.");
+    case SD35_ERR_NAN:
+      return _("The model produced no usable picture. Try another seed; if it happens "
+               "again, the model file may be damaged.");
+    default:
+      return _("Something went wrong inside the plug-in. The details below help when you "
+               "report it.");
+    }
+}
+
+void
+sd35_dialog_show_gerror (Sd35Dialog   *self,
+                         const GError *error)
+{
+  const gchar *sep;
+  gchar       *headline, *message;
+
+  /* the plug-in's own messages (code 0) are whole translated sentences; an engine failure
+   * is "headline: engine detail" with the sd35_status as code */
+  if (error->domain != SD35_PLUGIN_ERROR || error->code <= SD35_OK ||
+      error->code >= SD35_CANCELLED || (sep = strstr (error->message, ": ")) == NULL)
+    {
+      sd35_dialog_show_problem (self, error->message, NULL);
+      return;
+    }
+  headline = g_strndup (error->message, sep - error->message);
+  message = g_strdup_printf ("%s. %s", headline,
+                             advice_for (error->code,
+                                         g_strcmp0 (headline, _("Could not load the model")) == 0));
+  sd35_dialog_show_problem (self, message, sep + 2);
+  g_free (message);
+  g_free (headline);
 }
 
 static void
@@ -189,43 +272,60 @@ report_done (Sd35Dialog    *self,
       gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress), 0.0);
       sd35_dialog_dump (self, "event cancelled");
     }
-  else if (! sd35_dialog_job_succeeded (job, &error) ||
-           (layers = sd35_dialog_job_insert (job, &error)) == NULL)
+  else if (! sd35_dialog_job_succeeded (job, &error))
     {
       gtk_label_set_text (GTK_LABEL (self->step_label), _("Nothing was added"));
       gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress), 0.0);
-      sd35_dialog_show_error (self, error->message);
+      sd35_dialog_show_gerror (self, error);
       g_clear_error (&error);
     }
   else
     {
       const guint8 *rgb;
-      gint          n = 0, w, h;
+      gint          n_images = sd35_dialog_results_n_images (job), w, h;
+      gboolean      choose = n_images > 1 && ! sd35_dialog_results_add_all (self);
 
-      while (layers[n] != NULL)
-        n++;
       /* the finished image replaces the last (latent-sized) estimate */
       if ((rgb = sd35_dialog_job_result_rgb (job, &w, &h)) != NULL)
         sd35_preview_set_rgb (SD35_PREVIEW (self->preview), rgb, w, h);
-      g_free (self->last_layers);
-      self->last_layers = layers;
       self->last_seed = sd35_dialog_job_seed (job);
-      self->n_inserted += n;
       gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress), 1.0);
-      text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %d layer (seed %u)",
-                                           "Added %d layers (seeds from %u)", n),
-                              n, self->last_seed);
-      gtk_label_set_text (GTK_LABEL (self->step_label), text);
-      g_free (text);
+      sd35_dialog_offer_seed (self, self->last_seed);
       if (sd35_dialog_job_variant (job) != NULL)
         {
           text = g_strdup_printf (_("Detected: %s"), sd35_dialog_job_variant (job));
           gtk_label_set_text (GTK_LABEL (self->variant_label), text);
           g_free (text);
         }
-      sd35_dialog_dump (self, "event inserted %d size %dx%d seed %u total %d", n,
-                        sd35_dialog_job_width (job), sd35_dialog_job_height (job),
-                        self->last_seed, self->n_inserted);
+      if (choose)
+        {
+          /* a batch: the artist picks what becomes a layer */
+          sd35_dialog_results_show (self, job, FALSE);
+          text = g_strdup_printf (_("%d images (seeds from %u): choose the ones to add"),
+                                  n_images, self->last_seed);
+          gtk_label_set_text (GTK_LABEL (self->step_label), text);
+          g_free (text);
+        }
+      else if ((layers = sd35_dialog_results_insert (self, job, NULL, &error)) == NULL)
+        {
+          gtk_label_set_text (GTK_LABEL (self->step_label), _("Nothing was added"));
+          sd35_dialog_show_gerror (self, error);
+          g_clear_error (&error);
+        }
+      else
+        {
+          gint n = 0;
+
+          while (layers[n] != NULL)
+            n++;
+          text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Added %d layer (seed %u)",
+                                               "Added %d layers (seeds from %u)", n),
+                                  n, self->last_seed);
+          gtk_label_set_text (GTK_LABEL (self->step_label), text);
+          g_free (text);
+          if (n_images > 1)
+            sd35_dialog_results_show (self, job, TRUE);
+        }
     }
   if (self->close_pending)
     finish_close (self);
@@ -259,46 +359,73 @@ on_report (GObject             *owner,
 
 /* ---- actions ---- */
 
+/* Nothing but spaces in the prompt? */
+static gboolean
+prompt_is_empty (Sd35Dialog *self)
+{
+  gchar   *prompt = NULL;
+  gboolean empty;
+
+  g_object_get (self->config, "prompt", &prompt, NULL);
+  empty = prompt == NULL || *g_strstrip (prompt) == '\0';
+  g_free (prompt);
+  return empty;
+}
+
 void
 sd35_dialog_generate (Sd35Dialog *self)
 {
-  gboolean       locked;
   Sd35DialogJob *job;
   GError        *error = NULL;
+  gdouble        guidance;
+  gint           steps;
 
   if (self->job != NULL)
     return;
   hide_error (self);
+  /* a number typed but not yet confirmed (Ctrl+Return straight from the field) counts */
+  for (GtkWidget **w = (GtkWidget *[]) { self->steps_spin, self->guidance_spin,
+                                         self->seed_spin, self->width_spin,
+                                         self->height_spin, self->batch_spin, NULL };
+       *w != NULL; w++)
+    gtk_spin_button_update (GTK_SPIN_BUTTON (*w));
+  if (prompt_is_empty (self))
+    {
+      sd35_dialog_dump (self, "event refused empty-prompt");
+      sd35_dialog_show_error (self, _("Type a prompt first: describe what the picture should "
+                                      "show."));
+      gtk_widget_grab_focus (self->prompt_view);
+      return;
+    }
 
-  /* an unlocked seed is a new one every try, shown before the try so it can be kept */
-  locked = gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->seed_lock));
-  if (! locked)
-    sd35_dialog_new_random_seed (self);
-  g_object_set (self->config, "seed", (gint) gtk_adjustment_get_value (self->seed_adj), NULL);
+  /* the config holds the seed shown: a locked number, or -1 ("Random"), for which the job
+   * draws one; that one is reported when the try is done, with "Reuse" beside the seed */
   job = sd35_dialog_job_new (self->config, self->mode, self->image, self->drawables, &error);
-  if (! locked)
-    g_object_set (self->config, "seed", -1, NULL);
   if (job == NULL)
     {
-      sd35_dialog_show_error (self, error->message);
+      sd35_dialog_show_gerror (self, error);
       g_clear_error (&error);
       return;
     }
   if (! sd35_dialog_job_start (job, self->engine, G_OBJECT (self), on_report, &error))
     {
-      sd35_dialog_show_error (self, error->message);
+      sd35_dialog_show_gerror (self, error);
       g_clear_error (&error);
       sd35_dialog_job_unref (job);
       return;
     }
   self->job = job;
+  sd35_dialog_results_clear (self);
   tick_start (self);
   sd35_dialog_set_running (self, TRUE);
   gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress), 0.0);
   gtk_label_set_text (GTK_LABEL (self->step_label), _("Starting…"));
   gtk_label_set_text (GTK_LABEL (self->eta_label), "");
-  sd35_dialog_dump (self, "event started %dx%d seed %u", sd35_dialog_job_width (job),
-                    sd35_dialog_job_height (job), sd35_dialog_job_seed (job));
+  g_object_get (self->config, "guidance", &guidance, "steps", &steps, NULL);
+  sd35_dialog_dump (self, "event started %dx%d seed %u shown %s steps %d guidance %g",
+                    sd35_dialog_job_width (job), sd35_dialog_job_height (job),
+                    sd35_dialog_job_seed (job), gtk_editable_get_text (GTK_EDITABLE (self->seed_spin)),
+                    steps, guidance);
 }
 
 void

@@ -1,8 +1,10 @@
 /* sd35-dialog-fields.c — the dialog's compound fields, each a view of config properties:
  *   size   presets by aspect ratio, "from the selection or image" (width = height = 0 in
  *          the config, the rounded selection size shown) or custom, multiples of 16 only;
- *   seed   the number, a dice for a new random one and a lock (unlocked = the config's -1,
- *          a new seed every try);
+ *   seed   the number that will be used, or "Random" (the config's -1: the engine draws
+ *          one per try); typing a number or the dice locks that number; after a try, its
+ *          seed is offered for one-click reuse ("Reuse 1234"), so the seed shown is always
+ *          the seed used;
  *   model  the models found (sd35-models.c) + Browse… (GtkFileDialog), the detected variant,
  *          and that variant's steps and guidance (Turbo: 4 and 1) unless the user set them.
  */
@@ -12,6 +14,7 @@
 
 #include "sd35-dialog-private.h"
 #include "sd35-models.h"
+#include "sd35-spin-scale.h"
 
 /* SD 3.5 was trained around one megapixel; these are the usual ~1 MP sizes per aspect
  * ratio (multiples of 64), as offered by the Stability AI reference UIs. */
@@ -33,7 +36,7 @@ static const struct
 #define SIZE_FROM_SELECTION 0
 #define SIZE_CUSTOM         (G_N_ELEMENTS (size_presets) - 1)
 
-/* A spin button with its adjustment (lower is also the start value). */
+/* A wheel-safe spin button with its adjustment (lower is also the start value). */
 GtkWidget *
 sd35_dialog_spin_new (GtkAdjustment **adj_out,
                       gdouble         lower,
@@ -46,6 +49,7 @@ sd35_dialog_spin_new (GtkAdjustment **adj_out,
 
   gtk_spin_button_set_numeric (GTK_SPIN_BUTTON (spin), FALSE);
   gtk_widget_set_hexpand (spin, TRUE);
+  sd35_wheel_safe (spin);
   if (adj_out != NULL)
     *adj_out = adj;
   return spin;
@@ -184,12 +188,21 @@ sd35_dialog_size_row_new (Sd35Dialog *self)
   return box;
 }
 
-/* ---- seed: a number, a dice and a lock ---- */
+/* ---- seed: the number that will be used or "Random", a dice, a lock, and reuse ---- */
+
+gboolean
+sd35_dialog_seed_locked (Sd35Dialog *self)
+{
+  return gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->seed_lock));
+}
+
+static gboolean seed_output (GtkSpinButton *spin,
+                             Sd35Dialog    *self);
 
 static void
 seed_store (Sd35Dialog *self)
 {
-  gboolean locked = gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (self->seed_lock));
+  gboolean locked = sd35_dialog_seed_locked (self);
 
   /* the argument's -1 means "a new random seed every time" */
   g_object_set (self->config, "seed",
@@ -199,6 +212,53 @@ seed_store (Sd35Dialog *self)
   gtk_widget_set_tooltip_text (self->seed_lock,
                                locked ? _("Seed locked: every try uses this seed") :
                                         _("Seed unlocked: every try gets a new random seed"));
+  /* "Random" instead of a number that would not be used */
+  seed_output (GTK_SPIN_BUTTON (self->seed_spin), self);
+}
+
+static gboolean
+seed_output (GtkSpinButton *spin,
+             Sd35Dialog    *self)
+{
+  gchar *text;
+
+  if (self->seed_lock == NULL)
+    return FALSE;
+  if (sd35_dialog_seed_locked (self))
+    text = g_strdup_printf ("%u", (guint) gtk_adjustment_get_value (self->seed_adj));
+  else
+    text = g_strdup (_("Random"));
+  if (g_strcmp0 (gtk_editable_get_text (GTK_EDITABLE (spin)), text) != 0)
+    gtk_editable_set_text (GTK_EDITABLE (spin), text);
+  g_free (text);
+  return TRUE;
+}
+
+/* Typing a number locks it; "Random" (or nothing) unlocks. */
+static gint
+seed_input (GtkSpinButton *spin,
+            gdouble       *new_value,
+            Sd35Dialog    *self)
+{
+  const gchar *text = gtk_editable_get_text (GTK_EDITABLE (spin));
+  gchar       *end = NULL;
+  guint64      v;
+
+  while (g_ascii_isspace (*text))
+    text++;
+  if (*text == '\0' || g_utf8_collate (text, _("Random")) == 0 ||
+      g_ascii_strcasecmp (text, "random") == 0)
+    {
+      *new_value = gtk_adjustment_get_value (self->seed_adj);
+      gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->seed_lock), FALSE);
+      return TRUE;
+    }
+  v = g_ascii_strtoull (text, &end, 10);
+  if (end == text)
+    return GTK_INPUT_ERROR;
+  *new_value = MIN (v, (guint64) G_MAXINT);
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->seed_lock), TRUE);
+  return TRUE;
 }
 
 void
@@ -207,32 +267,70 @@ sd35_dialog_new_random_seed (Sd35Dialog *self)
   gtk_adjustment_set_value (self->seed_adj, g_random_int_range (0, G_MAXINT));
 }
 
+/* The dice picks a number and locks it: the number shown is the one the next try uses. */
 static void
 seed_dice_clicked (GtkButton  *button,
                    Sd35Dialog *self)
 {
   sd35_dialog_new_random_seed (self);
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->seed_lock), TRUE);
+  seed_store (self);
+}
+
+static void
+seed_reuse_clicked (GtkButton  *button,
+                    Sd35Dialog *self)
+{
+  gtk_adjustment_set_value (self->seed_adj, self->last_seed);
+  gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->seed_lock), TRUE);
+  seed_store (self);
+  sd35_dialog_dump (self, "seed reused %u", self->last_seed);
+}
+
+void
+sd35_dialog_offer_seed (Sd35Dialog *self,
+                        guint32     seed)
+{
+  gchar *text = g_strdup_printf (_("Reuse %u"), seed);
+
+  gtk_button_set_label (GTK_BUTTON (self->seed_reuse), text);
+  gtk_widget_set_visible (self->seed_reuse, TRUE);
+  sd35_dialog_dump (self, "seed offered %u shown %s", seed,
+                    gtk_editable_get_text (GTK_EDITABLE (self->seed_spin)));
+  g_free (text);
 }
 
 GtkWidget *
 sd35_dialog_seed_row_new (Sd35Dialog  *self,
                           GtkWidget  **spin_out)
 {
+  GtkWidget *outer = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
   GtkWidget *spin = sd35_dialog_spin_new (&self->seed_adj, 0, G_MAXINT, 1, 0);
   GtkWidget *dice = gtk_button_new_from_icon_name ("media-playlist-shuffle-symbolic");
   gint       seed;
 
+  self->seed_spin = spin;
   self->seed_lock = gtk_toggle_button_new ();
+  self->seed_reuse = gtk_button_new ();
   g_object_get (self->config, "seed", &seed, NULL);
-  gtk_adjustment_set_value (self->seed_adj, seed >= 0 ? seed : g_random_int_range (0, G_MAXINT));
+  gtk_adjustment_set_value (self->seed_adj, seed >= 0 ? seed : 0);
   gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->seed_lock), seed >= 0);
-  gtk_widget_set_tooltip_text (dice, _("Pick a random seed"));
+  gtk_widget_set_tooltip_text (spin, _("The seed of the next try; “Random”: a new one each "
+                                       "time. Type a number to keep it."));
+  gtk_widget_set_tooltip_text (dice, _("Pick a random seed and keep it"));
+  gtk_widget_set_tooltip_text (self->seed_reuse, _("Use the seed of the last image again"));
+  gtk_widget_add_css_class (self->seed_reuse, "flat");
+  gtk_widget_set_halign (self->seed_reuse, GTK_ALIGN_START);
+  gtk_widget_set_visible (self->seed_reuse, FALSE);
   gtk_accessible_update_property (GTK_ACCESSIBLE (dice), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                   _("Random seed"), -1);
   gtk_accessible_update_property (GTK_ACCESSIBLE (self->seed_lock),
                                   GTK_ACCESSIBLE_PROPERTY_LABEL, _("Lock the seed"), -1);
+  g_signal_connect (spin, "output", G_CALLBACK (seed_output), self);
+  g_signal_connect (spin, "input", G_CALLBACK (seed_input), self);
   g_signal_connect (dice, "clicked", G_CALLBACK (seed_dice_clicked), self);
+  g_signal_connect (self->seed_reuse, "clicked", G_CALLBACK (seed_reuse_clicked), self);
   g_signal_connect_swapped (self->seed_adj, "value-changed", G_CALLBACK (seed_store), self);
   g_signal_connect_swapped (self->seed_lock, "toggled", G_CALLBACK (seed_store), self);
   seed_store (self);
@@ -240,8 +338,42 @@ sd35_dialog_seed_row_new (Sd35Dialog  *self,
   gtk_box_append (GTK_BOX (box), spin);
   gtk_box_append (GTK_BOX (box), dice);
   gtk_box_append (GTK_BOX (box), self->seed_lock);
+  gtk_box_append (GTK_BOX (outer), box);
+  gtk_box_append (GTK_BOX (outer), self->seed_reuse);
   *spin_out = spin;
-  return box;
+  return outer;
+}
+
+/* ---- img2img: the steps that will run ---- */
+
+/* The engine starts img2img at int (steps · (1 − strength)) of the schedule
+ * (engine/sample/sampler.c, as the reference): the rest are the steps that run. */
+void
+sd35_dialog_update_steps_run (Sd35Dialog *self)
+{
+  gint    steps, start, run;
+  gdouble strength, v;
+  gchar  *text;
+
+  if (self->steps_run_label == NULL || self->strength_adj == NULL)
+    return;
+  steps = (gint) gtk_adjustment_get_value (self->steps_adj);
+  if (steps <= 0)
+    steps = self->default_steps > 0 ? self->default_steps : 40;
+  strength = gtk_adjustment_get_value (self->strength_adj);
+  v = (gdouble) steps * (1.0 - strength);
+  start = v > 0.0 ? (v >= steps ? steps : (gint) v) : 0;
+  run = steps - start;
+  if (run <= 0)
+    text = g_strdup (_("No step runs at this strength: raise it or the steps"));
+  else
+    text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                         "%d of %d step runs at this strength",
+                                         "%d of %d steps run at this strength", run),
+                            run, steps);
+  gtk_label_set_text (GTK_LABEL (self->steps_run_label), text);
+  g_free (text);
+  sd35_dialog_dump (self, "steps-run %d of %d strength %.2f", run, steps, strength);
 }
 
 /* ---- model: list, browse, detected variant and its defaults ---- */
@@ -257,18 +389,24 @@ model_apply_defaults (Sd35Dialog *self,
 
   if (variant == SD35_VARIANT_UNKNOWN)
     {
-      text = g_strdup_printf (_("No usable model here: %s"), error->message);
-      gtk_label_set_text (GTK_LABEL (self->variant_label), text);
-      g_free (text);
+      /* plain words in the form; the finder's own (English, technical) words on hover */
+      gtk_label_set_text (GTK_LABEL (self->variant_label),
+                          path == NULL ? _("No model found yet: choose one with “Browse…”") :
+                                         _("No usable model in this place"));
+      gtk_widget_set_tooltip_text (self->variant_label, error->message);
+      sd35_dialog_dump (self, "model %s not usable: %s", path != NULL ? path : "(automatic)",
+                        error->message);
       g_clear_error (&error);
       return;
     }
   text = g_strdup_printf (_("Detected: %s"), sd35_variant_name (variant));
   gtk_label_set_text (GTK_LABEL (self->variant_label), text);
+  gtk_widget_set_tooltip_text (self->variant_label, NULL);
   g_free (text);
 
   /* a model brings its own steps and guidance (Turbo: 4 and 1) unless the user set them */
   sd35_variant_defaults (variant, &d);
+  self->default_steps = d.steps;
   self->setting_default++;
   if (! self->steps_touched)
     g_object_set (self->config, "steps", d.steps, NULL);
@@ -281,6 +419,7 @@ model_apply_defaults (Sd35Dialog *self,
                     self->steps_touched ? "kept" : "model default",
                     gtk_adjustment_get_value (self->guidance_adj),
                     self->guidance_touched ? "kept" : "model default");
+  sd35_dialog_update_steps_run (self);
 }
 
 static void
@@ -363,7 +502,7 @@ sd35_dialog_model_row_new (Sd35Dialog *self)
 {
   GtkWidget  *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
   GtkWidget  *line = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
-  GtkWidget  *browse = gtk_button_new_with_mnemonic (_("_Browse…"));
+  GtkWidget  *browse = gtk_button_new_with_mnemonic (_("Bro_wse…"));
   GFile      *file = NULL;
   gchar      *current = NULL, **found;
   guint       selected = 0;

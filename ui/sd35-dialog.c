@@ -13,6 +13,7 @@
 #include <glib/gi18n-lib.h>
 
 #include "sd35-dialog-private.h"
+#include "sd35-spin-scale.h"
 
 G_DEFINE_FINAL_TYPE (Sd35Dialog, sd35_dialog, GTK_TYPE_WINDOW)
 
@@ -35,6 +36,42 @@ row_label (GtkGrid     *grid,
   return label;
 }
 
+/* GtkTextView has no placeholder: a dim label over it while the buffer is empty. */
+static void
+placeholder_update (GtkTextBuffer *buffer,
+                    GtkWidget     *placeholder)
+{
+  gtk_widget_set_visible (placeholder, gtk_text_buffer_get_char_count (buffer) == 0);
+}
+
+static GtkWidget *
+placeholder_add (GtkWidget    *scroll,
+                 const gchar  *text,
+                 GtkWidget   **label_out)
+{
+  GtkWidget     *overlay = gtk_overlay_new ();
+  GtkWidget     *label = gtk_label_new (text);
+  GtkWidget     *view = gtk_scrolled_window_get_child (GTK_SCROLLED_WINDOW (scroll));
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer (GTK_TEXT_VIEW (view));
+
+  gtk_widget_add_css_class (label, "dim-label");
+  gtk_label_set_wrap (GTK_LABEL (label), TRUE);
+  gtk_label_set_xalign (GTK_LABEL (label), 0.0);
+  gtk_widget_set_halign (label, GTK_ALIGN_FILL);
+  gtk_widget_set_valign (label, GTK_ALIGN_START);
+  gtk_widget_set_can_target (label, FALSE);  /* clicks go to the text view below */
+  gtk_widget_set_margin_start (label, 8);
+  gtk_widget_set_margin_end (label, 8);
+  gtk_widget_set_margin_top (label, 6);
+  gtk_overlay_set_child (GTK_OVERLAY (overlay), scroll);
+  gtk_overlay_add_overlay (GTK_OVERLAY (overlay), label);
+  g_signal_connect (buffer, "changed", G_CALLBACK (placeholder_update), label);
+  placeholder_update (buffer, label);
+  if (label_out != NULL)
+    *label_out = label;
+  return overlay;
+}
+
 static GtkWidget *
 text_view_new (gint min_height)
 {
@@ -49,6 +86,10 @@ text_view_new (gint min_height)
   gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (scroll), GTK_POLICY_NEVER,
                                   GTK_POLICY_AUTOMATIC);
   gtk_scrolled_window_set_has_frame (GTK_SCROLLED_WINDOW (scroll), TRUE);
+  gtk_text_view_set_left_margin (GTK_TEXT_VIEW (view), 6);
+  gtk_text_view_set_right_margin (GTK_TEXT_VIEW (view), 6);
+  gtk_text_view_set_top_margin (GTK_TEXT_VIEW (view), 4);
+  gtk_text_view_set_bottom_margin (GTK_TEXT_VIEW (view), 4);
   return scroll;
 }
 
@@ -157,12 +198,50 @@ static void
 value_touched (GtkAdjustment *adj,
                Sd35Dialog    *self)
 {
+  if (adj == self->steps_adj)
+    sd35_dialog_update_steps_run (self);
   if (self->building || self->setting_default > 0)
     return;
   if (adj == self->steps_adj)
     self->steps_touched = TRUE;
   else
     self->guidance_touched = TRUE;
+}
+
+/* The procedure's default prompt is an example for scripts; a person starts from an empty
+ * field with a hint (the last prompt typed comes back through the config). */
+static void
+prompt_start_empty (Sd35Dialog *self)
+{
+  GParamSpec *pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (self->config),
+                                                    "prompt");
+  gchar      *prompt = NULL;
+
+  g_object_get (self->config, "prompt", &prompt, NULL);
+  if (pspec != NULL && G_IS_PARAM_SPEC_STRING (pspec) && prompt != NULL &&
+      g_strcmp0 (prompt, G_PARAM_SPEC_STRING (pspec)->default_value) == 0)
+    g_object_set (self->config, "prompt", "", NULL);
+  g_free (prompt);
+}
+
+/* Opening Advanced scrolls it into view (it is below the fold on small screens). */
+static void
+advanced_expanded (GtkExpander *expander,
+                   GParamSpec  *pspec,
+                   Sd35Dialog  *self)
+{
+  GtkWidget *viewport = gtk_scrolled_window_get_child (GTK_SCROLLED_WINDOW (self->form_scroll));
+
+  if (gtk_expander_get_expanded (expander) && GTK_IS_VIEWPORT (viewport))
+    gtk_viewport_scroll_to (GTK_VIEWPORT (viewport), GTK_WIDGET (expander), NULL);
+}
+
+static void
+size_to_preview (Sd35Dialog *self)
+{
+  sd35_preview_set_aspect (SD35_PREVIEW (self->preview),
+                           (gint) gtk_adjustment_get_value (self->width_adj),
+                           (gint) gtk_adjustment_get_value (self->height_adj));
 }
 
 /* ---- the settings column ---- */
@@ -175,12 +254,13 @@ settings_new (Sd35Dialog *self)
   GtkWidget *adv = gtk_grid_new ();
   GtkWidget *expander = gtk_expander_new_with_mnemonic (_("_Advanced"));
   GtkWidget *prompt = text_view_new (80), *negative = text_view_new (40);
-  GtkWidget *w, *label, *steps, *seed_spin;
+  GtkWidget *w, *label, *steps, *seed_spin, *spin;
   GtkAdjustment *adj;
   gint       row = 0;
 
   self->prompt_view = gtk_scrolled_window_get_child (GTK_SCROLLED_WINDOW (prompt));
   self->negative_view = gtk_scrolled_window_get_child (GTK_SCROLLED_WINDOW (negative));
+  prompt_start_empty (self);
   bind (self->config, "prompt",
         gtk_text_view_get_buffer (GTK_TEXT_VIEW (self->prompt_view)), "text");
   bind (self->config, "negative-prompt",
@@ -190,12 +270,15 @@ settings_new (Sd35Dialog *self)
   gtk_label_set_xalign (GTK_LABEL (label), 0.0);
   gtk_label_set_mnemonic_widget (GTK_LABEL (label), self->prompt_view);
   gtk_box_append (GTK_BOX (box), label);
+  prompt = placeholder_add (prompt, _("Describe the picture, e.g. “a lighthouse at dusk, oil "
+                                      "painting”"), &self->prompt_placeholder);
   gtk_box_append (GTK_BOX (box), prompt);
   label = gtk_label_new_with_mnemonic (_("_Negative prompt"));
   gtk_label_set_xalign (GTK_LABEL (label), 0.0);
   gtk_label_set_mnemonic_widget (GTK_LABEL (label), self->negative_view);
   gtk_box_append (GTK_BOX (box), label);
-  gtk_box_append (GTK_BOX (box), negative);
+  gtk_box_append (GTK_BOX (box), placeholder_add (negative, _("Optional: what to keep out"),
+                                                    NULL));
 
   gtk_grid_set_row_spacing (GTK_GRID (grid), 6);
   gtk_grid_set_column_spacing (GTK_GRID (grid), 12);
@@ -208,15 +291,33 @@ settings_new (Sd35Dialog *self)
   gtk_grid_attach (GTK_GRID (grid), w, 1, row++, 1, 1);
 
   steps = sd35_dialog_spin_new (&self->steps_adj, 0, 1000, 1, 0);
+  self->steps_spin = steps;
   spin_allow_auto (steps, FALSE);
   bind (self->config, "steps", self->steps_adj, "value");
   row_label (GTK_GRID (grid), row, _("_Steps"), steps);
-  gtk_grid_attach (GTK_GRID (grid), steps, 1, row++, 1, 1);
+  if (self->mode == SD35_MODE_IMG2IMG)
+    {
+      /* img2img skips the first steps of the schedule: say how many will run */
+      w = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
+      self->steps_run_label = gtk_label_new (NULL);
+      gtk_label_set_xalign (GTK_LABEL (self->steps_run_label), 0.0);
+      gtk_label_set_wrap (GTK_LABEL (self->steps_run_label), TRUE);
+      gtk_widget_add_css_class (self->steps_run_label, "dim-label");
+      gtk_box_append (GTK_BOX (w), steps);
+      gtk_box_append (GTK_BOX (w), self->steps_run_label);
+      gtk_grid_attach (GTK_GRID (grid), w, 1, row++, 1, 1);
+    }
+  else
+    gtk_grid_attach (GTK_GRID (grid), steps, 1, row++, 1, 1);
 
-  w = sd35_dialog_spin_new (&self->guidance_adj, -1, 50, 0.5, 1);
-  spin_allow_auto (w, TRUE);
+  self->guidance_adj = gtk_adjustment_new (-1, -1, 50, 0.1, 1, 0);
+  w = sd35_spin_scale_new (self->guidance_adj, 0, 15, 1, &spin);
+  self->guidance_spin = spin;
+  spin_allow_auto (spin, TRUE);
   bind (self->config, "guidance", self->guidance_adj, "value");
-  row_label (GTK_GRID (grid), row, _("_Guidance"), w);
+  gtk_widget_set_tooltip_text (w, _("How closely to follow the prompt; higher is stricter "
+                                    "but less natural"));
+  row_label (GTK_GRID (grid), row, _("_Guidance"), spin);
   gtk_grid_attach (GTK_GRID (grid), w, 1, row++, 1, 1);
   g_signal_connect (self->steps_adj, "value-changed", G_CALLBACK (value_touched), self);
   g_signal_connect (self->guidance_adj, "value-changed", G_CALLBACK (value_touched), self);
@@ -232,13 +333,13 @@ settings_new (Sd35Dialog *self)
 
   if (self->mode == SD35_MODE_IMG2IMG)
     {
-      w = gtk_scale_new_with_range (GTK_ORIENTATION_HORIZONTAL, 0.01, 1.0, 0.01);
-      gtk_scale_set_digits (GTK_SCALE (w), 2);
-      gtk_scale_set_draw_value (GTK_SCALE (w), TRUE);
-      gtk_widget_set_hexpand (w, TRUE);
-      bind (self->config, "strength", gtk_range_get_adjustment (GTK_RANGE (w)), "value");
+      self->strength_adj = gtk_adjustment_new (0.8, 0.01, 1.0, 0.01, 0.1, 0);
+      w = sd35_spin_scale_new (self->strength_adj, 0.01, 1.0, 2, &spin);
+      bind (self->config, "strength", self->strength_adj, "value");
+      g_signal_connect_swapped (self->strength_adj, "value-changed",
+                                G_CALLBACK (sd35_dialog_update_steps_run), self);
       gtk_widget_set_tooltip_text (w, _("How much to change: low keeps the layer, 1 ignores it"));
-      row_label (GTK_GRID (grid), row, _("St_rength"), w);
+      row_label (GTK_GRID (grid), row, _("St_rength"), spin);
       gtk_grid_attach (GTK_GRID (grid), w, 1, row++, 1, 1);
       w = gtk_check_button_new_with_mnemonic (_("Change only the _selection (soft edges kept)"));
       bind (self->config, "use-selection-mask", w, "active");
@@ -246,10 +347,13 @@ settings_new (Sd35Dialog *self)
     }
 
   w = sd35_dialog_spin_new (&adj, 1, SD35_MAX_BATCH, 1, 0);
+  self->batch_spin = w;
   bind (self->config, "batch-count", adj, "value");
-  gtk_widget_set_tooltip_text (w, _("Number of images: one layer each, seeds s, s+1, …"));
+  gtk_widget_set_tooltip_text (w, _("Number of images, seeds s, s+1, …; shown side by side "
+                                    "to choose from"));
   row_label (GTK_GRID (grid), row, _("_Batch count"), w);
   gtk_grid_attach (GTK_GRID (grid), w, 1, row++, 1, 1);
+  gtk_grid_attach (GTK_GRID (grid), sd35_dialog_results_choice_new (self), 1, row++, 1, 1);
   gtk_box_append (GTK_BOX (box), grid);
 
   /* Advanced */
@@ -279,6 +383,8 @@ settings_new (Sd35Dialog *self)
   gtk_grid_attach (GTK_GRID (adv), self->backend_drop, 1, row++, 1, 1);
   gtk_expander_set_child (GTK_EXPANDER (expander), adv);
   gtk_box_append (GTK_BOX (box), expander);
+  self->advanced = expander;
+  g_signal_connect (expander, "notify::expanded", G_CALLBACK (advanced_expanded), self);
 
   /* fill the model's defaults where the call left "Auto" (0 steps, guidance < 0) */
   {
@@ -296,36 +402,10 @@ settings_new (Sd35Dialog *self)
 /* ---- preview, progress, errors, buttons ---- */
 
 static GtkWidget *
-run_area_new (Sd35Dialog *self)
-{
-  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
-  GtkWidget *frame = gtk_frame_new (NULL);
-  GtkWidget *line = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
-
-  self->preview = sd35_preview_new ();
-  gtk_frame_set_child (GTK_FRAME (frame), self->preview);
-  gtk_widget_set_size_request (frame, 160, 160);
-  self->step_label = gtk_label_new (_("Ready"));
-  gtk_label_set_xalign (GTK_LABEL (self->step_label), 0.0);
-  gtk_widget_set_hexpand (self->step_label, TRUE);
-  self->eta_label = gtk_label_new (NULL);
-  gtk_label_set_xalign (GTK_LABEL (self->eta_label), 1.0);
-  gtk_widget_add_css_class (self->eta_label, "dim-label");
-  gtk_widget_add_css_class (self->eta_label, "numeric");
-  self->progress = gtk_progress_bar_new ();
-
-  gtk_box_append (GTK_BOX (box), frame);
-  gtk_box_append (GTK_BOX (line), self->step_label);
-  gtk_box_append (GTK_BOX (line), self->eta_label);
-  gtk_box_append (GTK_BOX (box), line);
-  gtk_box_append (GTK_BOX (box), self->progress);
-  return box;
-}
-
-static GtkWidget *
 error_area_new (Sd35Dialog *self)
 {
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
+  GtkWidget *text = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
   GtkWidget *icon = gtk_image_new_from_icon_name ("dialog-warning-symbolic");
   GtkWidget *dismiss = gtk_button_new_from_icon_name ("window-close-symbolic");
 
@@ -335,17 +415,107 @@ error_area_new (Sd35Dialog *self)
   gtk_label_set_selectable (GTK_LABEL (self->error_label), TRUE);
   gtk_label_set_xalign (GTK_LABEL (self->error_label), 0.0);
   gtk_widget_set_hexpand (self->error_label, TRUE);
+  /* the technical words (file names, the engine's message, variables) only on request */
+  self->error_details = gtk_expander_new_with_mnemonic (_("_Details"));
+  self->error_detail_label = gtk_label_new (NULL);
+  gtk_label_set_wrap (GTK_LABEL (self->error_detail_label), TRUE);
+  gtk_label_set_wrap_mode (GTK_LABEL (self->error_detail_label), PANGO_WRAP_WORD_CHAR);
+  gtk_label_set_selectable (GTK_LABEL (self->error_detail_label), TRUE);
+  gtk_label_set_xalign (GTK_LABEL (self->error_detail_label), 0.0);
+  gtk_widget_add_css_class (self->error_detail_label, "dim-label");
+  gtk_expander_set_child (GTK_EXPANDER (self->error_details), self->error_detail_label);
   gtk_widget_add_css_class (box, "sd35-error");
   gtk_widget_add_css_class (self->error_label, "error");
   gtk_widget_add_css_class (dismiss, "flat");
+  gtk_widget_set_valign (icon, GTK_ALIGN_START);
+  gtk_widget_set_valign (dismiss, GTK_ALIGN_START);
   gtk_widget_set_tooltip_text (dismiss, _("Hide this message"));
   g_signal_connect_swapped (dismiss, "clicked", G_CALLBACK (gtk_revealer_set_reveal_child),
                             self->error_revealer);
+  gtk_box_append (GTK_BOX (text), self->error_label);
+  gtk_box_append (GTK_BOX (text), self->error_details);
   gtk_box_append (GTK_BOX (box), icon);
-  gtk_box_append (GTK_BOX (box), self->error_label);
+  gtk_box_append (GTK_BOX (box), text);
   gtk_box_append (GTK_BOX (box), dismiss);
   gtk_revealer_set_child (GTK_REVEALER (self->error_revealer), box);
   return self->error_revealer;
+}
+
+static GtkWidget *
+run_area_new (Sd35Dialog *self)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  GtkWidget *line = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+
+  self->preview = sd35_preview_new ();
+  self->step_label = gtk_label_new (_("Ready"));
+  gtk_label_set_xalign (GTK_LABEL (self->step_label), 0.0);
+  gtk_label_set_wrap (GTK_LABEL (self->step_label), TRUE);
+  gtk_widget_set_hexpand (self->step_label, TRUE);
+  self->eta_label = gtk_label_new (NULL);
+  gtk_label_set_xalign (GTK_LABEL (self->eta_label), 1.0);
+  gtk_widget_add_css_class (self->eta_label, "dim-label");
+  gtk_widget_add_css_class (self->eta_label, "numeric");
+  self->progress = gtk_progress_bar_new ();
+
+  gtk_box_append (GTK_BOX (box), self->preview);
+  gtk_box_append (GTK_BOX (box), sd35_dialog_results_new (self));
+  gtk_box_append (GTK_BOX (line), self->step_label);
+  gtk_box_append (GTK_BOX (line), self->eta_label);
+  gtk_box_append (GTK_BOX (box), line);
+  gtk_box_append (GTK_BOX (box), self->progress);
+  gtk_box_append (GTK_BOX (box), error_area_new (self));
+  return box;
+}
+
+/* For the tests ($SD35_DIALOG_DUMP): where the fields are on the screen, written whenever
+ * it changes (the window is resized, the form scrolled). */
+void
+sd35_dialog_dump_bounds_of (Sd35Dialog  *self,
+                            GString     *line,
+                            const gchar *name,
+                            GtkWidget   *widget)
+{
+  graphene_rect_t r;
+  double          sx = 0, sy = 0;
+
+  if (widget == NULL || ! gtk_widget_get_mapped (widget) ||
+      ! gtk_widget_compute_bounds (widget, GTK_WIDGET (self), &r))
+    return;
+  gtk_native_get_surface_transform (GTK_NATIVE (self), &sx, &sy);
+  g_string_append_printf (line, " %s %d %d %d %d", name, (gint) (r.origin.x + sx),
+                          (gint) (r.origin.y + sy), (gint) r.size.width,
+                          (gint) r.size.height);
+}
+
+static gboolean
+dump_bounds_tick (GtkWidget     *widget,
+                  GdkFrameClock *clock,
+                  gpointer       data)
+{
+  Sd35Dialog *self = SD35_DIALOG (widget);
+  GString    *line = g_string_new ("bounds");
+  GtkAdjustment *v = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (self->form_scroll));
+
+  sd35_dialog_dump_bounds_of (self, line, "guidance", self->guidance_spin);
+  sd35_dialog_dump_bounds_of (self, line, "steps", self->steps_spin);
+  sd35_dialog_dump_bounds_of (self, line, "seed", self->seed_spin);
+  sd35_dialog_dump_bounds_of (self, line, "batch", self->batch_spin);
+  sd35_dialog_dump_bounds_of (self, line, "prompt", self->prompt_view);
+  sd35_dialog_dump_bounds_of (self, line, "form", self->form_scroll);
+  sd35_dialog_dump_bounds_of (self, line, "preview", self->preview);
+  sd35_dialog_results_dump_bounds (self, line);
+  g_string_append_printf (line, " scroll %d/%d", (gint) gtk_adjustment_get_value (v),
+                          (gint) (gtk_adjustment_get_upper (v) - gtk_adjustment_get_page_size (v)));
+  if (g_strcmp0 (line->str, self->last_bounds) != 0)
+    {
+      sd35_dialog_dump (self, "%s", line->str);
+      g_free (self->last_bounds);
+      self->last_bounds = g_string_free (line, FALSE);
+    }
+  else
+    g_string_free (line, TRUE);
+  return G_SOURCE_CONTINUE;
 }
 
 void
@@ -372,8 +542,9 @@ sd35_dialog_build (Sd35Dialog *self)
                         self->mode == SD35_MODE_IMG2IMG ?
                         _("Stable Diffusion 3.5 — Image to Image") :
                         _("Stable Diffusion 3.5 — Text to Image"));
-  /* fits a 1366×768 screen with GIMP's panels; the settings column scrolls */
+  /* fits a 1366×768 screen with GIMP's panels; resizable, the settings column scrolls */
   gtk_window_set_default_size (GTK_WINDOW (self), 900, 640);
+  gtk_window_set_resizable (GTK_WINDOW (self), TRUE);
 
   settings = settings_new (self);
   gtk_widget_set_margin_end (settings, 12);
@@ -381,7 +552,8 @@ sd35_dialog_build (Sd35Dialog *self)
   gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (scroll), GTK_POLICY_NEVER,
                                   GTK_POLICY_AUTOMATIC);
   gtk_scrolled_window_set_propagate_natural_width (GTK_SCROLLED_WINDOW (scroll), TRUE);
-  gtk_widget_set_size_request (scroll, 360, 200);
+  gtk_widget_set_size_request (scroll, 360, 160);
+  self->form_scroll = scroll;
   run = run_area_new (self);
   gtk_widget_set_margin_start (run, 12);
   gtk_paned_set_start_child (GTK_PANED (paned), scroll);
@@ -412,14 +584,21 @@ sd35_dialog_build (Sd35Dialog *self)
   gtk_widget_set_margin_top (outer, 12);
   gtk_widget_set_margin_bottom (outer, 12);
   gtk_box_append (GTK_BOX (outer), paned);
-  gtk_box_append (GTK_BOX (outer), error_area_new (self));
   gtk_box_append (GTK_BOX (outer), buttons);
   gtk_window_set_child (GTK_WINDOW (self), outer);
   gtk_window_set_default_widget (GTK_WINDOW (self), self->generate_button);
   gtk_window_set_focus (GTK_WINDOW (self), self->prompt_view);
   sd35_dialog_add_shortcuts (self);
   sd35_dialog_set_running (self, FALSE);
+  g_signal_connect_swapped (self->width_adj, "value-changed", G_CALLBACK (size_to_preview),
+                            self);
+  g_signal_connect_swapped (self->height_adj, "value-changed", G_CALLBACK (size_to_preview),
+                            self);
+  size_to_preview (self);
+  if (self->dump != NULL)
+    gtk_widget_add_tick_callback (GTK_WIDGET (self), dump_bounds_tick, NULL, NULL);
   self->building = FALSE;
+  sd35_dialog_update_steps_run (self);
 }
 
 /* ---- GObject ---- */
@@ -446,6 +625,9 @@ sd35_dialog_dispose (GObject *object)
   g_clear_pointer (&self->model_paths, g_ptr_array_unref);
   g_clear_pointer (&self->last_layers, g_free);
   g_clear_pointer (&self->drawables, g_free);
+  g_clear_pointer (&self->last_bounds, g_free);
+  g_clear_pointer (&self->results_job, sd35_dialog_job_unref);
+  g_clear_pointer (&self->results_toggles, g_ptr_array_unref);
   g_clear_object (&self->config);
   g_clear_object (&self->procedure);
   g_clear_object (&self->image);

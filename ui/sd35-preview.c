@@ -3,7 +3,9 @@
  * The engine's step preview is latent-sized (width/8 × height/8, e.g. 16×16 for a 128×128
  * image), so it is drawn scaled up with a linear filter (trilinear when shrinking), centred
  * and letterboxed in whatever space the dialog gives, instead of the nearest-neighbour blocks
- * a GtkPicture would show at that magnification.
+ * a GtkPicture would show at that magnification.  Before the first step it shows the frame
+ * of the image to come, in its aspect ratio (sd35_preview_set_aspect), so that resizing the
+ * dialog or changing the size shows what shape the result will have.
  */
 #include <math.h>
 #include <string.h>
@@ -15,6 +17,7 @@ struct _Sd35Preview
   GtkWidget   parent_instance;
   GdkTexture *texture;
   gdouble     spread;
+  gint        aspect_w, aspect_h;  /* the image to come; 0 = unknown */
 };
 
 G_DEFINE_FINAL_TYPE (Sd35Preview, sd35_preview, GTK_TYPE_WIDGET)
@@ -33,8 +36,24 @@ sd35_preview_snapshot (GtkWidget   *widget,
   gdouble          scale;
   graphene_rect_t  rect;
 
-  if (self->texture == NULL || w <= 0 || h <= 0)
+  if (w <= 0 || h <= 0)
     return;
+  if (self->texture == NULL)
+    {
+      GdkRGBA fg;
+
+      if (self->aspect_w <= 0 || self->aspect_h <= 0)
+        return;
+      /* the frame of the image to come: a faint area of its aspect ratio */
+      scale = MIN ((gdouble) w / self->aspect_w, (gdouble) h / self->aspect_h);
+      rect = GRAPHENE_RECT_INIT ((w - self->aspect_w * scale) / 2.0,
+                                 (h - self->aspect_h * scale) / 2.0,
+                                 self->aspect_w * scale, self->aspect_h * scale);
+      gtk_widget_get_color (widget, &fg);
+      fg.alpha = 0.08f;
+      gtk_snapshot_append_color (snapshot, &fg, &rect);
+      return;
+    }
   tw = gdk_texture_get_width (self->texture);
   th = gdk_texture_get_height (self->texture);
   scale = MIN ((gdouble) w / tw, (gdouble) h / th);
@@ -139,6 +158,18 @@ sd35_preview_clear (Sd35Preview *preview)
 
   g_clear_object (&preview->texture);
   preview->spread = 0.0;
+  gtk_widget_queue_draw (GTK_WIDGET (preview));
+}
+
+void
+sd35_preview_set_aspect (Sd35Preview *preview,
+                         gint         width,
+                         gint         height)
+{
+  g_return_if_fail (SD35_IS_PREVIEW (preview));
+
+  preview->aspect_w = MAX (width, 0);
+  preview->aspect_h = MAX (height, 0);
   gtk_widget_queue_draw (GTK_WIDGET (preview));
 }
 

@@ -16,6 +16,10 @@ void       sd35_preview_set_rgb (Sd35Preview  *preview,
                                  gint          width,
                                  gint          height);
 void       sd35_preview_clear   (Sd35Preview  *preview);
+/* The size of the image to come: before the first step, its frame is shown in that aspect. */
+void       sd35_preview_set_aspect (Sd35Preview *preview,
+                                    gint         width,
+                                    gint         height);
 /* Mean standard deviation of the shown pixels over R, G, B (0 = blank or none); for the
  * dialog's test dump. */
 gdouble    sd35_preview_spread  (Sd35Preview  *preview);

@@ -1,22 +1,15 @@
 # Python-Fu side of tests/gimp/test_dialog.sh, run inside gimp-console-3.0 under Xvfb:
 # opens plug-in-sd35-txt2img INTERACTIVE on a fresh 128×128 image (the dialog then defaults
-# to that size) while the shell side drives the dialog with xdotool, and prints what the call
-# left in the image.  The image's sd35-settings parasite sets the steps, so that a generation
-# lasts long enough to be screenshot and cancelled (the plug-in starts an interactive run
-# from it).  env: SD35_DIALOG_STEPS (default 200), SD35_DIALOG_GUIDANCE (4.5; 0 steps and
-# -1 guidance mean "the model's"); SD35_DIALOG_DISPLAY=1: show the image in
-# a display first (GUI GIMP only), so that the dialog has a parent window; SD35_DIALOG_PROC:
-# the procedure (default plug-in-sd35-txt2img); SD35_DIALOG_PROMPT: the prompt to start from.
-import json, os
+# to that size) while the shell side drives the dialog with xdotool as a user would (nothing
+# is pre-set: the dialog starts from the profile's settings, fresh on the first run), and
+# prints what the call left in the image.
+# env: SD35_DIALOG_DISPLAY=1: show the image in a display first (GUI GIMP only), so that the
+# dialog has a parent window; SD35_DIALOG_PROC: the procedure (default plug-in-sd35-txt2img).
+import os
 
-steps = int(os.environ.get("SD35_DIALOG_STEPS", "200"))
 img = Gimp.Image.new(128, 128, Gimp.ImageBaseType.RGB)
 bg = Gimp.Layer.new(img, "bg", 128, 128, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
 img.insert_layer(bg, None, 0)
-guidance = float(os.environ.get("SD35_DIALOG_GUIDANCE", "4.5"))
-settings = {"mode": "txt2img", "prompt": os.environ.get("SD35_DIALOG_PROMPT", ""),
-            "negative": "", "seed": 7, "steps": steps, "guidance": guidance, "sampler": "default"}
-img.attach_parasite(Gimp.Parasite.new("sd35-settings", 1, list(json.dumps(settings).encode())))
 if os.environ.get("SD35_DIALOG_DISPLAY") == "1":
     disp = Gimp.Display.new(img)
     Gimp.displays_flush()

@@ -47,6 +47,23 @@ open_dialog () {  # LOG DUMP [GIMP]: starts GIMP in the background, sets GP, WID
   return 0
 }
 shot () { import -window root -crop "${WIDTH}x${HEIGHT}+${X}+${Y}" +repage "$OUT/$1.png"; }
+# bounds DUMP NAME: "X Y W H" of a field from the dialog's last "bounds" line (pixels in the
+# dialog window; add the window's X Y for the screen)
+bounds () {
+  grep '^bounds ' "$1" | tail -1 | tr ' ' '\n' | grep -A4 -x "$2" | tail -4 | paste -sd ' '
+}
+# the form's scroll position (pixels) and its maximum
+form_scroll () { grep '^bounds ' "$1" | tail -1 | sed -n 's/.* scroll \([0-9]*\)\/\([0-9-]*\).*/\1 \2/p'; }
+# click_on DUMP NAME: a left click in the middle of that field
+click_on () {
+  local bx by bw bh
+  read -r bx by bw bh < <(bounds "$1" "$2")
+  [ -n "$bh" ] || { fail "no bounds for $2"; return 1; }
+  xdotool mousemove $((X + bx + bw / 2)) $((Y + by + bh / 2)) click 1
+}
+# english words that must not appear in a German error (whole words, any case)
+EN_WORDS='the|and|not|could|model|file|found|load|loaded|error|missing|such|folder|with|from|this|choose|try|please|check|set'
+
 # the first frame can take a few seconds (GL renderer on llvmpipe): until the window is drawn
 shot_drawn () {
   local i
@@ -59,15 +76,62 @@ shot_drawn () {
   fail "the dialog was never drawn ($1.png is uniform)"
 }
 
-# --- English: generate once, cancel once, close ---------------------------------------------
+# --- English, fresh settings: empty prompt refused, wheel over a number, typing, seeds ------
 D=$OUT/dump-en.txt LOG=$OUT/gimp-en.log
 if [ -z "${SD35_ONLY_DE:-}" ] && open_dialog "$LOG" "$D"; then
   ok "dialog opened: '$(xdotool getwindowname "$WID")' ${WIDTH}x${HEIGHT}"
   grep '^theme\|^parent' "$D" | sed 's/^/info /'
   shot_drawn dialog-before
-  xdotool type --delay 15 "a red fox in the snow"
+  # a first use starts with an empty prompt and a hint, not the procedure's example sentence
+  [ "$(sed -n 's/^prompt //p' "$D" | head -1)" = "" ] && grep -q '^label Describe the picture' "$D" &&
+    ok "fresh settings: the prompt is empty, with the hint '$(sed -n 's/^label \(Describe.*\)/\1/p' "$D")'" ||
+    fail "fresh prompt: '$(grep '^prompt' "$D")', hint: $(grep -c '^label Describe' "$D")"
+  # Generate with nothing typed: refused with a clear message, nothing starts
+  xdotool key ctrl+Return
+  if wait_for "$D" '^event refused empty-prompt' 10; then
+    ok "empty prompt refused: $(sed -n 's/^event error //p' "$D" | head -1)"
+  else
+    fail "Generate with an empty prompt was not refused"
+  fi
+  # a smaller window: the form scrolls; the wheel over a number in it (Guidance, else the
+  # first one in sight) scrolls the form and leaves the number alone
+  xdotool windowsize "$WID" 900 420; sleep 1.5
+  read -r fx fy fw fh < <(bounds "$D" form)
+  field=
+  for f in guidance steps seed; do
+    read -r gx gy gw gh < <(bounds "$D" $f)
+    [ -n "${gh:-}" ] && [ $((gy + gh / 2)) -gt "$fy" ] && [ $((gy + gh / 2)) -lt $((fy + fh)) ] &&
+      { field=$f; break; }
+  done
+  read -r s0 smax < <(form_scroll "$D")
+  if [ -n "$field" ]; then
+    xdotool mousemove $((X + gx + gw / 2)) $((Y + gy + gh / 2)); sleep 0.3
+    xdotool click --repeat 4 --delay 150 5; sleep 0.8
+    read -r s1 _ < <(form_scroll "$D")
+    info "form at 900×420: scroll $s0 → $s1 of $smax after 4 wheel clicks over $field"
+    [ "${smax:-0}" -gt 0 ] && [ "${s1:-0}" -gt "${s0:-0}" ] &&
+      ok "the wheel over $field scrolled the form ($s0 → $s1 px)" ||
+      fail "the form did not scroll (scroll $s0 → $s1, max $smax)"
+  else
+    fail "no numeric field in sight in the form: $(grep '^bounds' "$D" | tail -1)"
+  fi
+  xdotool windowsize "$WID" "$WIDTH" "$HEIGHT"; sleep 1
+  # type into the empty field (the focus is back in the prompt after the refusal)
+  xdotool type --delay 15 "a lighthouse at dusk"
   sleep 0.5
   xdotool key ctrl+Return
+  if wait_for "$D" '^event started' 20; then
+    started=$(grep '^event started' "$D" | head -1)
+    info "$started"
+    case $started in
+      *" steps 40 guidance 4.5"*) ok "$field is still the model's (40 steps, guidance 4.5) after the wheel" ;;
+      *) fail "the wheel changed $field: $started" ;;
+    esac
+    case $started in
+      *" shown Random "*) ok "an unlocked seed shows 'Random', not a number that would not be used" ;;
+      *) fail "the seed field showed a number for a random seed: $started" ;;
+    esac
+  fi
   if wait_for "$D" '^step 20/' 120; then
     shot dialog-during
     read -r px py pw ph < <(sed -n 's/^preview-bounds //p' "$D" | head -1)
@@ -87,12 +151,27 @@ if [ -z "${SD35_ONLY_DE:-}" ] && open_dialog "$LOG" "$D"; then
   else
     fail "the generation never finished"; tail -5 "$D"
   fi
+  used=$(sed -n 's/^event started [0-9x]* seed \([0-9]*\) .*/\1/p' "$D" | head -1)
+  offered=$(sed -n 's/^seed offered \([0-9]*\) .*/\1/p' "$D" | head -1)
+  [ -n "$used" ] && [ "$offered" = "$used" ] &&
+    ok "after the run the seed used ($used) is offered for reuse" ||
+    fail "seed used '$used', offered '$offered'"
   stall=$(sed -n 's/^event done max-stall-ms //p' "$D" | head -1)
   [ -n "$stall" ] && [ "$stall" -lt 250 ] &&
     ok "the dialog stayed responsive: longest main-loop stall ${stall} ms during the run" ||
     fail "the main loop stalled ${stall:-?} ms during the run (limit 250)"
-  # second try, cancelled with Escape within a step
+  # second try: a typed seed and 200 steps, cancelled with Escape within a step
+  xdotool key alt+e; sleep 0.2; xdotool key ctrl+a; xdotool type --delay 15 "4242"
+  xdotool key alt+s; sleep 0.2; xdotool key ctrl+a; xdotool type --delay 15 "200"
+  sleep 0.3
   xdotool key ctrl+Return
+  if wait_count "$D" '^event started' 2 20; then
+    started=$(grep '^event started' "$D" | sed -n 2p)
+    case $started in
+      *" seed 4242 shown 4242 steps 200 "*) ok "the seed shown is the seed used: $started" ;;
+      *) fail "typed seed 4242 and 200 steps: $started" ;;
+    esac
+  fi
   if wait_count "$D" '^step 5/' 2 120; then
     xdotool key Escape
     if wait_for "$D" '^event cancelled' 30; then
@@ -116,9 +195,47 @@ if [ -z "${SD35_ONLY_DE:-}" ] && open_dialog "$LOG" "$D"; then
   [ "$(grep -c '^event inserted 1 ' "$D")" = 1 ] && [ "$(grep -c '^event cancelled' "$D")" = 1 ] &&
     grep -q '^event closed inserted 1' "$D" && ok "dump: one insert, one cancel, closed" ||
     fail "unexpected dialog events: $(grep '^event' "$D" | paste -sd '|')"
-  grep -q 'DIALOG layer a red fox in the snow \[seed [0-9]*\] 128 128' "$LOG" &&
-    ok "the new layer is named after the typed prompt, 128×128" ||
-    fail "no 128×128 layer named after the prompt"
+  grep -qx "DIALOG layer a lighthouse at dusk \[seed $used\] 128 128" "$LOG" &&
+    ok "the new layer is named after exactly the typed prompt and the seed used ($used), 128×128" ||
+    fail "no 128×128 layer 'a lighthouse at dusk [seed $used]': $(grep '^DIALOG layer' "$LOG" | paste -sd '|')"
+
+  # --- a batch of 3 as thumbnails; "Add selected" adds exactly the chosen ones ------------
+  D=$OUT/dump-batch.txt LOG=$OUT/gimp-batch.log
+  if open_dialog "$LOG" "$D"; then
+    [ "$(sed -n 's/^prompt //p' "$D" | head -1)" = "a lighthouse at dusk" ] &&
+      ok "the last prompt is remembered" || fail "remembered prompt: '$(grep '^prompt' "$D")'"
+    click_on "$D" batch; sleep 0.2; xdotool key ctrl+a; xdotool type --delay 15 "3"
+    xdotool key alt+s; sleep 0.2; xdotool key ctrl+a; xdotool type --delay 15 "4"
+    sleep 0.3
+    xdotool key ctrl+Return
+    if wait_for "$D" '^event results 3 to-choose' 120; then
+      ok "a batch of 3 is shown as thumbnails, nothing added yet"
+      sleep 1.5
+      shot dialog-batch
+      click_on "$D" thumb0; sleep 0.3; click_on "$D" thumb2; sleep 0.3
+      click_on "$D" add-selected
+      if wait_for "$D" '^event inserted' 30; then
+        ins=$(grep '^event inserted' "$D" | head -1)
+        case $ins in
+          *"event inserted 2 "*" seeds 4242,4244") ok "Add selected added exactly the chosen two: $ins" ;;
+          *) fail "Add selected: $ins (expected seeds 4242,4244)" ;;
+        esac
+      else
+        fail "Add selected added nothing"; grep '^thumb\|^event' "$D" | tail -5
+      fi
+    else
+      fail "no thumbnails for a batch of 3"; grep '^event' "$D" | tail -5
+    fi
+    sleep 0.5
+    xdotool key Escape
+    wait $GP
+    [ "$(sed -n 's/^DIALOG added //p' "$LOG")" = 2 ] &&
+      grep -q '^DIALOG layer a lighthouse at dusk \[seed 4242\]' "$LOG" &&
+      grep -q '^DIALOG layer a lighthouse at dusk \[seed 4244\]' "$LOG" &&
+      ! grep -q '\[seed 4243\]' "$LOG" &&
+      ok "the image gained the layers of seeds 4242 and 4244, not 4243" ||
+      fail "batch layers: $(grep '^DIALOG' "$LOG" | paste -sd '|')"
+  fi
 fi
 
 # --- German ------------------------------------------------------------------------------------
@@ -133,6 +250,8 @@ else
   info "localedef de_DE.UTF-8 failed ($(tail -1 "$OUT/localedef.log")): trying LANGUAGE alone"
 fi
 export LANGUAGE=de
+# fresh settings for this part too (its screenshot is the README's): forget the last values
+rm -rf "${GIMP3_DIRECTORY:?}/plug-in-settings" "$GIMP3_DIRECTORY/sd35-dialog.ini"
 if SD35_MODEL=$OUT/no-such-model open_dialog "$LOG" "$D"; then
   title=$(xdotool getwindowname "$WID")
   [[ "$title" == *"Text zu Bild"* ]] && ok "German window title: $title" ||
@@ -140,13 +259,38 @@ if SD35_MODEL=$OUT/no-such-model open_dialog "$LOG" "$D"; then
   for l in "Negativer Prompt" "Schritte" "Startwert" "Erweitert" "Bereit"; do
     grep -qx "label $l" "$D" && ok "German label: $l" || fail "no German label '$l'"
   done
+  # every word in the form is German: the model finder's English only on hover
+  grep -q '^label .*no such file\|^label .*SD35_' "$D" &&
+    fail "English or a variable in the form: $(grep '^label .*no such\|^label .*SD35_' "$D")" ||
+    ok "no English words in the form: $(grep '^label Kein' "$D" | head -1)"
   shot_drawn dialog-de
-  # an impossible model: the error shows inline, in German, and nothing is added
+  # an empty prompt (when this part runs on a fresh profile) is refused in German
+  n_err=1
+  if [ -z "$(sed -n 's/^prompt //p' "$D" | head -1)" ]; then
+    n_err=2
+    xdotool key ctrl+Return
+    wait_for "$D" '^event error' 10
+    msg=$(sed -n 's/^event error //p' "$D" | head -1)
+    echo "$msg" | grep -qwiE "$EN_WORDS" && fail "English words in the German refusal: $msg" ||
+      ok "empty prompt refused in German: $msg"
+    xdotool type --delay 15 "ein Leuchtturm"
+  fi
+  # an impossible model: the error shows beside the preview, in plain German, the technical
+  # detail (the engine's English message, the variable's name) folded away under Details
   xdotool key ctrl+Return
-  if wait_for "$D" '^event error' 60; then
-    grep -q '^event error Das Modell konnte nicht geladen werden: ' "$D" &&
-      ok "inline error in German: $(sed -n 's/^event error //p' "$D" | cut -c1-100)…" ||
-      fail "unexpected error text: $(grep '^event error' "$D")"
+  if wait_count "$D" '^event error ' $n_err 60; then
+    msg=$(sed -n 's/^event error //p' "$D" | tail -1)
+    detail=$(sed -n 's/^event error-detail //p' "$D" | tail -1)
+    case $msg in
+      "Das Modell konnte nicht geladen werden."*) ok "German error: $msg" ;;
+      *) fail "unexpected error text: $msg" ;;
+    esac
+    en=$(echo "$msg" | grep -owiE "$EN_WORDS" | paste -sd ',')
+    [ -z "$en" ] && ! echo "$msg" | grep -q 'SD35_\|\$' &&
+      ok "no English word and no variable name in the German error" ||
+      fail "English or a variable in the German error: '${en}' in: $msg"
+    [ -n "$detail" ] && ok "the technical detail is folded away under Details: ${detail:0:90}…" ||
+      fail "no detail for the error"
     sleep 0.5; shot dialog-de-error
   else
     fail "no inline error for a missing model"
@@ -162,7 +306,8 @@ unset LANGUAGE LOCPATH
 export LANG=C.UTF-8
 
 # --- the GUI GIMP, Image to Image: transient for the image window, GIMP's (default dark)
-# colour scheme, a Turbo model's defaults, one Generate over the layer ---------------------
+# colour scheme, a Turbo model's defaults, the steps that run at the strength typed, one
+# Generate over the layer -----------------------------------------------------------------
 D=$OUT/dump-gui.txt LOG=$OUT/gimp-gui.log
 # the model: the tiny Large, named as SD3.5 Large Turbo; steps and guidance left to the model
 TM=$OUT/turbo-model
@@ -170,8 +315,7 @@ rm -rf "$TM"; mkdir -p "$TM"
 for f in "$SD35_MODEL"/*; do ln -s "$(readlink -f "$f")" "$TM/$(basename "$f")"; done
 rm "$TM/sd3.5_large.safetensors"
 ln -s "$(readlink -f "$SD35_MODEL/sd3.5_large.safetensors")" "$TM/sd3.5_large_turbo.safetensors"
-if SD35_DIALOG_DISPLAY=1 SD35_MODEL=$TM SD35_DIALOG_STEPS=0 SD35_DIALOG_GUIDANCE=-1 \
-   SD35_DIALOG_PROC=plug-in-sd35-img2img SD35_DIALOG_PROMPT="a lighthouse at dusk" \
+if SD35_DIALOG_DISPLAY=1 SD35_MODEL=$TM SD35_DIALOG_PROC=plug-in-sd35-img2img \
    open_dialog "$LOG" "$D" \
      "timeout 300 gimp-3.0 -d -f -s --no-splash --batch-interpreter=python-fu-eval"; then
   image_win=$(xdotool search --name 'Untitled.*GIMP' 2>/dev/null | head -1)
@@ -191,10 +335,20 @@ if SD35_DIALOG_DISPLAY=1 SD35_MODEL=$TM SD35_DIALOG_STEPS=0 SD35_DIALOG_GUIDANCE
   title=$(xdotool getwindowname "$WID")
   [[ "$title" == *"Image to Image"* ]] && ok "img2img dialog: $title" || fail "title: $title"
   shot_drawn dialog-dark
+  xdotool type --delay 15 "a lighthouse at dusk"
+  # strength 0.5 of 4 steps: the schedule starts at int (4 · 0.5) = 2, so 2 steps run
+  xdotool key alt+r; sleep 0.2; xdotool key ctrl+a; xdotool type --delay 15 "0.5"; xdotool key Tab
+  sleep 0.5
+  grep '^steps-run' "$D" | tail -1 | grep -q '^steps-run 2 of 4 strength 0.50' &&
+    ok "img2img shows the steps that will run: $(grep '^steps-run' "$D" | tail -1)" ||
+    fail "steps that run: $(grep '^steps-run' "$D" | tail -1)"
   xdotool key ctrl+Return
   if wait_for "$D" '^event (inserted|error)' 120; then
     grep -q '^event inserted 1 size 128x128' "$D" && ok "img2img: $(grep '^event inserted' "$D")" ||
       fail "img2img: $(grep '^event' "$D" | paste -sd '|')"
+    totals=$(sed -n 's/^step [0-9]*\/\([0-9]*\) .*/\1/p' "$D" | sort -u | paste -sd ',')
+    [ "$totals" = 2 ] && ok "the run reported 'step n / 2', as shown beforehand" ||
+      fail "the run's step totals: $totals (shown: 2)"
   else
     fail "the img2img generation never finished"
   fi

@@ -5,17 +5,26 @@
 # 1. builds and installs the plug-in (with ui/ and the catalogues) into the throw-away
 #    profile, and checks that the binary links libgtk-4 and not libgtk-3 / libgimpui;
 # 2. gimp-console runs plug-in-sd35-txt2img INTERACTIVE (tests/gimp/dialog_batch.py) on a
-#    128×128 image with the tiny golden models; xdotool types a prompt, Ctrl+Return
-#    generates (screenshot while the preview shows the x0 estimate: must not be blank),
-#    the image must gain exactly one layer; a second Ctrl+Return is cancelled with Escape
-#    (nothing added), Escape closes; screenshots before / during / after;
-# 3. the same dialog with LANGUAGE=de must be titled "… Text zu Bild" and show German labels;
-# 4. in the GUI gimp-3.0 with the image in a display: the dialog is transient for the image
-#    window and follows GIMP's colour scheme (dark by default).
+#    128×128 image with the tiny golden models, from FRESH settings (a new profile, nothing
+#    pre-set), driven by xdotool as a first-time user: the prompt starts empty with a hint,
+#    Generate with it empty is refused with a clear message; in a window made small the wheel
+#    over Guidance scrolls the form and leaves the value alone; the prompt typed into the
+#    empty field names the layer; the seed shows "Random" and the seed used is offered
+#    after the run; a typed seed is the seed used; Escape cancels a second try (nothing
+#    added), Escape closes; then a batch of 3 ends as thumbnails, and "Add selected" with
+#    two of them chosen adds exactly those two layers; screenshots before / during / after /
+#    batch;
+# 3. the same dialog with LANGUAGE=de must be titled "… Text zu Bild", show German labels,
+#    and say what went wrong with a missing model in German without one English word or
+#    variable name (those stay under Details);
+# 4. in the GUI gimp-3.0 with the image in a display, Image to Image with a Turbo model: the
+#    dialog is transient for the image window, follows GIMP's colour scheme (dark by
+#    default), and shows the steps that will run at the strength typed (2 of 4 at 0.5), which
+#    the run then reports.
 # The dialog writes its events and labels to $SD35_DIALOG_DUMP (see ui/sd35-dialog-actions.c).
 # env: SD35_UI_BUILD (build folder in the chroot), SD35_UI_OUT (keep logs, dumps and
 #      screenshots there; default: the throw-away run folder), SD35_SCREENSHOTS_DIR (copy the PNGs there,
-#      e.g. $SD35_SOURCE_DIR/docs/screenshots), SD35_DIALOG_STEPS (default 200)
+#      e.g. $SD35_SOURCE_DIR/docs/screenshots)
 set -uo pipefail
 SRC=$SD35_SOURCE_DIR
 # one build folder per source tree (a fresh clone elsewhere must not reuse another tree's)
@@ -69,7 +78,6 @@ done
 ln -s "$TK/t5/spiece.model" "$M/tokenizer_3/spiece.model"
 ln -s "$TK/t5/tokenizer.json" "$M/tokenizer_3/tokenizer.json"
 export SD35_MODEL=$M    # the dialog's "Automatic" model finds it as the sd35 CLI does
-export SD35_DIALOG_STEPS=${SD35_DIALOG_STEPS:-200}
 
 # --- 2./3. the dialog under Xvfb -------------------------------------------------------------
 export OUT SRC
@@ -79,7 +87,7 @@ fails=$((fails + rc))
 
 if [ -n "${SD35_SCREENSHOTS_DIR:-}" ]; then
   mkdir -p "$SD35_SCREENSHOTS_DIR"
-  for f in dialog-before dialog-during dialog-after dialog-de dialog-de-error dialog-dark; do
+  for f in dialog-before dialog-during dialog-after dialog-batch dialog-de dialog-de-error dialog-dark; do
     [ -f "$OUT/$f.png" ] && convert "$OUT/$f.png" -strip -colors 256 PNG8:"$SD35_SCREENSHOTS_DIR/$f.png"
   done
   echo "info screenshots copied to $SD35_SCREENSHOTS_DIR"
