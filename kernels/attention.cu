@@ -11,7 +11,10 @@
  *  - general: any dh, optional fp32 bias [H, L, L] (T5) and causal mask (CLIP), also the VAE
  *    mid-block (H = 1, dh = C).  Queries in chunks: S = Q·Kᵀ by a batched cuBLASLt GEMM over
  *    heads (fp32 scores, ≤ 512 MiB per chunk), a row softmax kernel (fp32) writing bf16 P,
- *    then O = P·V by a second batched GEMM straight into the output. */
+ *    then O = P·V by a second batched GEMM straight into the output.  S and P rows are
+ *    padded to a multiple of 8 elements (attn_row_stride: CLIP's L = 77 would leave every
+ *    leading dimension and batch stride 4- or 2-byte aligned, for which cuBLASLt may have
+ *    no algorithm); the padding is never read. */
 #include "cuda_common.h"
 
 #define FA_BN   64      /* keys per tile */
@@ -88,9 +91,9 @@ attention_general (struct backend *be, struct tensor *out, const __nv_bfloat16 *
                    float scale, int causal)
 {
   struct cuda_impl *ci = cuda_impl_of (be);
-  const int64_t     ld = 3 * H * dh, ldo = H * dh;
+  const int64_t     ld = 3 * H * dh, ldo = H * dh, Lp = attn_row_stride (L);
   const size_t      budget = (size_t) 512 << 20;
-  int64_t           Lc = (int64_t) (budget / ((size_t) H * L * 4));
+  int64_t           Lc = (int64_t) (budget / ((size_t) H * Lp * 4));
   size_t            s_bytes, p_bytes;
   float            *S;
   __nv_bfloat16    *P;
@@ -99,8 +102,8 @@ attention_general (struct backend *be, struct tensor *out, const __nv_bfloat16 *
     Lc = 1;
   if (Lc > L)
     Lc = L;
-  s_bytes = (size_t) H * Lc * L * 4;
-  p_bytes = (size_t) H * Lc * L * 2;
+  s_bytes = (size_t) H * Lc * Lp * 4;
+  p_bytes = (size_t) H * Lc * Lp * 2;
   S = (float *) cuda_scratch_alloc (be, s_bytes);
   P = (__nv_bfloat16 *) cuda_scratch_alloc (be, p_bytes);
   if (S == NULL || P == NULL)
@@ -114,18 +117,18 @@ attention_general (struct backend *be, struct tensor *out, const __nv_bfloat16 *
         const __nv_bfloat16 *v = qkv + b * L * ld + 2 * H * dh;
         int rc;
 
-        /* Sᵀ(L × n) = Kᵀ·Q per head (column-major view of row-major S[n, L]) */
+        /* Sᵀ(L × n) = Kᵀ·Q per head (column-major view of row-major S[n, Lp]) */
         rc = cuda_gemm (be, 1, 0, L, n, dh, k, SD35_BF16, ld, dh, q, SD35_BF16, ld, dh,
-                        S, SD35_F32, L, n * L, (int) H, NULL, 0, 0, 1.f, 0.f);
+                        S, SD35_F32, Lp, n * Lp, (int) H, NULL, 0, 0, 1.f, 0.f);
         if (rc == 0)
           {
             softmax_rows_kernel<<<(unsigned) (H * n), 256, 0, ci->stream>>>
-              (P, S, bias ? bias->data : NULL, bias ? bias->dtype : SD35_F32, L, n, i0, scale,
-               causal);
+              (P, S, bias ? bias->data : NULL, bias ? bias->dtype : SD35_F32, L, Lp, n, i0,
+               scale, causal);
             if (CUDA_LAUNCH_CHECK (be))
               break;
             /* Oᵀ(dh × n) = Vᵀ·Pᵀ per head, written into out[b, i0 + i, h·dh + d] */
-            rc = cuda_gemm (be, 0, 0, dh, n, L, v, SD35_BF16, ld, dh, P, SD35_BF16, L, n * L,
+            rc = cuda_gemm (be, 0, 0, dh, n, L, v, SD35_BF16, ld, dh, P, SD35_BF16, Lp, n * Lp,
                             (char *) out->data + (size_t) ((b * L + i0) * ldo)
                             * sd35_dtype_size (out->dtype), out->dtype, ldo, dh, (int) H,
                             NULL, 0, 0, 1.f, 0.f);
@@ -135,8 +138,8 @@ attention_general (struct backend *be, struct tensor *out, const __nv_bfloat16 *
                      "dh=%lld", (long long) L, (long long) H, (long long) dh);
       }
 out:
-  cuda_scratch_free (be, S, s_bytes);
-  cuda_scratch_free (be, P, p_bytes);
+  cuda_scratch_free (be, S);
+  cuda_scratch_free (be, P);
 }
 
 template <int NW>
@@ -193,5 +196,5 @@ cuda_op_attention (struct backend *be, struct tensor *out, const struct tensor *
     launch_flash<4> (be, out, q, B, L, H, scale);
   else
     attention_general (be, out, q, bias, B, L, H, dh, scale, causal);
-  cuda_scratch_free (be, tmp, tmp_bytes);
+  cuda_scratch_free (be, tmp);
 }

@@ -122,7 +122,7 @@ cuda_op_conv2d (struct backend *be, struct tensor *out, const struct tensor *in,
       CUDA_LAUNCH_CHECK (be);
     }
 out:
-  cuda_scratch_free (be, tmp_w, wbytes);
-  cuda_scratch_free (be, tmp_in, inbytes);
-  cuda_scratch_free (be, col, colbytes);
+  cuda_scratch_free (be, tmp_w);
+  cuda_scratch_free (be, tmp_in);
+  cuda_scratch_free (be, col);
 }

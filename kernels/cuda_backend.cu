@@ -7,7 +7,13 @@
  *
  * Storage dtypes: activations bf16; WEIGHT_MATRIX → bf16 (fp8/f16/fp32 converted on the
  * device at upload); WEIGHT_VECTOR → fp32 (biases, norm weights, pos-embed: tiny, and fp32
- * keeps them exact; every kernel reads fp32 or bf16 vectors). */
+ * keeps them exact; every kernel reads fp32 or bf16 vectors).  A 1-D fp32 vector also gets a
+ * bf16 twin at upload (cuda_vector_twin): cuBLASLt's fused bias wants the output's dtype.
+ *
+ * Host → device copies of activations (upload_f32, embedding ids: the per-step path) go
+ * through one pinned staging buffer: the copy is truly asynchronous, and the caller's pageable
+ * buffer may be freed at once (it was copied into the staging buffer first).  An event marks
+ * when the previous copy out of the staging buffer has finished. */
 #include "cuda_common.h"
 #include "cuda_timer.h"
 
@@ -79,25 +85,7 @@ cuda_check_float (struct backend *be, const struct tensor *t, const char *op, co
   return 0;
 }
 
-/* --- caching pool -------------------------------------------------------------------------- */
-
-/* Size class: m·2^e with m in [8, 15] (≤ 12.5 % waste), at least 512 bytes. */
-static size_t
-pool_class (size_t bytes, unsigned *bin)
-{
-  size_t m = bytes < 512 ? 512 : bytes;
-  int    e = 0;
-
-  while (m > 15)
-    {
-      m = (m + 1) >> 1;   /* round up while shifting */
-      e++;
-    }
-  if (m < 8)
-    m = 8;
-  *bin = (unsigned) (e * 8 + (int) (m - 8)) % CUDA_POOL_BINS;
-  return m << e;
-}
+/* --- caching pool (bookkeeping in cuda_pool.h) ------------------------------------------ */
 
 static void
 pool_trim (struct cuda_impl *ci)
@@ -118,28 +106,34 @@ pool_trim (struct cuda_impl *ci)
   ci->cached_bytes = 0;
 }
 
-/* Returns device memory of at least `bytes` (size rounded to its class in *rounded). */
+/* Returns device memory of at least `bytes`, its node tracked as in use (size = its class). */
 static void *
-pool_get (struct backend *be, size_t bytes, size_t *rounded)
+pool_get (struct backend *be, size_t bytes)
 {
-  struct cuda_impl *ci = cuda_impl_of (be);
-  unsigned          bin;
-  size_t            size = pool_class (bytes, &bin);
-  void             *p = NULL;
-  cudaError_t       e;
+  struct cuda_impl  *ci = cuda_impl_of (be);
+  unsigned           bin;
+  size_t             size = cuda_pool_class (bytes, &bin);
+  struct cuda_block *b;
+  void              *p = NULL;
+  cudaError_t        e;
 
   for (struct cuda_block **pp = &ci->free_bins[bin]; *pp; pp = &(*pp)->next)
     if ((*pp)->size == size)
       {
-        struct cuda_block *b = *pp;
+        b = *pp;
         *pp = b->next;
-        p = b->ptr;
-        b->next = ci->spare;
-        ci->spare = b;
         ci->cached_bytes -= size;
-        *rounded = size;
-        return p;
+        b->twin = NULL;
+        cuda_pool_track (ci->in_use, b);
+        return b->ptr;
       }
+  if ((b = ci->spare) != NULL)
+    ci->spare = b->next;
+  else if ((b = (struct cuda_block *) malloc (sizeof *b)) == NULL)
+    {
+      sd35_set_error (&be->err, SD35_ERR_OOM, "out of host memory for the GPU pool's records");
+      return NULL;
+    }
   e = cudaMalloc (&p, size);
   if (e == cudaErrorMemoryAllocation && ci->cached_bytes > 0)
     {
@@ -152,6 +146,8 @@ pool_get (struct backend *be, size_t bytes, size_t *rounded)
       size_t free_b = 0, total_b = 0;
       cudaGetLastError ();
       cudaMemGetInfo (&free_b, &total_b);
+      b->next = ci->spare;
+      ci->spare = b;
       sd35_set_error (&be->err, e == cudaErrorMemoryAllocation ? SD35_ERR_OOM : SD35_ERR_CUDA,
                       "GPU: cannot allocate %.1f MiB (%s; %.1f MiB in use by this engine, "
                       "%.1f of %.1f MiB free on the device); hint: use a smaller image or "
@@ -160,40 +156,20 @@ pool_get (struct backend *be, size_t bytes, size_t *rounded)
                       free_b / 1048576.0, total_b / 1048576.0);
       return NULL;
     }
-  *rounded = size;
+  b->ptr = p;
+  b->size = size;
+  b->twin = NULL;
+  cuda_pool_track (ci->in_use, b);
   return p;
-}
-
-static void
-pool_put (struct backend *be, void *ptr, size_t rounded)
-{
-  struct cuda_impl  *ci = cuda_impl_of (be);
-  struct cuda_block *b = ci->spare;
-  unsigned           bin;
-
-  pool_class (rounded, &bin);
-  if (b)
-    ci->spare = b->next;
-  else if ((b = (struct cuda_block *) malloc (sizeof *b)) == NULL)
-    {
-      cudaFree (ptr);   /* cannot cache it: give it back (synchronizes, still correct) */
-      return;
-    }
-  b->ptr = ptr;
-  b->size = rounded;
-  b->next = ci->free_bins[bin];
-  ci->free_bins[bin] = b;
-  ci->cached_bytes += rounded;
 }
 
 void *
 cuda_scratch_alloc (struct backend *be, size_t bytes)
 {
-  size_t rounded;
-  void  *p = pool_get (be, bytes, &rounded);
+  void *p = pool_get (be, bytes);
   if (p)
     {
-      be->bytes_in_use += rounded;
+      be->bytes_in_use += cuda_pool_find (cuda_impl_of (be)->in_use, p)->size;
       if (be->bytes_in_use > be->peak_bytes)
         be->peak_bytes = be->bytes_in_use;
     }
@@ -201,16 +177,34 @@ cuda_scratch_alloc (struct backend *be, size_t bytes)
 }
 
 void
-cuda_scratch_free (struct backend *be, void *ptr, size_t bytes)
+cuda_scratch_free (struct backend *be, void *ptr)
 {
-  unsigned bin;
-  size_t   rounded;
+  struct cuda_impl  *ci = cuda_impl_of (be);
+  struct cuda_block *b;
+  unsigned           bin;
 
   if (ptr == NULL)
     return;
-  rounded = pool_class (bytes, &bin);
-  be->bytes_in_use -= rounded;
-  pool_put (be, ptr, rounded);
+  if ((b = cuda_pool_untrack (ci->in_use, ptr)) == NULL)
+    {
+      CUDA_FAIL (be, SD35_ERR_INTERNAL, "GPU pool: releasing memory it did not hand out");
+      return;
+    }
+  if (b->twin)
+    cuda_scratch_free (be, b->twin);
+  b->twin = NULL;
+  be->bytes_in_use -= b->size;
+  cuda_pool_class (b->size, &bin);   /* a class is its own class: filed where it came from */
+  b->next = ci->free_bins[bin];
+  ci->free_bins[bin] = b;
+  ci->cached_bytes += b->size;
+}
+
+const void *
+cuda_vector_twin (struct backend *be, const void *ptr)
+{
+  const struct cuda_block *b = ptr ? cuda_pool_find (cuda_impl_of (be)->in_use, ptr) : NULL;
+  return b ? b->twin : NULL;
 }
 
 static enum sd35_status
@@ -233,10 +227,13 @@ cuda_release (struct backend *be, struct tensor *t)
 {
   if (t == NULL || t->data == NULL)
     return;
-  size_t bytes = t->numel * sd35_dtype_size (t->dtype);
-  cuda_scratch_free (be, t->data, bytes ? bytes : 1);
+  cuda_scratch_free (be, t->data);   /* the pool knows the block's size */
   t->data = NULL;
 }
+
+/* The bf16 twin of a 1-D fp32 weight vector (kernels/gemm.cu's fused bias in a bf16 output):
+ * made when `create`, refreshed after any write to the vector (upload_f32). */
+static void vector_twin_refresh (struct backend *be, struct tensor *t, int create);
 
 /* --- conversions ------------------------------------------------------------------------------ */
 
@@ -253,28 +250,81 @@ cuda_convert (struct backend *be, void *dst, int dst_dt, const void *src, int sr
 }
 
 static void
-cuda_upload_f32 (struct backend *be, struct tensor *dst, const float *src)
+vector_twin_refresh (struct backend *be, struct tensor *t, int create)
+{
+  struct cuda_block *b = cuda_pool_find (cuda_impl_of (be)->in_use, t->data);
+
+  if (b == NULL || t->dtype != SD35_F32 || backend_failed (be))
+    return;
+  if (b->twin == NULL && create)
+    b->twin = cuda_scratch_alloc (be, t->numel * 2);
+  if (b->twin != NULL)
+    cuda_convert (be, b->twin, SD35_BF16, t->data, SD35_F32, t->numel);
+}
+
+/* Host → device through the pinned staging buffer (see the top of this file); falls back to
+ * a pageable copy (which returns once src is staged by the driver) when no pinned memory can
+ * be had. */
+int
+cuda_copy_to_device (struct backend *be, void *dst, const void *src, size_t bytes)
 {
   struct cuda_impl *ci = cuda_impl_of (be);
-  size_t            bytes = dst->numel * sizeof (float);
-  void             *tmp;
+
+  if (bytes == 0 || backend_failed (be))
+    return backend_failed (be);
+  if (ci->staging_done == NULL
+      && CUDA_TRY (be, cudaEventCreateWithFlags (&ci->staging_done, cudaEventDisableTiming)))
+    return 1;
+  /* the previous copy out of the staging buffer must be done before it is overwritten */
+  if (ci->staging_used && CUDA_TRY (be, cudaEventSynchronize (ci->staging_done)))
+    return 1;
+  ci->staging_used = 0;
+  if (bytes > ci->staging_bytes)
+    {
+      size_t want = bytes < ((size_t) 4 << 20) ? ((size_t) 4 << 20) : bytes;
+      if (ci->staging)
+        cudaFreeHost (ci->staging);
+      ci->staging = NULL;
+      ci->staging_bytes = 0;
+      if (cudaHostAlloc (&ci->staging, want, cudaHostAllocDefault) != cudaSuccess)
+        {
+          cudaGetLastError ();
+          ci->staging = NULL;
+          return CUDA_TRY (be, cudaMemcpyAsync (dst, src, bytes, cudaMemcpyHostToDevice,
+                                                ci->stream));
+        }
+      ci->staging_bytes = want;
+    }
+  memcpy (ci->staging, src, bytes);
+  if (CUDA_TRY (be, cudaMemcpyAsync (dst, ci->staging, bytes, cudaMemcpyHostToDevice,
+                                     ci->stream))
+      || CUDA_TRY (be, cudaEventRecord (ci->staging_done, ci->stream)))
+    return 1;
+  ci->staging_used = 1;
+  return 0;
+}
+
+static void
+cuda_upload_f32 (struct backend *be, struct tensor *dst, const float *src)
+{
+  size_t bytes = dst->numel * sizeof (float);
+  void  *tmp;
 
   if (backend_failed (be) || dst->numel == 0)
     return;
   if (dst->dtype == SD35_F32)
     {
-      CUDA_TRY (be, cudaMemcpyAsync (dst->data, src, bytes, cudaMemcpyHostToDevice,
-                                     ci->stream));
+      if (!cuda_copy_to_device (be, dst->data, src, bytes))
+        vector_twin_refresh (be, dst, 0);   /* a weight vector written again (LoRA) */
       return;
     }
   if (cuda_check_float (be, dst, "upload", "destination"))
     return;
   if ((tmp = cuda_scratch_alloc (be, bytes)) == NULL)
     return;
-  /* pageable → device copies return once src is staged, so src may be freed afterwards */
-  if (!CUDA_TRY (be, cudaMemcpyAsync (tmp, src, bytes, cudaMemcpyHostToDevice, ci->stream)))
+  if (!cuda_copy_to_device (be, tmp, src, bytes))
     cuda_convert (be, dst->data, dst->dtype, tmp, SD35_F32, dst->numel);
-  cuda_scratch_free (be, tmp, bytes);
+  cuda_scratch_free (be, tmp);
 }
 
 static void
@@ -298,7 +348,7 @@ cuda_download_f32 (struct backend *be, float *dst, const struct tensor *src)
     }
   if (!CUDA_TRY (be, cudaMemcpyAsync (dst, from, bytes, cudaMemcpyDeviceToHost, ci->stream)))
     CUDA_TRY (be, cudaStreamSynchronize (ci->stream));
-  cuda_scratch_free (be, tmp, bytes);
+  cuda_scratch_free (be, tmp);
 }
 
 /* GGUF block types (Q8_0 … Q6_K): widened at upload, on the host, chunk by chunk — matrices
@@ -373,17 +423,19 @@ cuda_weight_from_host (struct backend *be, struct tensor *t, const void *src,
   if (sd35_mul_size (t->numel, sd35_dtype_size (src_dtype), &src_bytes))
     return sd35_set_error (&be->err, SD35_ERR_OOM, "weight too large");
   if (src_dtype == t->dtype)
+    CUDA_TRY (be, cudaMemcpyAsync (t->data, src, src_bytes, cudaMemcpyHostToDevice,
+                                   ci->stream));
+  else
     {
-      CUDA_TRY (be, cudaMemcpyAsync (t->data, src, src_bytes, cudaMemcpyHostToDevice,
-                                     ci->stream));
-      return be->err.status;
+      if ((tmp = cuda_scratch_alloc (be, src_bytes)) == NULL)
+        return be->err.status;
+      if (!CUDA_TRY (be, cudaMemcpyAsync (tmp, src, src_bytes, cudaMemcpyHostToDevice,
+                                          ci->stream)))
+        cuda_convert (be, t->data, t->dtype, tmp, src_dtype, t->numel);
+      cuda_scratch_free (be, tmp);
     }
-  if ((tmp = cuda_scratch_alloc (be, src_bytes)) == NULL)
-    return be->err.status;
-  if (!CUDA_TRY (be, cudaMemcpyAsync (tmp, src, src_bytes, cudaMemcpyHostToDevice,
-                                      ci->stream)))
-    cuda_convert (be, t->data, t->dtype, tmp, src_dtype, t->numel);
-  cuda_scratch_free (be, tmp, src_bytes);
+  if (use == WEIGHT_VECTOR && t->ndim == 1)
+    vector_twin_refresh (be, t, 1);
   return be->err.status;
 }
 
@@ -435,6 +487,18 @@ cuda_destroy (struct backend *be)
     }
   cudaStreamSynchronize (ci->stream);
   pool_trim (ci);
+  for (int i = 0; i < CUDA_POOL_BUCKETS; i++)   /* blocks never released (engine teardown) */
+    while (ci->in_use[i])
+      {
+        struct cuda_block *b = ci->in_use[i];
+        ci->in_use[i] = b->next;
+        cudaFree (b->ptr);
+        free (b);
+      }
+  if (ci->staging)
+    cudaFreeHost (ci->staging);
+  if (ci->staging_done)
+    cudaEventDestroy (ci->staging_done);
   while (ci->spare)
     {
       struct cuda_block *b = ci->spare;
@@ -488,6 +552,141 @@ static const struct backend_ops cuda_ops = {
   cuda_free_bytes,
 };
 
+/* --- sync-check mode (SD35_CUDA_SYNC_CHECK=1) ------------------------------------------------
+ * Every op is followed by cudaStreamSynchronize and cudaGetLastError, so an asynchronous fault
+ * is caught at the op that caused it, and the first error's message starts with the op and
+ * its arguments' shapes (op_describe.h).  Slow (no overlap of host and device): for the
+ * device check's first pass (tools/device-check.sh) and for hunting a failure. */
+
+#include "op_describe.h"
+
+#include <type_traits>
+
+/* After op `name` ran: synchronise, check, and put the op and its arguments before the first
+ * error's message. */
+template <typename... A>
+static void
+sync_check_after (struct backend *be, int was_ok, const char *name, A... a)
+{
+  char what[600], msg[sizeof be->err.message];
+
+  if (!was_ok)
+    return;
+  if (!backend_failed (be))
+    {
+      cudaError_t e = cudaStreamSynchronize (cuda_impl_of (be)->stream);
+      if (e == cudaSuccess)
+        e = cudaGetLastError ();
+      if (e != cudaSuccess)
+        cuda_record (be, e, "cudaStreamSynchronize after the op", __FILE__, __LINE__);
+    }
+  if (!backend_failed (be))
+    return;
+  op_describe (what, sizeof what, name, a...);
+  {
+    struct op_text o = { msg, sizeof msg };   /* truncates the tail, if it must */
+    op_text_add (&o, "%s failed: ", what);
+    op_text_add (&o, "%s", be->err.message);
+  }
+  memcpy (be->err.message, msg, sizeof msg);
+}
+
+template <typename R, typename... A>
+static R
+sync_checked_run (R (*f) (struct backend *, A...), const char *name, struct backend *be,
+                  A... a)
+{
+  const int was_ok = !backend_failed (be);
+  if constexpr (std::is_void_v<R>)
+    {
+      f (be, a...);
+      sync_check_after (be, was_ok, name, a...);
+    }
+  else
+    {
+      R r = f (be, a...);
+      sync_check_after (be, was_ok, name, a...);
+      return r;
+    }
+}
+
+template <typename F, F f, int NameIdx> struct sync_checked;
+
+static const char *const sync_checked_names[] = {
+  "alloc",
+  "release",
+  "upload_f32",
+  "download_f32",
+  "weight_from_host",
+  "synchronize",
+  "linear",
+  "attention",
+  "layernorm",
+  "rmsnorm",
+  "qk_rmsnorm",
+  "ln_modulate",
+  "gated_add",
+  "groupnorm",
+  "activation",
+  "add",
+  "mul",
+  "add_broadcast",
+  "copy",
+  "concat_rows",
+  "split_rows",
+  "transpose",
+  "embedding",
+  "conv2d",
+  "upsample2x",
+  "patchify",
+  "unpatchify",
+};
+
+template <typename R, typename... A, R (*f) (struct backend *, A...), int NameIdx>
+struct sync_checked<R (*) (struct backend *, A...), f, NameIdx>
+{
+  static R
+  call (struct backend *be, A... a)
+  {
+    return sync_checked_run (f, sync_checked_names[NameIdx], be, a...);
+  }
+};
+
+#define SYNC_CHECKED(fn, idx) sync_checked<decltype (&fn), &fn, idx>::call
+
+static const struct backend_ops cuda_ops_sync_checked = {
+  cuda_destroy,
+  SYNC_CHECKED (cuda_alloc, 0),
+  SYNC_CHECKED (cuda_release, 1),
+  SYNC_CHECKED (cuda_upload_f32, 2),
+  SYNC_CHECKED (cuda_download_f32, 3),
+  SYNC_CHECKED (cuda_weight_from_host, 4),
+  SYNC_CHECKED (cuda_synchronize, 5),
+  SYNC_CHECKED (cuda_op_linear, 6),
+  SYNC_CHECKED (cuda_op_attention, 7),
+  SYNC_CHECKED (cuda_op_layernorm, 8),
+  SYNC_CHECKED (cuda_op_rmsnorm, 9),
+  SYNC_CHECKED (cuda_op_qk_rmsnorm, 10),
+  SYNC_CHECKED (cuda_op_ln_modulate, 11),
+  SYNC_CHECKED (cuda_op_gated_add, 12),
+  SYNC_CHECKED (cuda_op_groupnorm, 13),
+  SYNC_CHECKED (cuda_op_activation, 14),
+  SYNC_CHECKED (cuda_op_add, 15),
+  SYNC_CHECKED (cuda_op_mul, 16),
+  SYNC_CHECKED (cuda_op_add_broadcast, 17),
+  SYNC_CHECKED (cuda_op_copy, 18),
+  SYNC_CHECKED (cuda_op_concat_rows, 19),
+  SYNC_CHECKED (cuda_op_split_rows, 20),
+  SYNC_CHECKED (cuda_op_transpose, 21),
+  SYNC_CHECKED (cuda_op_embedding, 22),
+  SYNC_CHECKED (cuda_op_conv2d, 23),
+  SYNC_CHECKED (cuda_op_upsample2x, 24),
+  SYNC_CHECKED (cuda_op_patchify, 25),
+  SYNC_CHECKED (cuda_op_unpatchify, 26),
+  cuda_free_bytes,
+};
+
+
 extern "C" enum sd35_status
 backend_cuda_new (struct backend **out, struct sd35_error *err)
 {
@@ -520,10 +719,15 @@ backend_cuda_new (struct backend **out, struct sd35_error *err)
   be->name = "cuda";
   be->ops = &cuda_ops;
   be->device_memory = 1;
+  {
+    const char *sc = getenv ("SD35_CUDA_SYNC_CHECK");
+    ci->sync_check = sc != NULL && sc[0] != '\0' && strcmp (sc, "0") != 0;
+    if (ci->sync_check)
+      be->ops = &cuda_ops_sync_checked;
+  }
   be->act_dtype = SD35_BF16;
   be->impl = ci;
   ci->device = 0;
-  ci->bias_f32_ok = 1;
   if (CUDA_TRY (be, cudaSetDevice (0))
       || CUDA_TRY (be, cudaGetDeviceProperties (&prop, 0)))
     goto fail;

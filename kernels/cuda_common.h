@@ -24,14 +24,7 @@ extern "C" {
 
 /* --- the backend's private state --------------------------------------------------------- */
 
-#define CUDA_POOL_BINS 64
-
-struct cuda_block
-{
-  void              *ptr;
-  size_t             size;     /* rounded size class */
-  struct cuda_block *next;
-};
+#include "cuda_pool.h"
 
 struct gemm_cache_entry;
 
@@ -45,12 +38,17 @@ struct cuda_impl
   void               *workspace;       /* cuBLASLt workspace */
   size_t              workspace_size;
   struct cuda_block  *free_bins[CUDA_POOL_BINS];  /* caching pool: free blocks per size class */
+  struct cuda_block  *in_use[CUDA_POOL_BUCKETS];  /* blocks handed out, by pointer (cuda_pool.h) */
   struct cuda_block  *spare;           /* unused list nodes */
   size_t              cached_bytes;    /* bytes held in free_bins */
   struct gemm_cache_entry *gemm_cache; /* heuristic results per shape */
   int                 gemm_cache_n, gemm_cache_cap;
-  int                 bias_f32_ok;     /* cuBLASLt accepted fp32 bias with bf16 D */
+  int                 sync_check;      /* SD35_CUDA_SYNC_CHECK=1: synchronise after every op */
   cudaEvent_t         ev_start, ev_stop;  /* cuda_timer.h */
+  void               *staging;         /* pinned host buffer for host → device copies */
+  size_t              staging_bytes;
+  cudaEvent_t         staging_done;    /* recorded after the last copy out of staging */
+  int                 staging_used;    /* staging_done is pending */
 };
 
 static inline struct cuda_impl *
@@ -76,7 +74,12 @@ int cuda_fail (struct backend *be, enum sd35_status status, const char *file, in
 /* --- scratch memory (pool; stream-ordered reuse is safe: one stream) ------------------------ */
 
 void *cuda_scratch_alloc (struct backend *be, size_t bytes);
-void  cuda_scratch_free (struct backend *be, void *ptr, size_t bytes);
+/* Gives a block back to the pool under the size class it was allocated with (and its bf16
+ * twin, if any); NULL is fine. */
+void  cuda_scratch_free (struct backend *be, void *ptr);
+/* The bf16 copy of an fp32 vector weight kept since its upload (cuda_weight_from_host), or
+ * NULL (kernels/gemm.cu: a bias in the output dtype). */
+const void *cuda_vector_twin (struct backend *be, const void *ptr);
 
 /* --- dtype helpers --------------------------------------------------------------------------- */
 
@@ -112,6 +115,10 @@ size_t cuda_free_bytes (struct backend *be);
 
 /* Frees the cached cuBLASLt heuristic results (backend destroy). */
 void cuda_gemm_cache_free (struct cuda_impl *ci);
+
+/* Host → device copy through the pinned staging buffer: src may be freed on return.
+ * Returns nonzero (error recorded) on failure. */
+int cuda_copy_to_device (struct backend *be, void *dst, const void *src, size_t bytes);
 
 /* Converts n elements between float dtypes on the device (stream-ordered). */
 void cuda_convert (struct backend *be, void *dst, int dst_dt, const void *src, int src_dt,

@@ -176,11 +176,10 @@ cuda_op_embedding (struct backend *be, struct tensor *out, const struct tensor *
     return;
   if ((d_ids = (int32_t *) cuda_scratch_alloc (be, bytes)) == NULL)
     return;
-  if (!CUDA_TRY (be, cudaMemcpyAsync (d_ids, ids, bytes, cudaMemcpyHostToDevice,
-                                      cuda_impl_of (be)->stream)))
+  if (!cuda_copy_to_device (be, d_ids, ids, bytes))   /* pinned staging: ids may go now */
     LAUNCH_1D (be, embedding_kernel, total, out->data, out->dtype, table->data, table->dtype,
                d_ids, D, total);
-  cuda_scratch_free (be, d_ids, bytes);
+  cuda_scratch_free (be, d_ids);
 }
 
 void

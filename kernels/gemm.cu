@@ -5,8 +5,13 @@
  * Row-major out[M,N] is column-major outᵀ[N,M], so we ask cuBLASLt for D(N×M) = wᵀ·in with
  * A = w (K×N column-major, transposed), B = in (K×M column-major): no copies.  bf16 operands,
  * fp32 accumulation (CUBLAS_COMPUTE_32F), bias and GELU-tanh fused as epilogues.
- * The heuristic's choice is cached per (shape, dtypes, alignment, epilogue): asking costs more
- * than a small GEMM.
+ * The heuristic's candidates (up to GEMM_MAX_ALGOS) are cached per (shape, dtypes, alignment,
+ * epilogue): asking costs more than a small GEMM.  A launch that fails moves on to the next
+ * candidate (gemm_plan.h); only when all fail is the error recorded.
+ *
+ * Bias: a fused bias reaches cuBLASLt in the output's dtype, the combination cuBLASLt documents
+ * for non-fp8 GEMMs: bf16 outputs use the bf16 twin the backend keeps of every loaded fp32
+ * vector (cuda_weight_from_host, cuda_vector_twin), fp32 outputs the fp32 vector itself.
  *
  * Operand precision: cuBLASLt gets bf16 A and B (an fp32 or f16 input is converted first);
  * D is the output tensor's dtype (fp32 D with bf16 A/B is a supported combination).  An fp32
@@ -15,6 +20,7 @@
 #include "cuda_common.h"
 
 #include "gemv_kernel.cuh"
+#include "gemm_plan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +34,8 @@ struct gemm_key
 struct gemm_cache_entry
 {
   struct gemm_key         key;
-  cublasLtMatmulAlgo_t    algo;
+  cublasLtMatmulAlgo_t    algos[GEMM_MAX_ALGOS];  /* the heuristic's order, failed ones dropped */
+  int                     n_algos;
 };
 
 void
@@ -75,8 +82,8 @@ cuda_gemm (struct backend *be, int trans_a, int trans_b, int64_t m, int64_t n, i
   cublasOperation_t       opb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   cublasLtEpilogue_t      epi;
   struct gemm_key         key;
-  cublasLtMatmulAlgo_t    algo;
-  int                     found = 0, rc = 1;
+  struct gemm_cache_entry *entry = NULL;
+  int                     rc = 1;
 
   if (backend_failed (be))
     return 1;
@@ -142,14 +149,13 @@ cuda_gemm (struct backend *be, int trans_a, int trans_b, int64_t m, int64_t n, i
   for (int i = 0; i < ci->gemm_cache_n; i++)
     if (memcmp (&ci->gemm_cache[i].key, &key, sizeof key) == 0)
       {
-        algo = ci->gemm_cache[i].algo;
-        found = 1;
+        entry = &ci->gemm_cache[i];
         break;
       }
-  if (!found)
+  if (entry == NULL)
     {
       cublasLtMatmulPreference_t      pref = NULL;
-      cublasLtMatmulHeuristicResult_t res;
+      cublasLtMatmulHeuristicResult_t res[GEMM_MAX_ALGOS];
       int                             nres = 0;
       uint32_t                        al_a = key.align_a, al_b = key.align_b;
       uint32_t                        al_d = key.align_d;
@@ -167,35 +173,58 @@ cuda_gemm (struct backend *be, int trans_a, int trans_b, int64_t m, int64_t n, i
                                             &al_d, sizeof al_d);
       cublasLtMatmulPreferenceSetAttribute (pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
                                             &al_d, sizeof al_d);
-      cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic (ci->lt, op, la, lb, ld, ld, pref, 1,
-                                                         &res, &nres);
+      cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic (ci->lt, op, la, lb, ld, ld, pref,
+                                                         GEMM_MAX_ALGOS, res, &nres);
       cublasLtMatmulPreferenceDestroy (pref);
       if (s != CUBLAS_STATUS_SUCCESS || nres == 0)
         {
           rc = 2;   /* no algorithm: the caller may retry another way */
           goto out;
         }
-      algo = res.algo;
       if (ci->gemm_cache_n == ci->gemm_cache_cap)
         {
           int   cap = ci->gemm_cache_cap ? 2 * ci->gemm_cache_cap : 64;
           void *p = realloc (ci->gemm_cache, cap * sizeof *ci->gemm_cache);
-          if (p)
+          if (p == NULL)
             {
-              ci->gemm_cache = (struct gemm_cache_entry *) p;
-              ci->gemm_cache_cap = cap;
+              CUDA_FAIL (be, SD35_ERR_OOM, "out of host memory caching GEMM algorithms");
+              goto out;
             }
+          ci->gemm_cache = (struct gemm_cache_entry *) p;
+          ci->gemm_cache_cap = cap;
         }
-      if (ci->gemm_cache_n < ci->gemm_cache_cap)
-        {
-          ci->gemm_cache[ci->gemm_cache_n].key = key;
-          ci->gemm_cache[ci->gemm_cache_n].algo = algo;
-          ci->gemm_cache_n++;
-        }
+      entry = &ci->gemm_cache[ci->gemm_cache_n++];
+      entry->key = key;
+      entry->n_algos = 0;
+      for (int i = 0; i < nres && i < GEMM_MAX_ALGOS; i++)
+        if (res[i].state == CUBLAS_STATUS_SUCCESS)
+          entry->algos[entry->n_algos++] = res[i].algo;
     }
-  if (CUBLAS_TRY (be, cublasLtMatmul (ci->lt, op, &alpha, A, la, B, lb, &beta, D, ld, D, ld,
-                                      &algo, ci->workspace, ci->workspace_size, ci->stream)))
-    goto out;
+  {
+    int n_before = entry->n_algos, last = CUBLAS_STATUS_NOT_SUPPORTED, used;
+    used = gemm_try_algos (entry->algos, &entry->n_algos, [&] (cublasLtMatmulAlgo_t &algo) {
+      cublasStatus_t st = cublasLtMatmul (ci->lt, op, &alpha, A, la, B, lb, &beta, D, ld, D, ld,
+                                          &algo, ci->workspace, ci->workspace_size, ci->stream);
+      if (st == CUBLAS_STATUS_SUCCESS && cudaPeekAtLastError () != cudaSuccess)
+        st = CUBLAS_STATUS_EXECUTION_FAILED;
+      if (st != CUBLAS_STATUS_SUCCESS)
+        cudaGetLastError ();   /* a failed launch's error is not the next candidate's */
+      return (int) st;
+    }, &last);
+    if (used > 0)
+      sd35_log ("cuda: GEMM m=%lld n=%lld k=%lld batch %d: %d cuBLASLt algorithm(s) failed, "
+                "candidate %d of %d runs", (long long) m, (long long) n, (long long) k, batch,
+                used, used + 1, n_before);
+    if (used < 0)
+      {
+        /* forget the shape: a later call asks the heuristic again */
+        *entry = ci->gemm_cache[--ci->gemm_cache_n];
+        CUDA_FAIL (be, SD35_ERR_CUDA, "cuBLASLt: all %d algorithms failed for GEMM m=%lld "
+                   "n=%lld k=%lld batch %d (last: %s)", n_before, (long long) m, (long long) n,
+                   (long long) k, batch, cublasLtGetStatusString ((cublasStatus_t) last));
+        goto out;
+      }
+  }
   rc = 0;
 out:
   if (la) cublasLtMatrixLayoutDestroy (la);
@@ -270,22 +299,29 @@ cuda_op_linear (struct backend *be, struct tensor *out, const struct tensor *in,
       cuda_convert (be, tmp_in, SD35_BF16, in->data, in->dtype, (size_t) M * K);
       Bm = tmp_in;
     }
-  rc = 2;
-  if (bias == NULL || bias_dt == out->dtype || ci->bias_f32_ok)
-    rc = cuda_gemm (be, 1, 0, N, M, K, A, SD35_BF16, K, 0, Bm, SD35_BF16, K, 0,
-                    out->data, out->dtype, N, 0, 1, bias, bias_dt, fuse_gelu, 1.f, 0.f);
-  if (rc == 2 && bias && bias_dt != out->dtype)
-    {
-      /* this cuBLASLt takes no fp32 bias with this output type: fuse a copy of the bias in
-       * the output type (exact for the checkpoints' bf16 biases) */
-      ci->bias_f32_ok = 0;
-      bbytes = (size_t) N * sd35_dtype_size (out->dtype);
-      if ((tmp_b = cuda_scratch_alloc (be, bbytes)) == NULL)
-        goto out;
-      cuda_convert (be, tmp_b, out->dtype, bias, bias_dt, (size_t) N);
-      rc = cuda_gemm (be, 1, 0, N, M, K, A, SD35_BF16, K, 0, Bm, SD35_BF16, K, 0,
-                      out->data, out->dtype, N, 0, 1, tmp_b, out->dtype, fuse_gelu, 1.f, 0.f);
-    }
+  /* the fused bias in the output dtype (gemm_plan.h); bf16 twins are exact for the
+   * checkpoints' bf16 biases */
+  {
+    const void *epi_bias = bias;
+    const void *twin = b ? cuda_vector_twin (be, b->data) : NULL;
+    switch (gemm_bias_plan (b != NULL, out->dtype, bias_dt, SD35_BF16, twin != NULL))
+      {
+      case GEMM_BIAS_TWIN:
+        epi_bias = twin;
+        break;
+      case GEMM_BIAS_CONVERT:
+        bbytes = (size_t) N * sd35_dtype_size (out->dtype);
+        if ((tmp_b = cuda_scratch_alloc (be, bbytes)) == NULL)
+          goto out;
+        cuda_convert (be, tmp_b, out->dtype, bias, bias_dt, (size_t) N);
+        epi_bias = tmp_b;
+        break;
+      default:
+        break;
+      }
+    rc = cuda_gemm (be, 1, 0, N, M, K, A, SD35_BF16, K, 0, Bm, SD35_BF16, K, 0, out->data,
+                    out->dtype, N, 0, 1, epi_bias, out->dtype, fuse_gelu, 1.f, 0.f);
+  }
   if (rc == 2 && bias)
     {
       /* no fused epilogue at all: plain GEMM, then bias and activation in one pass */
@@ -316,7 +352,7 @@ cuda_op_linear (struct backend *be, struct tensor *out, const struct tensor *in,
       CUDA_LAUNCH_CHECK (be);
     }
 out:
-  cuda_scratch_free (be, tmp_w, wbytes);
-  cuda_scratch_free (be, tmp_in, inbytes);
-  cuda_scratch_free (be, tmp_b, bbytes);
+  cuda_scratch_free (be, tmp_w);
+  cuda_scratch_free (be, tmp_in);
+  cuda_scratch_free (be, tmp_b);
 }

@@ -272,6 +272,6 @@ cuda_op_groupnorm (struct backend *be, struct tensor *out, const struct tensor *
          b ? b->data : NULL, b ? b->dtype : 0, stats, C, HW, C / groups, silu);
       CUDA_LAUNCH_CHECK (be);
     }
-  cuda_scratch_free (be, part, part_bytes);
-  cuda_scratch_free (be, stats, stat_bytes);
+  cuda_scratch_free (be, part);
+  cuda_scratch_free (be, stats);
 }

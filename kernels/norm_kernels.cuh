@@ -124,22 +124,27 @@ gated_add_kernel (void *x, int xdt, const void *y, int ydt, const void *mod, int
 
 /* --- groupnorm --------------------------------------------------------------------------------- */
 
+/* Welford partials: the count is an integer (a float count stops being exact at 2²⁴
+ * elements, which one group of a 2048² VAE decode passes); mean and m2 stay fp32. */
 struct welford
 {
-  float n, mean, m2;
+  unsigned long long n;
+  float              mean, m2;
 };
 
 __device__ __forceinline__ struct welford
 welford_merge (struct welford a, struct welford b)
 {
-  struct welford r;
-  float          n = a.n + b.n;
-  if (n == 0.f)
+  struct welford           r;
+  const unsigned long long n = a.n + b.n;
+  if (b.n == 0)
     return a;
-  float d = b.mean - a.mean, fb = b.n / n;
+  if (a.n == 0)
+    return b;
+  float d = b.mean - a.mean, fb = (float) ((double) b.n / (double) n);
   r.n = n;
   r.mean = a.mean + d * fb;
-  r.m2 = a.m2 + b.m2 + d * d * a.n * fb;
+  r.m2 = a.m2 + b.m2 + d * d * (float) a.n * fb;
   return r;
 }
 
@@ -151,14 +156,14 @@ groupnorm_stats_kernel (struct welford *part, const void *in, int idt, size_t gr
   __shared__ struct welford red[32];
   const size_t   g = blockIdx.x, s0 = blockIdx.y * slice;
   const size_t   s1 = s0 + slice < group_elems ? s0 + slice : group_elems;
-  struct welford w = { 0.f, 0.f, 0.f };
+  struct welford w = { 0ull, 0.f, 0.f };
 
   for (size_t i = s0 + threadIdx.x; i < s1; i += blockDim.x)
     {
       float x = ld_f32 (in, idt, g * group_elems + i);
-      w.n += 1.f;
+      w.n += 1;
       float d = x - w.mean;
-      w.mean += d / w.n;
+      w.mean += d / (float) w.n;
       w.m2 += d * (x - w.mean);
     }
   for (int o = 16; o; o >>= 1)
@@ -191,7 +196,7 @@ groupnorm_final_kernel (float2 *stats, const struct welford *part, int n_groups,
   struct welford w = part[(size_t) g * splits];
   for (int s = 1; s < splits; s++)
     w = welford_merge (w, part[(size_t) g * splits + s]);
-  stats[g] = make_float2 (w.mean, rsqrtf (w.m2 / w.n + eps));
+  stats[g] = make_float2 (w.mean, rsqrtf (w.m2 / (float) w.n + eps));
 }
 
 /* grid.y = b·C + c (one channel plane per block row): no per-element index division */

@@ -29,6 +29,9 @@ mmdit_scratch_free (struct mmdit *m)
       tensor_free (s->mod_c[k]);
       s->mod_x[k] = s->mod_c[k] = NULL;
     }
+  free (s->ctx_kept);
+  free (s->y_kept);
+  s->ctx_kept = s->y_kept = NULL;
   s->B = s->H = s->W = s->n_ctx = 0;
 }
 

@@ -71,6 +71,10 @@ struct mmdit_scratch
   struct tensor *mlp_hx;     /* [B, N, 4D] */
   struct tensor *mlp_hc;     /* [B, n_ctx, 4D] */
   struct tensor *final_out;  /* [B, N, p·p·C] */
+  /* Host copies of the context and pooled vector last uploaded into ctx_in / y_in: they are
+   * the same at every step of an image, so a step whose inputs match uploads nothing (the
+   * device keeps them), NULL until the first upload after (re)allocation. */
+  float         *ctx_kept, *y_kept;
 };
 
 struct mmdit

@@ -170,6 +170,100 @@ all_finite (const void *data, enum sd35_dtype dt, size_t n)
   return 1;
 }
 
+/* --- scaled checkpoints ---------------------------------------------------------------------
+ * "Scaled fp8" files (ComfyUI's *_fp8_scaled, also modelopt-style exports) store X.weight in
+ * F8 with a per-tensor (or per-output-row) fp32 factor X.scale_weight / X.weight_scale: the
+ * real weight is weight · scale.  The loader applies the factor while widening; a scale it
+ * cannot apply is a problem (the file is refused), never ignored: an unscaled fp8 weight
+ * gives a garbage image without any error.  X.scale_input only matters to fp8 matmuls, which
+ * this engine does not do (it widens the weights), so it is marked as read. */
+static const char *const wl_scale_suffixes[] = { ".scale_weight", ".weight_scale" };
+
+static int
+has_suffix (const char *s, const char *suffix)
+{
+  size_t n = strlen (s), m = strlen (suffix);
+  return n >= m && strcmp (s + n - m, suffix) == 0;
+}
+
+/* The scale tensor of weight `key` (…".weight"), marked used; NULL when the file has none
+ * (*bad set, with a problem recorded, when it has one that cannot be applied to t). */
+static const struct st_tensor *
+wl_scale_of (struct weights_loader *wl, const char *key, const struct st_tensor *t, int *bad)
+{
+  const struct st_tensor *s = NULL;
+  char                   *base, *k = NULL;
+
+  *bad = 0;
+  if (!has_suffix (key, ".weight"))
+    return NULL;
+  base = g_strndup (key, strlen (key) - strlen (".weight"));
+  for (size_t i = 0; s == NULL && i < G_N_ELEMENTS (wl_scale_suffixes); i++)
+    {
+      g_free (k);
+      k = g_strconcat (base, wl_scale_suffixes[i], NULL);
+      s = wl_lookup (wl, k, NULL);
+    }
+  if (s != NULL)
+    {
+      g_hash_table_add (wl->used, g_strdup (k));
+      if (!sd35_dtype_is_float (s->dtype)
+          || (s->numel != 1 && (t->ndim < 1 || s->numel != (size_t) t->shape[0])))
+        {
+          wl_problem (wl, SD35_ERR_SHAPE, "%s: its scale %s (%s, %zu values) is neither one "
+                      "factor nor one per output row; this scaled checkpoint cannot be used",
+                      key, k, sd35_dtype_name (s->dtype), s->numel);
+          *bad = 1;
+          s = NULL;
+        }
+    }
+  g_free (k);
+  k = g_strconcat (base, ".scale_input", NULL);
+  if (wl_lookup (wl, k, NULL) != NULL)
+    g_hash_table_add (wl->used, g_strdup (k));
+  g_free (k);
+  g_free (base);
+  return s;
+}
+
+/* vals[numel] (rows of numel/rows values) ·= scale (1 or rows factors); 0 if not finite. */
+static int
+wl_apply_scale (struct weights_loader *wl, float *vals, size_t numel, size_t rows,
+                const struct st_tensor *scale, const char *key)
+{
+  float *f = malloc (scale->numel * sizeof *f);
+  size_t per_row = rows ? numel / rows : numel;
+
+  if (f == NULL)
+    {
+      wl_problem (wl, SD35_ERR_OOM, "%s: out of memory reading its scale", key);
+      return 0;
+    }
+  sd35_convert_to_f32 (f, scale->data, scale->dtype, scale->numel);
+  for (size_t i = 0; i < scale->numel; i++)
+    if (!isfinite (f[i]))
+      {
+        wl_problem (wl, SD35_ERR_NAN, "%s: its scale is NaN or Inf (corrupt file?)", key);
+        free (f);
+        return 0;
+      }
+  for (size_t i = 0; i < numel; i++)
+    vals[i] *= f[scale->numel == 1 ? 0 : i / per_row];
+  free (f);
+  return 1;
+}
+
+/* Scaled matrices are stored as bf16 (what an F8 matrix widens to on every backend, half the
+ * memory of fp32): vals[n] narrowed in place (element i's 2 bytes land below float i). */
+static enum sd35_dtype
+wl_narrow_bf16 (float *vals, size_t n)
+{
+  uint16_t *h = (uint16_t *) (void *) vals;
+  for (size_t i = 0; i < n; i++)
+    h[i] = sd35_f32_to_bf16 (vals[i]);
+  return SD35_BF16;
+}
+
 /* Looks key up and checks float dtype and shape; marks it used.  NULL (with a problem
  * recorded unless optional and absent) when unusable. */
 static const struct st_tensor *
@@ -271,6 +365,10 @@ wl_tensor_key (struct weights_loader *wl, enum weight_use use, int ndim, const i
   struct st_file         *file = NULL;
   const struct st_tensor *t = wl_checked (wl, key, ndim, shape, optional, &file);
 
+  const struct st_tensor *scale;
+  int                     bad;
+  float                  *w;
+
   if (t == NULL)
     return NULL;
   if ((use == WEIGHT_VECTOR && t->numel <= WL_FINITE_MAX_NUMEL) || wl->check_all)
@@ -280,7 +378,25 @@ wl_tensor_key (struct weights_loader *wl, enum weight_use use, int ndim, const i
                     t->file);
         return NULL;
       }
-  return wl_upload (wl, key, t->data, t->dtype, ndim, shape, use, NULL, 0, NULL);
+  scale = wl_scale_of (wl, key, t, &bad);
+  if (bad)
+    return NULL;
+  if (scale == NULL)
+    return wl_upload (wl, key, t->data, t->dtype, ndim, shape, use, NULL, 0, NULL);
+  /* widened and scaled on the host: weight·scale in fp32, matrices then narrowed to bf16 */
+  if ((w = malloc ((t->numel ? t->numel : 1) * sizeof *w)) == NULL)
+    {
+      wl_problem (wl, SD35_ERR_OOM, "%s: out of memory applying its scale", key);
+      return NULL;
+    }
+  sd35_convert_to_f32 (w, t->data, t->dtype, t->numel);
+  if (!wl_apply_scale (wl, w, t->numel, (size_t) (t->ndim ? t->shape[0] : 1), scale, key))
+    {
+      free (w);
+      return NULL;
+    }
+  return wl_upload (wl, key, w, use == WEIGHT_MATRIX ? wl_narrow_bf16 (w, t->numel) : SD35_F32,
+                    ndim, shape, use, w, t->numel * sizeof *w, file);
 }
 
 /* wl_tensor_key of base + suffix (".weight", ".bias") */
@@ -347,6 +463,18 @@ wl_host_f32 (struct weights_loader *wl, int ndim, const int64_t *shape, const ch
   t = wl_checked (wl, key, ndim, shape, 0, NULL);
   if (t != NULL && (v = st_read_f32 (t, &e)) == NULL)
     wl_problem (wl, e.status, "%s", e.message);
+  if (v != NULL)
+    {
+      int                     bad;
+      const struct st_tensor *scale = wl_scale_of (wl, key, t, &bad);
+      if (bad || (scale != NULL
+                  && !wl_apply_scale (wl, v, t->numel, (size_t) (t->ndim ? t->shape[0] : 1),
+                                      scale, key)))
+        {
+          free (v);
+          v = NULL;
+        }
+    }
   g_free (key);
   return v;
 }
@@ -399,9 +527,22 @@ static struct tensor *
 wl_stack3 (struct weights_loader *wl, const struct st_tensor *t[3], struct st_file *file,
            enum weight_use use, int ndim, const int64_t *shape3, const char *what)
 {
-  int      same = t[0]->dtype == t[1]->dtype && t[1]->dtype == t[2]->dtype;
-  size_t   each = same ? t[0]->nbytes : t[0]->numel * sizeof (float), len;
+  const struct st_tensor *scale[3] = { NULL, NULL, NULL };
+  int      same = t[0]->dtype == t[1]->dtype && t[1]->dtype == t[2]->dtype, bad = 0;
+  size_t   each, len;
   uint8_t *buf;
+
+  for (int i = 0; i < 3; i++)
+    {
+      int b;
+      scale[i] = wl_scale_of (wl, t[i]->name, t[i], &b);
+      bad |= b;
+      if (scale[i] != NULL)
+        same = 0;   /* scaled parts are widened to fp32 */
+    }
+  if (bad)
+    return NULL;
+  each = same ? t[0]->nbytes : t[0]->numel * sizeof (float);
 
   if (sd35_mul_size (each, 3, &len) != 0 || (buf = malloc (len ? len : 1)) == NULL)
     {
@@ -420,9 +561,21 @@ wl_stack3 (struct weights_loader *wl, const struct st_tensor *t[3], struct st_fi
       if (same)
         memcpy (buf + i * each, t[i]->data, each);
       else
-        sd35_convert_to_f32 ((float *) (void *) (buf + i * each), t[i]->data, t[i]->dtype,
-                             t[i]->numel);
+        {
+          float *f = (float *) (void *) (buf + i * each);
+          sd35_convert_to_f32 (f, t[i]->data, t[i]->dtype, t[i]->numel);
+          if (scale[i] != NULL
+              && !wl_apply_scale (wl, f, t[i]->numel, (size_t) t[i]->shape[0], scale[i],
+                                  t[i]->name))
+            {
+              free (buf);
+              return NULL;
+            }
+        }
     }
+  if (!same && use == WEIGHT_MATRIX && (scale[0] || scale[1] || scale[2]))
+    return wl_upload (wl, what, buf, wl_narrow_bf16 ((float *) (void *) buf, 3 * t[0]->numel),
+                      ndim, shape3, use, buf, len, file);
   return wl_upload (wl, what, buf, same ? t[0]->dtype : SD35_F32, ndim, shape3, use, buf, len,
                     file);
 }
@@ -550,12 +703,36 @@ wl_log_unused (struct weights_loader *wl)
     sd35_log ("%s: and %zu more unused tensors", wl->what, n_unused - 50);
 }
 
+/* A weight scale that no loaded weight took (its weight was read some other way, or under
+ * another name) would leave that weight unscaled: refuse rather than give a wrong image. */
+static void
+wl_check_scales_used (struct weights_loader *wl)
+{
+  size_t plen = strlen (wl->prefix);
+
+  for (int f = 0; f < wl->n_files; f++)
+    for (size_t i = 0; i < st_count (wl->files[f]); i++)
+      {
+        const char *name = st_at (wl->files[f], i)->name;
+        if (strncmp (name, wl->prefix, plen) != 0 || g_hash_table_contains (wl->used, name))
+          continue;
+        for (size_t k = 0; k < G_N_ELEMENTS (wl_scale_suffixes); k++)
+          if (has_suffix (name, wl_scale_suffixes[k]))
+            wl_problem (wl, SD35_ERR_SHAPE, "%s is a weight scale that this loader does not "
+                        "apply to any weight; refusing the file rather than loading it "
+                        "unscaled", name);
+      }
+}
+
 enum sd35_status
 wl_finish (struct weights_loader *wl, struct sd35_error *err)
 {
   enum sd35_status st = SD35_OK;
   GString         *msg;
-  guint            n = wl->problems->len, listed;
+  guint            n, listed;
+
+  wl_check_scales_used (wl);
+  n = wl->problems->len;
 
   if (n > 0)
     {

@@ -96,6 +96,7 @@ struct emu_lane
   uint32_t    u[6];
   const void *p;
   float       f;
+  uint64_t    q;
 };
 static emu_lane        emu_slots[EMU_MAX_WARPS][32];
 static std::barrier<> *emu_block_bar;
@@ -113,6 +114,20 @@ __shfl_xor_sync (unsigned, float v, int o)
   emu_slots[emu_wid ()][emu_lid ()].f = v;
   emu_warp_sync ();
   float r = emu_slots[emu_wid ()][emu_lid () ^ o].f;
+  emu_warp_sync ();
+  return r;
+}
+
+/* the integer overloads (CUDA has int, unsigned, long long, unsigned long long, …) */
+template <typename T>
+static inline T
+__shfl_xor_sync (unsigned, T v, int o)
+{
+  static_assert (sizeof (T) <= sizeof (uint64_t), "shuffle of at most 8 bytes");
+  T r;
+  memcpy (&emu_slots[emu_wid ()][emu_lid ()].q, &v, sizeof v);
+  emu_warp_sync ();
+  memcpy (&r, &emu_slots[emu_wid ()][emu_lid () ^ o].q, sizeof r);
   emu_warp_sync ();
   return r;
 }
@@ -153,6 +168,36 @@ static void
 emu_launch (dim3 grid, unsigned threads, const std::function<void ()> &fn)
 {
   emu_launch (grid, dim3 { threads, 1, 1 }, fn);
+}
+
+/* Runs only the listed blocks of a grid (gridDim stays the whole grid): real-size launches
+ * whose every block would cost too much to emulate, checked at the blocks where the index
+ * arithmetic is at its limits (first, last, partial). */
+static void
+emu_launch_blocks (dim3 grid, unsigned threads, const std::vector<dim3> &blocks,
+                   const std::function<void ()> &fn)
+{
+  std::barrier<> bb ((std::ptrdiff_t) threads);
+  emu_block_bar = &bb;
+  for (unsigned w = 0; w < (threads + 31) / 32; w++)
+    emu_warp_bar[w] = new std::barrier<> (32);
+  std::vector<std::thread> th;
+  for (unsigned t = 0; t < threads; t++)
+    th.emplace_back ([&, t] {
+      threadIdx = { t, 0, 0 };
+      blockDim = { threads, 1, 1 };
+      gridDim = grid;
+      for (const dim3 &bi : blocks)
+        {
+          blockIdx = bi;
+          fn ();
+          bb.arrive_and_wait ();
+        }
+    });
+  for (auto &t : th)
+    t.join ();
+  for (unsigned w = 0; w < (threads + 31) / 32; w++)
+    delete emu_warp_bar[w];
 }
 
 /* --- tensor-core primitives (flash_attn.cuh) ------------------------------------------------- */

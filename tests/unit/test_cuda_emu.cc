@@ -9,6 +9,12 @@
  * the GPU itself is checked by tests/gpu/test_ops_cuda. */
 #include "cuda_emu.h"
 
+#include <chrono>
+
+#include "cuda_pool.h"
+#include "gemm_plan.h"
+#include "op_describe.h"
+
 static unsigned char *g_smem;
 
 #define FA_BN   64
@@ -103,6 +109,196 @@ check_flash (int B, int L, int H)
   printf ("%s flash_attn_d64 emulated B=%d L=%d H=%d: max|d| = %.3g, %d bad\n",
           bad ? "FAIL" : "ok  ", B, L, H, max_err, bad);
   return bad != 0;
+}
+
+/* Real sizes (issue 12 item 8): flash attention at the MMDiT's L = 4429 (1024², 333 context
+ * tokens), whose last query block and last key tile hold 13 rows, and the grid of SD3.5
+ * Large (38 heads × batch 2 with CFG).  Only the listed blocks run (emulating all 70×38×2
+ * would take hours); each is checked against a double-precision reference, and every output
+ * outside those blocks must stay unwritten (NaN), which catches a block writing another's
+ * rows, head or batch. */
+static void
+check_flash_blocks (int B, int L, int H, const std::vector<dim3> &blocks)
+{
+  const int   dh = 64, BM = 4 * 16;
+  const float scale = 0.125f;
+  const size_t ld = (size_t) 3 * H * dh;
+  std::vector<__nv_bfloat16> qkv ((size_t) B * L * ld), out ((size_t) B * L * H * dh);
+  std::vector<char> mine ((size_t) B * L * H, 0);   /* (b, row, h) written by a listed block */
+  uint64_t s = 777 + L + H;
+  for (auto &v : qkv)
+    {
+      s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+      v.x = emu_f2bf ((float) ((s >> 11) * 0x1.0p-53) * 4.f - 2.f);
+    }
+  for (auto &v : out)
+    v.x = 0x7fc0;
+  std::vector<unsigned char> smem ((BM + 4 * FA_BN) * FA_LDS * 2, 0xff);
+  g_smem = smem.data ();
+  auto t0 = std::chrono::steady_clock::now ();
+  emu_launch_blocks ({ (unsigned) ((L + BM - 1) / BM), (unsigned) H, (unsigned) B }, 4 * 32,
+                     blocks, [&] {
+    flash_attn_d64<4> (out.data (), qkv.data (), L, H, scale * 1.4426950408889634f);
+  });
+  double secs = std::chrono::duration<double> (std::chrono::steady_clock::now () - t0).count ();
+
+  int    bad = 0, stray = 0;
+  double max_err = 0;
+  std::vector<double> p (L);
+  for (const dim3 &bi : blocks)
+    {
+      const int b = (int) bi.z, h = (int) bi.y;
+      for (int i = (int) bi.x * BM; i < L && i < (int) (bi.x + 1) * BM; i++)
+        {
+          double mx = -INFINITY, sum = 0;
+          mine[((size_t) b * L + i) * H + h] = 1;
+          for (int j = 0; j < L; j++)
+            {
+              double d = 0;
+              for (int e = 0; e < dh; e++)
+                d += (double) emu_bf2f (qkv[(b * (size_t) L + i) * ld + h * dh + e].x)
+                     * emu_bf2f (qkv[(b * (size_t) L + j) * ld + H * dh + h * dh + e].x);
+              p[j] = d * scale;
+              mx = std::fmax (mx, p[j]);
+            }
+          for (int j = 0; j < L; j++)
+            sum += (p[j] = std::exp (p[j] - mx));
+          for (int e = 0; e < dh; e++)
+            {
+              double o = 0;
+              for (int j = 0; j < L; j++)
+                o += p[j] * emu_bf2f (qkv[(b * (size_t) L + j) * ld + 2 * H * dh + h * dh + e].x);
+              o /= sum;
+              double got = emu_bf2f (out[((size_t) b * L + i) * H * dh + h * dh + e].x);
+              double err = std::fabs (got - o);
+              if (!(err <= 1e-2 + 2e-2 * std::fabs (o)) && bad++ < 5)
+                printf ("  b%d h%d row %d d %d: got %g want %g\n", b, h, i, e, got, o);
+              if (err > max_err || std::isnan (err))
+                max_err = err;
+            }
+        }
+    }
+  for (size_t r = 0; r < mine.size (); r++)
+    if (!mine[r])
+      for (int e = 0; e < dh; e++)
+        stray += out[r * dh + e].x != 0x7fc0;
+  printf ("%s flash_attn_d64 emulated B=%d L=%d H=%d, %zu block(s) of the real grid: "
+          "max|d| = %.3g, %d bad, %d stray writes (%.1f s)\n", bad || stray ? "FAIL" : "ok  ",
+          B, L, H, blocks.size (), max_err, bad, stray, secs);
+  failures += bad != 0 || stray != 0;
+}
+
+/* --- CUDA backend bookkeeping that needs no GPU -------------------------------------------- */
+
+/* groupnorm's Welford counts are integers: merging partials past 2²⁴ elements keeps the count
+ * exact (fp32 counts stopped at 16777216 and skewed mean and variance after that). */
+static void
+check_welford_counts (void)
+{
+  /* 1025 partials of 16384 values each (a 2048² VAE group: 16.8 M > 2²⁴), then one of 1:
+   * all values 1 except the last partial's mean 2 — the exact totals are known */
+  welford w = { 16384ull, 1.f, 0.f };
+  for (int k = 1; k < 1025; k++)
+    w = welford_merge (w, welford { 16384ull, 1.f, 0.f });
+  welford one = { 1ull, 1.f + 16777216.f / 16.f, 0.f };   /* mean shifts by exactly 1/16 */
+  w = welford_merge (w, one);
+  const unsigned long long want_n = 1025ull * 16384ull + 1ull;
+  const double want_mean = 1.0 + 1.0 / 16.0 * 16777216.0 / (double) want_n;
+  int ok = w.n == want_n && std::fabs (w.mean - want_mean) < 1e-5 && w.m2 > 0.f;
+  /* the fp32 count this replaced: 16793600 + 1 is not representable */
+  float fcount = 16793600.f;
+  fcount += 1.f;
+  printf ("%s welford counts are integers: n = %llu (want %llu; an fp32 count gives %.0f), "
+          "mean %.7f (want %.7f)\n", ok ? "ok  " : "FAIL", w.n, want_n, (double) fcount,
+          (double) w.mean, want_mean);
+  failures += !ok;
+}
+
+/* cuda_pool.h: size classes and the in-use table that release reads the size from */
+static void
+check_pool_bookkeeping (void)
+{
+  int bad = 0;
+  for (size_t bytes = 1; bytes < ((size_t) 1 << 34); bytes = bytes * 3 / 2 + 7)
+    {
+      unsigned bin, bin2;
+      size_t   c = cuda_pool_class (bytes, &bin);
+      bad += c < bytes || c < 512 || (bytes >= 512 && (double) c > bytes * 1.125 + 1)
+             || cuda_pool_class (c, &bin2) != c || bin2 != bin;   /* a class files as itself */
+    }
+  /* two tensors whose numel·dtype differ but fall in one class, and a block released after
+   * its tensor's dtype changed: the stored size decides, not a recomputation */
+  static struct cuda_block *in_use[CUDA_POOL_BUCKETS];
+  std::vector<cuda_block> nodes (3000);
+  for (size_t i = 0; i < nodes.size (); i++)
+    {
+      unsigned bin;
+      nodes[i].ptr = (void *) (uintptr_t) (0x7f0000000000ull + i * 4096);
+      nodes[i].size = cuda_pool_class (1000 + i * 37, &bin);
+      nodes[i].twin = NULL;
+      cuda_pool_track (in_use, &nodes[i]);
+    }
+  for (size_t i = 0; i < nodes.size (); i += 7)
+    {
+      cuda_block *b = cuda_pool_untrack (in_use, nodes[i].ptr);
+      bad += b != &nodes[i] || cuda_pool_find (in_use, nodes[i].ptr) != NULL;
+    }
+  for (size_t i = 0; i < nodes.size (); i++)
+    {
+      const cuda_block *b = cuda_pool_find (in_use, nodes[i].ptr);
+      bad += i % 7 == 0 ? b != NULL : (b != &nodes[i] || b->size != nodes[i].size);
+    }
+  bad += cuda_pool_untrack (in_use, (void *) 0x1234) != NULL;
+  printf ("%s pool: size classes (≤ 12.5 %% waste, a class is its own class), sizes kept with "
+          "the blocks in use, unknown pointers refused\n", bad ? "FAIL" : "ok  ");
+  failures += bad != 0;
+}
+
+/* gemm_plan.h: the bias reaches cuBLASLt in the output dtype; failed algorithms fall through */
+static void
+check_gemm_plan (void)
+{
+  int bad = 0;
+  bad += gemm_bias_plan (0, SD35_BF16, SD35_F32, SD35_BF16, 1) != GEMM_BIAS_NONE;
+  bad += gemm_bias_plan (1, SD35_BF16, SD35_F32, SD35_BF16, 1) != GEMM_BIAS_TWIN;
+  bad += gemm_bias_plan (1, SD35_F32, SD35_F32, SD35_BF16, 1) != GEMM_BIAS_AS_IS;
+  bad += gemm_bias_plan (1, SD35_BF16, SD35_BF16, SD35_BF16, 0) != GEMM_BIAS_AS_IS;
+  bad += gemm_bias_plan (1, SD35_BF16, SD35_F32, SD35_BF16, 0) != GEMM_BIAS_CONVERT;
+  bad += gemm_bias_plan (1, SD35_F16, SD35_F32, SD35_BF16, 1) != GEMM_BIAS_CONVERT;
+
+  int algos[GEMM_MAX_ALGOS] = { 10, 11, 12, 13 }, n = 4, last = 0, tries = 0;
+  auto fail_below_12 = [&] (int a) { tries++; return a < 12 ? 15 /* NOT_SUPPORTED */ : 0; };
+  int used = gemm_try_algos (algos, &n, fail_below_12, &last);
+  bad += used != 2 || n != 2 || algos[0] != 12 || algos[1] != 13 || last != 15 || tries != 3;
+  tries = 0;
+  used = gemm_try_algos (algos, &n, fail_below_12, &last);   /* cached: first try works */
+  bad += used != 0 || n != 2 || tries != 1;
+  auto all_fail = [&] (int) { return 13; };
+  used = gemm_try_algos (algos, &n, all_fail, &last);
+  bad += used != -1 || n != 0 || last != 13;
+  printf ("%s gemm plan: bias in the output dtype (twin / as is / converted), algorithm "
+          "fallback on a failed launch\n", bad ? "FAIL" : "ok  ");
+  failures += bad != 0;
+}
+
+/* op_describe.h: what SD35_CUDA_SYNC_CHECK=1 puts before the first error */
+static void
+check_op_describe (void)
+{
+  struct tensor out = {}, in = {};
+  char          buf[256], small[24];
+  out.ndim = 3, out.shape[0] = 2, out.shape[1] = 4429, out.shape[2] = 2432;
+  out.dtype = SD35_BF16;
+  in = out;
+  in.dtype = SD35_F32;
+  op_describe (buf, sizeof buf, "linear", &out, (const struct tensor *) &in,
+               (const struct tensor *) NULL, (int64_t) 8858, (int64_t) 2432, 0.5f, ACT_GELU_TANH);
+  int ok = strcmp (buf, "op linear ([2,4429,2432] BF16, [2,4429,2432] F32, NULL, 8858, 2432, "
+                        "0.5, act 1)") == 0;
+  op_describe (small, sizeof small, "linear", &out, (int64_t) 1);
+  ok &= strlen (small) == sizeof small - 1;   /* truncated, terminated */
+  printf ("%s op_describe: \"%s\"\n", ok ? "ok  " : "FAIL", buf);
+  failures += !ok;
 }
 
 /* --- norms against the CPU backend -------------------------------------------------------- */
@@ -609,16 +805,38 @@ check_convert (void)
     }
 }
 
+/* attention.cu's general path at CLIP's L = 77 (and the others): rows padded to
+ * attn_row_stride (L) keep every leading dimension, head block and chunk of S (fp32) and P
+ * (bf16) 16-byte aligned for cuBLASLt; the softmax reads L columns and zeroes the padding. */
 static void
-check_softmax_rows (int with_bias, int causal)
+check_attn_alignment (void)
 {
-  const int64_t H = 2, L = 70, Lc = 9, i0 = 20;
-  auto S = rnd (H * Lc * L, -20.f, 20.f, 31), bias = rnd (H * L * L, -3.f, 3.f, 32);
+  const int64_t Ls[] = { 1, 8, 77, 154, 333, 4096, 4429 };
+  int           bad = 0;
+  for (int64_t L : Ls)
+    {
+      const int64_t Lp = attn_row_stride (L);
+      for (int64_t n = 1; n <= 9; n++)   /* chunk rows: the batch stride is n·Lp */
+        bad += Lp < L || Lp - L >= 8 || (Lp * 4) % 16 || (Lp * 2) % 16 || (n * Lp * 2) % 16
+               || (n * Lp * 4) % 16;
+    }
+  printf ("%s attention general path: S/P rows, head blocks and chunks 16-byte aligned for "
+          "L = 1, 8, 77, 154, 333, 4096, 4429\n", bad ? "FAIL" : "ok  ");
+  failures += bad != 0;
+}
+
+static void
+check_softmax_rows (int with_bias, int causal, int64_t L = 70)
+{
+  const int64_t H = 2, Lc = 9, i0 = L > 29 ? 20 : 0, ld = attn_row_stride (L);
+  auto S = rnd (H * Lc * ld, -20.f, 20.f, 31), bias = rnd (H * L * L, -3.f, 3.f, 32);
   std::vector<__nv_bfloat16> P (S.size ());
   const float scale = 0.3f;
+  for (auto &p : P)
+    p.x = 0x7fc0;   /* NaN: the padding must be written too */
   emu_launch ({ (unsigned) (H * Lc) }, 64, [&] {
-    softmax_rows_kernel (P.data (), S.data (), with_bias ? bias.data () : NULL, SD35_F32, L, Lc,
-                         i0, scale, causal);
+    softmax_rows_kernel (P.data (), S.data (), with_bias ? bias.data () : NULL, SD35_F32, L, ld,
+                         Lc, i0, scale, causal);
   });
   double max_d = 0;
   int    bad = 0;
@@ -630,24 +848,24 @@ check_softmax_rows (int with_bias, int causal)
         double mx = -INFINITY, sum = 0;
         for (int64_t j = 0; j < jmax; j++)
           {
-            p[j] = S[(h * Lc + i) * L + j] * (double) scale
+            p[j] = S[(h * Lc + i) * ld + j] * (double) scale
                    + (with_bias ? bias[(h * L + qi) * L + j] : 0.0);
             mx = std::fmax (mx, p[j]);
           }
         for (int64_t j = 0; j < jmax; j++)
           sum += (p[j] = std::exp (p[j] - mx));
-        for (int64_t j = 0; j < L; j++)
+        for (int64_t j = 0; j < ld; j++)
           {
-            double want = j < jmax ? p[j] / sum : 0.0;
-            double d = std::fabs (emu_bf2f (P[(h * Lc + i) * L + j].x) - want);
+            double want = j < jmax ? p[j] / sum : 0.0;   /* padding j ≥ L: 0 */
+            double d = std::fabs (emu_bf2f (P[(h * Lc + i) * ld + j].x) - want);
             if (!(d <= 1e-6 + 8e-3 * want))
               bad++;
             max_d = std::fmax (max_d, d);
           }
       }
-  printf ("%s softmax_rows%s%s H%lld L%lld rows %lld..: max|d| = %.3g\n", bad ? "FAIL" : "ok  ",
-          with_bias ? " bias" : "", causal ? " causal" : "", (long long) H, (long long) L,
-          (long long) i0, max_d);
+  printf ("%s softmax_rows%s%s H%lld L%lld (row stride %lld) rows %lld..: max|d| = %.3g\n",
+          bad ? "FAIL" : "ok  ", with_bias ? " bias" : "", causal ? " causal" : "",
+          (long long) H, (long long) L, (long long) ld, (long long) i0, max_d);
   failures += bad != 0;
 }
 
@@ -691,9 +909,20 @@ check_im2col (void)
 }
 
 int
-main ()
+main (int argc, char **argv)
 {
   struct sd35_error err = {};
+
+  if (argc > 1 && strcmp (argv[1], "--real-sizes") == 0)
+    {
+      /* real sizes (meson test cuda_emu_real_sizes: apart, it takes a while): one head at
+       * L = 4429 — its last query block holds 13 rows and meets all 70 key tiles, the last
+       * one partial — and two corners of the Large grid (70 blocks × 38 heads × batch 2) */
+      check_flash_blocks (1, 4429, 1, { { 69, 0, 0 } });
+      check_flash_blocks (2, 4429, 38, { { 69, 37, 1 }, { 0, 37, 0 } });
+      printf ("%d failed\n", failures);
+      return failures ? 1 : 0;
+    }
 
   failures += check_flash (1, 5, 1);      /* one partial tile */
   failures += check_flash (1, 64, 2);     /* exactly one tile */
@@ -722,6 +951,13 @@ main ()
   check_softmax_rows (0, 0);
   check_softmax_rows (1, 0);
   check_softmax_rows (0, 1);
+  check_softmax_rows (0, 1, 77);   /* CLIP: causal, L = 77 in rows of 80 */
+  check_softmax_rows (1, 0, 77);   /* T5-like bias at an unaligned L */
+  check_attn_alignment ();
+  check_welford_counts ();
+  check_pool_bookkeeping ();
+  check_gemm_plan ();
+  check_op_describe ();
   check_im2col ();
   /* mixed dtypes (ops.h): the MMDiT's fp32 stream / adaLN vectors with bf16 activations */
   check_ln_mixed<__nv_bfloat16, float, float> (1, 2, 3, 64);

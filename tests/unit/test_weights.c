@@ -241,6 +241,85 @@ test_problems (struct backend *be)
   free (buf);
 }
 
+/* A small "scaled fp8" file made here (ComfyUI's *_fp8_scaled layout): F8_E4M3 weights with
+ * an fp32 X.scale_weight (one factor) or X.weight_scale (one per output row), X.scale_input
+ * beside them, and a packed q/k/v whose parts have different scales.  The loader must give
+ * weight·scale; a scale it cannot apply (wrong size, or with no weight that takes it) must
+ * refuse the file with a message naming the tensor — never load unscaled values. */
+static void
+add_raw (struct st_writer *w, const char *name, enum sd35_dtype dt, int ndim,
+         const int64_t *shape, const void *data)
+{
+  if (st_writer_add (w, name, dt, ndim, shape, data) != 0)
+    test_check (0, "add %s", name);
+}
+
+static void
+test_scaled_fp8 (struct backend *be)
+{
+  static const uint8_t f8[6] = { 0x38, 0x40, 0x30, 0xb8, 0x3c, 0x44 };  /* 1 2 .5 −1 1.5 3 */
+  const int64_t        s23[2] = { 2, 3 }, s1[1] = { 1 }, s2[1] = { 2 }, s6[2] = { 6, 3 };
+  const float          half = 0.5f, rows[2] = { 4.0f, -0.25f }, in_scale = 3.0f;
+  const float          qs = 2.0f, ks = 0.125f;
+  const char *const    names[3] = { "q", "k", "v" };
+  struct st_writer    *w = st_writer_new ();
+  struct weights_loader *wl;
+  struct st_file      *f;
+  struct sd35_error    err = { 0 };
+  struct linear        lin, lin_rows, qkv;
+  float                want[18], raw[6];
+  void                *buf;
+
+  for (int i = 0; i < 6; i++)
+    raw[i] = sd35_f8e4m3_to_f32 (f8[i]);
+  add_raw (w, "m.lin.weight", SD35_F8_E4M3, 2, s23, f8);
+  add_raw (w, "m.lin.scale_weight", SD35_F32, 1, s1, &half);
+  add_raw (w, "m.lin.scale_input", SD35_F32, 1, s1, &in_scale);
+  add_raw (w, "m.rows.weight", SD35_F8_E4M3, 2, s23, f8);
+  add_raw (w, "m.rows.weight_scale", SD35_F32, 1, s2, rows);
+  add_raw (w, "m.attn.q.weight", SD35_F8_E4M3, 2, s23, f8);
+  add_raw (w, "m.attn.q.scale_weight", SD35_F32, 1, s1, &qs);
+  add_raw (w, "m.attn.k.weight", SD35_F8_E4M3, 2, s23, f8);
+  add_raw (w, "m.attn.k.scale_weight", SD35_F32, 1, s1, &ks);
+  add_raw (w, "m.attn.v.weight", SD35_F8_E4M3, 2, s23, f8);   /* v: no scale (factor 1) */
+  f = open_writer (w, &buf);
+
+  wl = wl_new (be, &f, 1, "m.", "scaled fp8 test");
+  wl_linear (wl, &lin, 2, 3, 0, "lin");
+  wl_linear (wl, &lin_rows, 2, 3, 0, "rows");
+  wl_linear_qkv (wl, &qkv, 2, 3, 0, names, "attn.%s");
+  test_check (wl_finish (wl, &err) == SD35_OK, "scaled fp8 file loads: %s", err.message);
+  for (int i = 0; i < 6; i++)
+    want[i] = raw[i] * half;
+  values_are (lin.w, 6, want, "F8 weight · scale_weight (one factor)");
+  for (int i = 0; i < 6; i++)
+    want[i] = raw[i] * rows[i / 3];
+  values_are (lin_rows.w, 6, want, "F8 weight · weight_scale (one per output row)");
+  for (int i = 0; i < 18; i++)
+    want[i] = raw[i % 6] * (i < 6 ? qs : i < 12 ? ks : 1.0f);
+  test_check (qkv.w != NULL && qkv.w->shape[0] == s6[0], "packed scaled q/k/v");
+  values_are (qkv.w, 18, want, "packed q/k/v, each part with its own scale");
+  tensor_free (lin.w), tensor_free (lin_rows.w), tensor_free (qkv.w);
+  st_close (f);
+  free (buf);
+
+  /* a scale of the wrong size, and a scale whose weight is never loaded: refused, named */
+  w = st_writer_new ();
+  add_raw (w, "m.lin.weight", SD35_F8_E4M3, 2, s23, f8);
+  add_raw (w, "m.lin.scale_weight", SD35_F32, 1, (const int64_t[]) { 3 }, raw);
+  add_raw (w, "m.orphan.scale_weight", SD35_F32, 1, s1, &half);
+  f = open_writer (w, &buf);
+  wl = wl_new (be, &f, 1, "m.", "scaled fp8 test");
+  wl_linear (wl, &lin, 2, 3, 0, "lin");
+  test_check (lin.w == NULL, "a weight with an unusable scale is not loaded");
+  sd35_error_clear (&err);
+  test_check (wl_finish (wl, &err) == SD35_ERR_SHAPE && strstr (err.message, "m.lin.scale_weight")
+              && strstr (err.message, "m.orphan.scale_weight"),
+              "unusable and orphan scales refuse the file: %s", err.message);
+  st_close (f);
+  free (buf);
+}
+
 int
 main (void)
 {
@@ -254,6 +333,7 @@ main (void)
     }
   test_load_ok (be);
   test_problems (be);
+  test_scaled_fp8 (be);
   backend_free (be);
   return test_exit ();
 }
