@@ -140,6 +140,7 @@ sd35_generate (sd35_engine *e, const struct sd35_params *p, const struct sd35_ca
   memset (&gd, 0, sizeof gd);
   memset (&inpaint, 0, sizeof inpaint);
   if (gen_params_resolve (p, e->info.variant, &g, err) != SD35_OK ||
+      gen_params_check_depth (&g, e->info.depth, err) != SD35_OK ||
       check_inputs (p, &g, err) != SD35_OK)
     return err->status;
   n_lat = (size_t) 16 * g.h * g.w;

@@ -24,5 +24,8 @@ struct gen_params
  * message naming the bad value and the valid range / nearest valid sizes). */
 enum sd35_status gen_params_resolve (const struct sd35_params *p, enum sd35_variant variant,
                                      struct gen_params *g, struct sd35_error *err);
+/* Skip-layer indices against the model's number of MMDiT blocks. */
+enum sd35_status gen_params_check_depth (const struct gen_params *g, int depth,
+                                         struct sd35_error *err);
 
 #endif

@@ -246,6 +246,11 @@ struct sd35_params
 };
 
 void sd35_params_init (struct sd35_params *params);
+/* Checks every value of params that does not depend on the model (image size, steps,
+ * guidance, shift, skip-layer settings, strength) with a message naming the valid range; call
+ * it before loading a model so a bad argument does not wait for minutes of loading.
+ * sd35_generate checks again, then also the skip-layer indices against the model's depth. */
+enum sd35_status sd35_params_check (const struct sd35_params *params, struct sd35_error *err);
 
 struct sd35_result
 {

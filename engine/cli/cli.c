@@ -80,6 +80,20 @@ print_help (const char *cmd, const char *summary, const struct cli_opt *opts, in
 }
 
 static int
+has_range (const struct cli_opt *o)
+{
+  return o->min < o->max;
+}
+
+/* "an integer from 1 to 1000" */
+static int
+fail_int (const char *cmd, const struct cli_opt *o, const char *v, double lo, double hi)
+{
+  return cli_fail (cmd, "--%s must be an integer from %.0f to %.0f, got '%s'", o->name, lo, hi,
+                   v), -1;
+}
+
+static int
 parse_value (const char *cmd, const struct cli_opt *o, const char *v)
 {
   char *end = NULL;
@@ -92,28 +106,34 @@ parse_value (const char *cmd, const struct cli_opt *o, const char *v)
       return 0;
     case CLI_INT:
       {
-        long x = strtol (v, &end, 10);
-        if (errno || end == v || *end || x < -2147483647L || x > 2147483647L)
-          return cli_fail (cmd, "--%s expects an integer, got '%s'", o->name, v), -1;
+        double lo = has_range (o) ? o->min : -2147483647.0, hi = has_range (o) ? o->max
+                                                                                : 2147483647.0;
+        long   x = strtol (v, &end, 10);
+        if (errno || end == v || *end || x < lo || x > hi)
+          return fail_int (cmd, o, v, lo, hi);
         *(int *) o->dest = (int) x;
         return 0;
       }
     case CLI_DOUBLE:
       {
         double x = strtod (v, &end);
-        if (errno || end == v || *end || x != x)
-          return cli_fail (cmd, "--%s expects a number, got '%s'", o->name, v), -1;
+        if (end == v || *end || !isfinite (x) || (has_range (o) && (x < o->min || x > o->max)))
+          {
+            if (has_range (o))
+              return cli_fail (cmd, "--%s must be a number from %g to %g, got '%s'", o->name,
+                               o->min, o->max, v), -1;
+            return cli_fail (cmd, "--%s must be a finite number, got '%s'", o->name, v), -1;
+          }
         *(double *) o->dest = x;
         return 0;
       }
     case CLI_U64:
       {
         unsigned long long x;
-        if (v[0] == '-')
-          return cli_fail (cmd, "--%s expects a non-negative integer, got '%s'", o->name, v), -1;
-        x = strtoull (v, &end, 10);
-        if (errno || end == v || *end)
-          return cli_fail (cmd, "--%s expects a non-negative integer, got '%s'", o->name, v), -1;
+        x = v[0] == '-' ? 0 : strtoull (v, &end, 10);
+        if (v[0] == '-' || errno || end == v || *end)
+          return cli_fail (cmd, "--%s must be an integer from 0 to %llu, got '%s'", o->name,
+                           (unsigned long long) UINT64_MAX, v), -1;
         *(uint64_t *) o->dest = (uint64_t) x;
         return 0;
       }
@@ -121,14 +141,17 @@ parse_value (const char *cmd, const struct cli_opt *o, const char *v)
       {
         struct cli_int_list *l = o->dest;
         const char          *p = v;
+        double               lo = has_range (o) ? o->min : 0, hi = has_range (o) ? o->max : 100000;
         l->n = 0;
         while (*p)
           {
             long x = strtol (p, &end, 10);
-            if (errno || end == p || (*end && *end != ',') || x < 0 || x > 100000)
-              return cli_fail (cmd, "--%s expects a list like 7,8,9, got '%s'", o->name, v), -1;
+            if (errno || end == p || (*end && *end != ',') || x < lo || x > hi)
+              return cli_fail (cmd, "--%s expects a list like 7,8,9 of integers from %.0f to "
+                               "%.0f, got '%s'", o->name, lo, hi, v), -1;
             if (l->n >= (int) (sizeof l->values / sizeof l->values[0]))
-              return cli_fail (cmd, "--%s: too many values", o->name), -1;
+              return cli_fail (cmd, "--%s: too many values (at most %d)", o->name,
+                               (int) (sizeof l->values / sizeof l->values[0])), -1;
             l->values[l->n++] = (int) x;
             p = *end ? end + 1 : end;
           }

@@ -30,6 +30,9 @@ struct cli_str_list
   int         n;
 };
 
+/* Option tables name the range fields only where a range applies (zeros = none). */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 struct cli_opt
 {
   const char       *name;   /* without the leading "--" */
@@ -37,6 +40,9 @@ struct cli_opt
   void             *dest;
   const char       *help;   /* "" hides nothing; shown in --help */
   int              *seen;   /* optional: set to 1 when given */
+  double            min, max;  /* CLI_INT, CLI_DOUBLE, CLI_INT_LIST: the valid range when
+                                  min < max (named in the message); CLI_DOUBLE is always
+                                  finite */
 };
 
 /* Parses argv[1..] ("--name value" or "--name=value").  Returns 0 on success, 1 when --help
@@ -74,7 +80,7 @@ struct cli_model_opts
   { "backend", CLI_STR, &(m).backend, "auto (default), cpu or cuda", NULL },                  \
   { "no-t5", CLI_FLAG, &(m).no_t5, "do not load T5; its context part is 77 tokens of zeros", NULL }, \
   { "turbo", CLI_FLAG, &(m).turbo, "treat the model as SD3.5 Large Turbo", NULL },             \
-  { "threads", CLI_INT, &(m).threads, "CPU threads (default: all cores)", NULL },              \
+  { "threads", CLI_INT, &(m).threads, "CPU threads, 1-1024 (default: all cores)", NULL, 1, 1024 },              \
   { "verbose", CLI_FLAG, &(m).verbose, "log loading details", NULL }
 
 /* --prompt-weights, the same text in every subcommand that encodes prompts */

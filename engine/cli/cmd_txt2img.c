@@ -8,11 +8,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "cli.h"
 #include "commands.h"
 #include "dtype.h"
 #include "image_png.h"
 #include "image_resize.h"
+#include "safe_file.h"
 #include "safetensors.h"
 #include "sd35.h"
 #include "tokenizer.h"
@@ -304,27 +307,29 @@ run (int argc, char **argv, int img2img)
       { "negative", CLI_STR, &o.negative, "negative prompt (default: empty)", NULL },
       { "prompt-weights", CLI_STR, &o.prompt_weights, CLI_PROMPT_WEIGHTS_HELP, NULL },
       { "steps", CLI_INT, &o.steps, "sampling steps, 1-1000 (default: the model's: Large 40, "
-        "Turbo 4, Medium 50)", NULL },
+        "Turbo 4, Medium 50)", NULL, 1, 1000 },
       { "cfg", CLI_DOUBLE, &o.cfg, "guidance scale (default: the model's: Large 4.5, Turbo 1, "
         "Medium 5). Below 1 means no guidance (conditional prediction only, as diffusers); "
-        "exactly 1 gives the same and skips the unconditional pass", NULL },
+        "exactly 1 gives the same and skips the unconditional pass; 0-100", NULL, 0, 100 },
       { "seed", CLI_U64, &o.seed, "noise seed, torch.manual_seed semantics (default: random)",
         &seen_seed },
       { "width", CLI_INT, &o.width, img2img ? "image width, a multiple of 16 (default: the "
         "init image's, rounded to a multiple of 16)" : "image width, a multiple of 16 "
-        "(default 1024)", &o.seen_width },
+        "(default 1024)", &o.seen_width, 16, 8192 },
       { "height", CLI_INT, &o.height, img2img ? "image height, a multiple of 16 (default: the "
         "init image's, rounded to a multiple of 16)" : "image height, a multiple of 16 "
-        "(default 1024)", &o.seen_height },
+        "(default 1024)", &o.seen_height, 16, 8192 },
       { "sampler", CLI_STR, &o.sampler, "euler or dpmpp_2m (default: the model's)", NULL },
-      { "shift", CLI_DOUBLE, &o.shift, "flow shift (default: the model's, 3)", NULL },
-      { "slg-scale", CLI_DOUBLE, &o.slg_scale, "skip-layer guidance scale (default 0 = off; "
-        "Medium's reference config: 2.5)", NULL },
-      { "slg-layers", CLI_INT_LIST, &o.slg_layers, "MMDiT blocks skipped by SLG (default "
-        "7,8,9)", &o.seen_slg_layers },
-      { "slg-start", CLI_DOUBLE, &o.slg_start, "SLG from this fraction of the steps (0.01)",
-        NULL },
-      { "slg-end", CLI_DOUBLE, &o.slg_end, "SLG up to this fraction of the steps (0.2)", NULL },
+      { "shift", CLI_DOUBLE, &o.shift, "flow shift, 0.01-1000 (default: the model's, 3)", NULL,
+        0.01, 1000 },
+      { "slg-scale", CLI_DOUBLE, &o.slg_scale, "skip-layer guidance scale, 0-100 (default 0 = "
+        "off; Medium's reference config: 2.5)", NULL, 0, 100 },
+      { "slg-layers", CLI_INT_LIST, &o.slg_layers, "MMDiT blocks skipped by SLG, each from 0 "
+        "to the model's depth − 1 (default 7,8,9)", &o.seen_slg_layers, 0, 999 },
+      { "slg-start", CLI_DOUBLE, &o.slg_start, "SLG from this fraction of the steps, 0-1 "
+        "(0.01)", NULL, 0, 1 },
+      { "slg-end", CLI_DOUBLE, &o.slg_end, "SLG up to this fraction of the steps, 0-1 (0.2)",
+        NULL, 0, 1 },
       { "noise", CLI_STR, &o.noise, "safetensors file with a tensor 'noise' [1,16,H/8,W/8] "
         "used instead of the seeded noise", NULL },
       { "out", CLI_STR, &o.out, "output PNG (required)", NULL },
@@ -361,6 +366,10 @@ run (int argc, char **argv, int img2img)
     return cli_fail (cmd, "--prompt is required"), 2;
   if (o.out == NULL)
     return cli_fail (cmd, "--out is required"), 2;
+  /* before minutes of loading and sampling: can the outputs be written at all? */
+  if (sd35_out_check (o.out, &err) != SD35_OK
+      || (o.tensors_out != NULL && sd35_out_check (o.tensors_out, &err) != SD35_OK))
+    return cli_fail_err (cmd, &err);
   if (img2img && o.init == NULL)
     return cli_fail (cmd, "--init IMAGE.png is required"), 2;
   if (cli_engine_options (cmd, &o.model, &eo) != 0)
@@ -398,11 +407,9 @@ run (int argc, char **argv, int img2img)
       free (mask);
       return cli_fail (cmd, "--sampler must be euler or dpmpp_2m, not '%s'", o.sampler), 2;
     }
+  /* GLib's generator is seeded from /dev/urandom: two runs in the same second differ */
   if (!seen_seed)
-    {
-      o.seed = (uint64_t) time (NULL) % 100000;  /* the reference draws from [0, 100000) */
-      fprintf (stderr, "sd35 %s: seed %llu\n", cmd, (unsigned long long) o.seed);
-    }
+    o.seed = g_random_int ();
   p.seed = o.seed;
   p.slg_scale = o.slg_scale;
   p.slg_start = o.slg_start;
@@ -433,6 +440,18 @@ run (int argc, char **argv, int img2img)
           p.init_rgb = dummy;  /* size error reported by sd35_generate before any use */
         }
     }
+
+  /* every number and the size, before the model loads (the skip-layer indices against the
+   * model's depth are checked by sd35_generate) */
+  if (sd35_params_check (&p, &err) != SD35_OK)
+    {
+      free (noise);
+      free (init);
+      free (mask);
+      return cli_fail_err (cmd, &err), 2;
+    }
+  if (!seen_seed)
+    fprintf (stderr, "sd35 %s: seed %llu\n", cmd, (unsigned long long) o.seed);
 
   memset (&cb, 0, sizeof cb);
   cb.on_stage = on_stage;

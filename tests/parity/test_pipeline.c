@@ -313,12 +313,13 @@ cli_goldens (const char *shared, const char *large_dir)
                           "golden/sample_large_img2img_dpmpp2m.safetensors", 1e-4);
   }
   {
-    /* bad size: a clear error naming the nearest valid sizes, exit status 1 */
+    /* bad size: a clear error naming the nearest valid sizes, exit status 2 (a bad argument,
+     * refused before the model loads) */
     char *argv[] = { (char *) cli, "txt2img", "--model", (char *) large_dir, "--backend", "cpu",
                      "--prompt", "x", "--width", "100", "--height", "96", "--seed", "1",
                      "--out", out, "--quiet", NULL };
     int rc = test_run_argv (argv);
-    test_check (rc == 1, "CLI txt2img --width 100 fails with status 1 (got %d)", rc);
+    test_check (rc == 2, "CLI txt2img --width 100 fails with status 2 (got %d)", rc);
   }
 }
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "discover.h"
@@ -27,6 +28,7 @@
 #include "json_file.h"
 #include "safe_file.h"
 #include "safetensors.h"
+#include "sd35.h"
 #include "test_model.h"
 #include "testutil.h"
 #include "tokenizer.h"
@@ -492,6 +494,153 @@ test_shard_index (void)
   }
 }
 
+/* Runs the CLI; its exit status, stderr in *errout (g_free). */
+static int
+run_cli (char **errout, const char *first, ...)
+{
+  const char *cli = getenv ("SD35_CLI");
+  GPtrArray  *argv = g_ptr_array_new ();
+  va_list     ap;
+  int         status = -1;
+
+  *errout = g_strdup ("");
+  if (cli == NULL)
+    return -1;
+  g_ptr_array_add (argv, (gpointer) cli);
+  va_start (ap, first);
+  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
+    g_ptr_array_add (argv, (gpointer) a);
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+  g_free (*errout);
+  *errout = NULL;
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                     NULL, errout, &status, NULL))
+    status = -1;
+  else
+    status = WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+  g_ptr_array_free (argv, TRUE);
+  return status;
+}
+
+/* sd35 txt2img ARG VALUE (model and output otherwise fine): exit 2 and exactly `want`. */
+static void
+cli_arg (const char *model, const char *out, const char *arg, const char *value,
+         const char *want)
+{
+  char *e = NULL;
+  int   rc = run_cli (&e, "txt2img", "--model", model, "--prompt", "x", "--out", out,
+                      "--width", "64", "--height", "64", arg, value, NULL);
+  test_check (rc == 2 && e && strstr (e, want) && strchr (e, '\n') == strrchr (e, '\n'),
+              "sd35 txt2img %s %s → exit %d, one line: %s", arg, value, rc, e ? e : "");
+  g_free (e);
+}
+
+static void
+test_cli_and_engine (void)
+{
+  char             *model = path_in ("model"), *out = path_in ("cli.png"), *e = NULL;
+  struct test_model_options tm;
+  struct sd35_error err = { 0 };
+  int               rc;
+
+  if (getenv ("SD35_CLI") == NULL)
+    {
+      printf ("note: $SD35_CLI unset (not run by meson): CLI checks skipped\n");
+      g_free (model);
+      g_free (out);
+      return;
+    }
+  test_model_options_init (&tm);
+  tm.out_dir = model;
+  if (!test_check (test_model_write (&tm, &err) == SD35_OK, "test model: %s", err.message))
+    return;
+  /* numbers: range and finiteness, the valid range named, before anything loads */
+  cli_arg (model, out, "--steps", "0", "sd35 txt2img: --steps must be an integer from 1 to 1000, "
+           "got '0'");
+  cli_arg (model, out, "--steps", "4294967297", "--steps must be an integer from 1 to 1000, got "
+           "'4294967297'");
+  cli_arg (model, out, "--cfg", "inf", "--cfg must be a number from 0 to 100, got 'inf'");
+  cli_arg (model, out, "--cfg", "nan", "--cfg must be a number from 0 to 100, got 'nan'");
+  cli_arg (model, out, "--shift", "0", "--shift must be a number from 0.01 to 1000, got '0'");
+  cli_arg (model, out, "--shift", "-3", "--shift must be a number from 0.01 to 1000, got '-3'");
+  cli_arg (model, out, "--shift", "1e-30", "--shift must be a number from 0.01 to 1000, got "
+           "'1e-30'");
+  cli_arg (model, out, "--seed", "18446744073709551616", "--seed must be an integer from 0 to "
+           "18446744073709551615, got '18446744073709551616'");
+  cli_arg (model, out, "--threads", "99999999999", "--threads must be an integer from 1 to "
+           "1024, got '99999999999'");
+  cli_arg (model, out, "--width", "1000", "width 1000 is not a multiple of 16 (nearest valid: "
+           "992 or 1008)");
+  cli_arg (model, out, "--slg-layers", "1,x", "--slg-layers expects a list like 7,8,9 of "
+           "integers from 0 to 999, got '1,x'");
+  /* outputs: refused before the model loads */
+  rc = run_cli (&e, "txt2img", "--model", model, "--prompt", "x", "--out", "/dev/null", NULL);
+  test_check (rc == 1 && strstr (e, "sd35 txt2img: output /dev/null is a character device; "
+              "give a new or a regular file to write") && strstr (e, "model:") == NULL,
+              "--out /dev/null refused before loading: %s", e);
+  g_free (e);
+  /* skip-layer indices against the model's depth (2 blocks) */
+  rc = run_cli (&e, "txt2img", "--model", model, "--prompt", "x", "--out", out, "--width", "32",
+                "--height", "32", "--steps", "1", "--slg-scale", "2", "--slg-layers", "1,7",
+                "--quiet", NULL);
+  test_check (rc == 1 && strstr (e, "skip-layer index 7 is beyond this model's 2 blocks "
+              "(valid: 0 to 1)"), "skip layer beyond the depth: %s", e);
+  g_free (e);
+  /* a --model that is a FIFO says so */
+  {
+    char *fifo = path_in ("fifo");
+    rc = run_cli (&e, "txt2img", "--model", fifo, "--prompt", "x", "--out", out, NULL);
+    test_check (rc == 1 && strstr (e, "is a named pipe (FIFO), which cannot be a model"),
+                "--model FIFO: %s", e);
+    g_free (e);
+    g_free (fifo);
+  }
+  /* the random seed: full 32-bit range, two runs in the same second differ */
+  {
+    char *e2 = NULL;
+    char *none = path_in ("none.safetensors");
+    run_cli (&e, "txt2img", "--model", none, "--prompt", "x", "--out", out, NULL);
+    run_cli (&e2, "txt2img", "--model", none, "--prompt", "x", "--out", out, NULL);
+    g_free (none);
+    test_check (strstr (e, "seed ") && strstr (e2, "seed ") && strcmp (e, e2) != 0,
+                "random seeds differ: %s / %s", e, e2);
+    g_free (e);
+    g_free (e2);
+  }
+  /* T5 config.json that contradicts the weights (2 heads) */
+  {
+    char                      *cfg = g_build_filename (model, "text_encoder_3", "config.json",
+                                                       NULL);
+    char                      *text = NULL;
+    struct sd35_engine_options o;
+    sd35_engine              *eng = NULL;
+    if (g_file_get_contents (cfg, &text, NULL, NULL) && strstr (text, "\"num_heads\": 2"))
+      {
+        GString *t = g_string_new (text);
+        g_string_replace (t, "\"num_heads\": 2", "\"num_heads\": 4", 1);
+        g_file_set_contents (cfg, t->str, -1, NULL);
+        g_string_free (t, TRUE);
+        sd35_engine_options_init (&o);
+        o.model_path = model;
+        o.backend = SD35_BACKEND_CPU;
+        o.n_threads = 2;
+        expect ("T5 num_heads vs weights", sd35_engine_open (&o, &eng, &err), &err,
+                SD35_ERR_FORMAT, "config.json says num_heads 4, but the weights have 2 heads "
+                "(relative_attention_bias [32, 2]); the config and the weights do not belong "
+                "together", NULL);
+        sd35_engine_free (eng);
+        sd35_error_clear (&err);
+      }
+    else
+      test_check (0, "the test model's T5 config has \"num_heads\": 2");
+    g_free (text);
+    g_free (cfg);
+  }
+  g_free (model);
+  g_free (out);
+}
+
 int
 main (void)
 {
@@ -502,6 +651,7 @@ main (void)
   test_images ();
   test_tokenizers ();
   test_shard_index ();
+  test_cli_and_engine ();
   test_remove_tree (tmp);
   free (tmp);
   return test_exit ();
