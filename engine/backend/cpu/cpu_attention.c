@@ -50,30 +50,39 @@ attn_pack (const struct attn_job *j, int64_t b, int64_t h, float *kp, float *vp)
       }
 }
 
-/* query rows [i_begin, i_end) of head (b, h), from packed kp/vp; s: [GEMM_MR, Lp] scratch */
+/* scratch of attn_rows, in floats: scores [MR][Lp], packed probabilities [Lp][MR], packed
+ * queries [dh][MR] */
+#define ATTN_SCRATCH(L, dh) ((size_t) (2 * GEMM_MR * ROUND16 (L) + GEMM_MR * (dh)))
+
+/* query rows [i_begin, i_end) of head (b, h), from packed kp/vp; s: ATTN_SCRATCH floats */
 static void
 attn_rows (const struct attn_job *j, int64_t b, int64_t h, const float *kp, const float *vp,
            float *s, int64_t i_begin, int64_t i_end)
 {
   const int64_t L = j->L, H = j->H, dh = j->dh, row = 3 * H * dh, Lp = ROUND16 (L);
   const float  *base = j->qkv + b * L * row;
-  float         acc[GEMM_MR * GEMM_NR];
+  float        *pa = s + GEMM_MR * Lp, *qa = pa + GEMM_MR * Lp;
+  float         acc[GEMM_MR * GEMM_NR] __attribute__ ((aligned (32)));
+  static const float zero[GEMM_NR];
+  cpu_micro_fn  micro = cpu_gemm_micro ();
 
   for (int64_t i0 = i_begin; i0 < i_end; i0 += GEMM_MR)
     {
-      int64_t      mr = i_end - i0 < GEMM_MR ? i_end - i0 : GEMM_MR;
-      int64_t      n_keys = j->causal ? i0 + mr : L;  /* later keys are masked for all rows */
-      const float *a[GEMM_MR];
-      float        mx[GEMM_MR], sum[GEMM_MR];
+      int64_t mr = i_end - i0 < GEMM_MR ? i_end - i0 : GEMM_MR;
+      int64_t n_keys = j->causal ? i0 + mr : L;  /* later keys are masked for all rows */
+      float   sum[GEMM_MR];
 
-      for (int r = 0; r < GEMM_MR; r++)  /* a short tile repeats its last row */
-        a[r] = base + (i0 + (r < mr ? r : mr - 1)) * row + h * dh;
+      /* qa[d][r] = q[i0 + r][d] (a short tile repeats its last row) */
+      for (int r = 0; r < GEMM_MR; r++)
+        {
+          const float *q = base + (i0 + (r < mr ? r : mr - 1)) * row + h * dh;
+          for (int64_t d = 0; d < dh; d++)
+            qa[d * GEMM_MR + r] = q[d];
+        }
       /* scores s[r][k] = scale·q·k (+ bias), −inf where masked */
       for (int64_t kb = 0; kb * GEMM_NR < n_keys; kb++)
         {
-          for (int t = 0; t < GEMM_MR * GEMM_NR; t++)
-            acc[t] = 0.0f;
-          cpu_gemm_micro (acc, a, kp + kb * dh * GEMM_NR, dh);
+          micro (dh, qa, kp + kb * dh * GEMM_NR, acc, GEMM_NR, zero);
           for (int64_t r = 0; r < mr; r++)
             for (int64_t c = 0; c < GEMM_NR; c++)
               {
@@ -88,29 +97,29 @@ attn_rows (const struct attn_job *j, int64_t b, int64_t h, const float *kp, cons
                 s[r * Lp + k] = v;
               }
         }
-      for (int64_t r = 0; r < mr; r++)
+      /* softmax numerators (max subtracted), packed as pa[k][r] for p·v */
+      for (int64_t r = 0; r < GEMM_MR; r++)
         {
-          float *sr = s + r * Lp;
-          mx[r] = -INFINITY;
-          sum[r] = 0.0f;
+          float *sr = s + (r < mr ? r : mr - 1) * Lp, mx = -INFINITY;
+          if (r < mr)
+            {
+              for (int64_t k = 0; k < n_keys; k++)
+                mx = sr[k] > mx ? sr[k] : mx;
+              sum[r] = cpu_exp_sub_sum (sr, n_keys, mx);
+            }
           for (int64_t k = 0; k < n_keys; k++)
-            mx[r] = sr[k] > mx[r] ? sr[k] : mx[r];
-          for (int64_t k = 0; k < n_keys; k++)
-            sum[r] += (sr[k] = expf (sr[k] - mx[r]));  /* exp(−inf) = 0 for masked keys */
+            pa[k * GEMM_MR + r] = sr[k];
         }
       /* out = p·v / Σp */
-      for (int r = 0; r < GEMM_MR; r++)
-        a[r] = s + (r < mr ? r : mr - 1) * Lp;
       for (int64_t db = 0; db * GEMM_NR < dh; db++)
         {
-          for (int t = 0; t < GEMM_MR * GEMM_NR; t++)
-            acc[t] = 0.0f;
-          cpu_gemm_micro (acc, a, vp + db * L * GEMM_NR, n_keys);
+          micro (n_keys, pa, vp + db * L * GEMM_NR, acc, GEMM_NR, zero);
           for (int64_t r = 0; r < mr; r++)
             {
               float *o = j->out + (b * L + i0 + r) * H * dh + h * dh + db * GEMM_NR;
+              float  inv = 1.0f / sum[r];
               for (int64_t c = 0; c < GEMM_NR && db * GEMM_NR + c < dh; c++)
-                o[c] = acc[r * GEMM_NR + c] / sum[r];
+                o[c] = acc[r * GEMM_NR + c] * inv;
             }
         }
     }
@@ -124,7 +133,7 @@ attn_range_heads (void *ctx, int64_t begin, int64_t end)
   const int64_t    Lp = ROUND16 (j->L), dhp = ROUND16 (j->dh);
   float           *kp = malloc ((size_t) (Lp * j->dh) * sizeof (float));
   float           *vp = malloc ((size_t) (dhp * j->L) * sizeof (float));
-  float           *s = malloc ((size_t) (GEMM_MR * Lp) * sizeof (float));
+  float           *s = malloc (ATTN_SCRATCH (j->L, j->dh) * sizeof (float));
 
   if (kp == NULL || vp == NULL || s == NULL)
     __atomic_store_n (&j->oom, 1, __ATOMIC_RELAXED);
@@ -154,7 +163,7 @@ attn_range_rows (void *ctx, int64_t begin, int64_t end)
 {
   struct attn_rows_job *r = ctx;
   const int64_t         L = r->j->L;
-  float                *s = malloc ((size_t) (GEMM_MR * ROUND16 (L)) * sizeof (float));
+  float                *s = malloc (ATTN_SCRATCH (L, r->j->dh) * sizeof (float));
 
   if (s == NULL)
     __atomic_store_n (&r->j->oom, 1, __ATOMIC_RELAXED);

@@ -9,7 +9,7 @@
  * the micro-kernel and the widening use intrinsics (target attributes, picked at run time),
  * and plain C with GCC vector types elsewhere, so one binary runs on every x86-64.
  * Work is split over column panels (or over row tiles when N is narrow) across the threads.
- * cpu_gemm_micro (4×16 on unpacked rows) is the kernel attention uses. */
+ * Attention runs on the same micro-kernel (cpu_gemm_micro ()). */
 #include "cpu_ops.h"
 
 #include <stdlib.h>
@@ -32,37 +32,8 @@ cpu_matmul_naive (float *out, const float *in, const float *w, const float *b, i
       }
 }
 
-typedef float v8f __attribute__ ((vector_size (32)));
 typedef float v4f __attribute__ ((vector_size (16)));
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define GEMM_CLONES __attribute__ ((target_clones ("arch=x86-64-v3", "default")))
-#else
-#define GEMM_CLONES
-#endif
-
-/* acc[MR][NR] += Σ_k a_i[k] · panel[k][j]   (a_i: MR row pointers, panel: [kc][NR]);
- * also used by cpu_attention.c for q·kᵀ and p·v tiles */
-GEMM_CLONES void
-cpu_gemm_micro (float *acc, const float *const *a, const float *panel, int64_t kc)
-{
-  v8f c[GEMM_MR][2];
-
-  memcpy (c, acc, sizeof c);
-  for (int64_t k = 0; k < kc; k++)
-    {
-      v8f b0, b1;
-      memcpy (&b0, panel + k * GEMM_NR, sizeof b0);
-      memcpy (&b1, panel + k * GEMM_NR + 8, sizeof b1);
-      for (int i = 0; i < GEMM_MR; i++)
-        {
-          float x = a[i][k];
-          c[i][0] += x * b0;
-          c[i][1] += x * b1;
-        }
-    }
-  memcpy (acc, c, sizeof c);
-}
 
 /* ---- the GEMM ---------------------------------------------------------------------------
  * Activations: packed once per call into tiles of PACK_MR rows, [kc][PACK_MR] per K block
@@ -70,12 +41,10 @@ cpu_gemm_micro (float *acc, const float *const *a, const float *panel, int64_t k
  * of NR columns × KC (16 KiB, stays in L1) with the dtype's widen function and runs every
  * row tile over it, so each weight element is converted once per call.  The micro-kernel
  * keeps a 6×16 tile of `out` in 12 AVX2 registers (2 loads + 6 broadcasts per 12 FMAs). */
-#define PACK_MR 6
+#define PACK_MR GEMM_MR
 
 int cpu_gemm_force_generic = 0;
 
-typedef void (*gemm_micro_fn) (int64_t kc, const float *a, const float *b, float *c,
-                               int64_t ldc, const float *init);
 
 /* c[i][j] (i < 6, j < 16, row stride ldc) = (init ? init[j] : c[i][j]) + Σ_k a[k·6+i]·b[k·16+j]
  * Plain C with GCC vector types: what runs on a CPU without AVX2. */
@@ -141,7 +110,7 @@ micro_avx2 (int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; k++)
     {
-      __m256 b0 = _mm256_load_ps (b), b1 = _mm256_load_ps (b + 8);
+      __m256 b0 = _mm256_loadu_ps (b), b1 = _mm256_loadu_ps (b + 8);
       MICRO_ROW (0) MICRO_ROW (1) MICRO_ROW (2) MICRO_ROW (3) MICRO_ROW (4) MICRO_ROW (5)
       a += PACK_MR;
       b += GEMM_NR;
@@ -156,6 +125,16 @@ micro_avx2 (int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
 #undef MICRO_ROW
 #endif
 
+cpu_micro_fn
+cpu_gemm_micro (void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (cpu_has_avx2_fma () && !cpu_gemm_force_generic)
+    return micro_avx2;
+#endif
+  return micro_generic;
+}
+
 struct gemm_job
 {
   float                          *out;
@@ -163,7 +142,7 @@ struct gemm_job
   float                          *ap;  /* packed activations, Mp·K floats */
   const void                     *w;
   const struct cpu_weight_format *fmt;
-  gemm_micro_fn                   micro;
+  cpu_micro_fn                    micro;
   const float                    *b;
   int64_t                         M, N, K, Mp;
   enum op_act                     act;
@@ -230,8 +209,7 @@ gemm_block (const struct gemm_job *j, float *panel, int64_t t0, int64_t t1, int6
                 }
               if (last && j->act != ACT_NONE)
                 for (int64_t i = 0; i < mr; i++)
-                  for (int64_t c = 0; c < nr; c++)
-                    o[i * N + c] = cpu_act1 (o[i * N + c], j->act);
+                  cpu_act_row (o + i * N, nr, j->act);
             }
         }
     }
@@ -286,11 +264,7 @@ cpu_gemm (struct backend *be, float *out, const float *in, const void *w,
     }
   j.out = out, j.in = in, j.w = w, j.b = b, j.M = M, j.N = N, j.K = K, j.act = act;
   j.Mp = n_row * PACK_MR;
-  j.micro = micro_generic;
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (cpu_has_avx2_fma () && !cpu_gemm_force_generic)
-    j.micro = micro_avx2;
-#endif
+  j.micro = cpu_gemm_micro ();
   if (sd35_mul_size ((size_t) j.Mp, (size_t) K, &ap_floats) != 0 ||
       ap_floats > SIZE_MAX / sizeof (float) ||
       posix_memalign ((void **) &j.ap, 64, ap_floats * sizeof (float)) != 0)

@@ -44,16 +44,25 @@ float *cpu_scratch (struct backend *be, size_t n, const char *what);
 
 /* --- plain kernels --------------------------------------------------------------------- */
 float cpu_act1 (float x, enum op_act act);
+/* x[i] = act(x[i]) for i < n: AVX2 for GELU-tanh, SiLU and quick GELU (a vector e^x, a few
+ * ulp from cpu_act1), cpu_act1 otherwise */
+void cpu_act_row (float *x, int64_t n, enum op_act act);
+/* x[i] = e^(x[i] − mx) for i < n (e^−inf = 0), returns Σ x[i]: softmax's numerator */
+float cpu_exp_sub_sum (float *x, int64_t n, float mx);
 void cpu_matmul_naive (float *out, const float *in, const float *w, const float *b,
                        int64_t M, int64_t N, int64_t K, enum op_act act);
 /* out[M,N] = act(in[M,K]·w[N,K]ᵀ + b): blocked, threaded; w of dtype w_dtype (F32/F16/BF16). */
 void cpu_gemm (struct backend *be, float *out, const float *in, const void *w,
                enum sd35_dtype w_dtype, const float *b, int64_t M, int64_t N, int64_t K,
                enum op_act act);
-/* the GEMM micro-kernel: acc[MR·NR] += Σ_k a[i][k] · panel[k·NR + j], i < MR, j < NR */
-#define GEMM_MR 4    /* rows of the micro-tile */
+/* the GEMM micro-kernel (AVX2/FMA or generic, picked at run time):
+ * c[i][j] (i < MR, j < NR, row stride ldc) = (init ? init[j] : c[i][j]) + Σ_k a[k·MR+i]·b[k·NR+j]
+ * a: MR rows packed [kc][MR]; b: a panel [kc][NR] (32-byte aligned).  Attention uses it too. */
+#define GEMM_MR 6    /* rows of the micro-tile */
 #define GEMM_NR 16   /* columns of the micro-tile = one packed panel */
-void cpu_gemm_micro (float *acc, const float *const *a, const float *panel, int64_t kc);
+typedef void (*cpu_micro_fn) (int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                              const float *init);
+cpu_micro_fn cpu_gemm_micro (void);
 #define GEMM_KC 256  /* reduction block: a weight panel is KC·NR·4 = 16 KiB (half of L1) */
 
 /* The weight side of cpu_gemm, one entry per storage dtype (cpu_gemm_pack.c): widen (or
