@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "bench.h"
+#include "cpu_ops.h"
+#include "cpu_peak.h"
 #include "cli.h"
 #include "commands.h"
 #include "error.h"
@@ -236,6 +238,29 @@ cmd_bench (int argc, char **argv)
               "(%.1f TFLOP, %.1f TFLOP/s)\n", steps, prompts, steps, e2e, flop / 1e12,
               flop / (e2e * 1e-3) / 1e12);
       printf ("denoising alone: %d × step = %.1f ms\n", steps, steps * step.ms_median);
+    }
+  if (cpu && gemm.ran && gemm.cpu_s_sum > 0)
+    {
+      /* the GEMM against this machine's FMA peak, both by CPU time (what a shared machine
+       * leaves meaningful) and by the wall clock */
+      int    nt = cpu_threads (be);
+      double ghz = cpu_peak_nominal_ghz (), fpc = cpu_peak_flop_per_cycle ();
+      double nominal = nt * ghz * fpc, measured = nt * cpu_peak_measured_gflops_per_core ();
+      double by_cpu = gemm.flop * gemm.runs / (gemm.cpu_s_sum / nt) / 1e9;
+      double by_wall = gemm.flop / (gemm.ms_median * 1e-3) / 1e9;
+      printf ("\nCPU FMA peak (fp32), %d threads: nominal %d × %.2f GHz (/proc/cpuinfo) × %.0f "
+              "FLOP/cycle (2 FMA units × 8 lanes × 2) = %.1f GFLOP/s", nt, nt, ghz, fpc,
+              nominal);
+      if (measured > 0)
+        printf ("; measured %.1f GFLOP/s (register-only FMA loop, CPU time: the clock the "
+                "cores really run at)", measured);
+      printf ("\nCPU GEMM %d³ (bf16 weights): %.1f GFLOP/s by CPU time = %.0f%% of the nominal "
+              "peak", gemm_n, by_cpu, nominal > 0 ? 100.0 * by_cpu / nominal : 0.0);
+      if (measured > 0)
+        printf (", %.0f%% of the measured one", 100.0 * by_cpu / measured);
+      printf ("; %.1f GFLOP/s by the wall clock%s\n", by_wall,
+              by_wall < 0.8 * by_cpu ? " (lower: the machine is shared, other processes "
+                                       "had the cores part of the time)" : "");
     }
   printf ("peak backend memory (largest stage, weights + activations): %.1f MiB\n",
           MIB (peak_all));

@@ -19,6 +19,17 @@ bench_now_ms (void)
   return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
 }
 
+/* CPU seconds of this process, all threads: the measure that a shared machine leaves
+ * meaningful (wall time there depends on the other users) */
+static double
+bench_cpu_s (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
 static int
 cmp_double (const void *a, const void *b)
 {
@@ -241,15 +252,19 @@ stage_begin (struct backend *be, struct bench_stage *r)
 #define TIMED_RUNS(be, r, warmup, iters, st, body)                                          \
   for (int run_ = 0; run_ < (warmup) + (iters) && (st) == SD35_OK; run_++)                  \
     {                                                                                       \
-      double t0_;                                                                           \
+      double t0_, c0_;                                                                      \
       op_synchronize (be);                                                                  \
       t0_ = bench_now_ms ();                                                                \
+      c0_ = bench_cpu_s ();                                                                 \
       body;                                                                                 \
       op_synchronize (be);                                                                  \
       if ((st) == SD35_OK)                                                                  \
         (st) = backend_check ((be), err);                                                   \
       if (run_ >= (warmup))                                                                 \
-        (r)->ms[(r)->runs++] = bench_now_ms () - t0_;                                       \
+        {                                                                                   \
+          (r)->cpu_s_sum += bench_cpu_s () - c0_;                                           \
+          (r)->ms[(r)->runs++] = bench_now_ms () - t0_;                                     \
+        }                                                                                   \
     }
 
 static enum sd35_status
@@ -312,6 +327,7 @@ bench_gemm (struct backend *be, int n, int warmup, int iters, struct bench_stage
   });
   for (int i = 0; i < r->runs; i++)
     r->ms[i] /= reps;
+  r->cpu_s_sum /= reps;
   if (st == SD35_OK)
     {
       tensor_to_f32 (out, host);  /* host holds n·n floats */

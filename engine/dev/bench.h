@@ -35,6 +35,8 @@ struct bench_stage
   size_t weight_bytes;           /* backend bytes held by the stage's weights */
   size_t peak_bytes;             /* backend peak during the stage (weights + activations) */
   double build_ms;               /* building the random model */
+  double cpu_s_sum;              /* process CPU seconds of the timed runs, summed (per GEMM
+                                  * for the gemm stage) */
   int    finite;                 /* 1: every output value finite */
   double out_absmax;             /* max |output| of the last run */
 };
