@@ -1,5 +1,7 @@
 /* api.c — the small value helpers of sd35.h: option/parameter defaults, names, per-variant
  * defaults (sd3_infer.py CONFIGS), result cleanup.  The engine itself is in engine.c. */
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,4 +139,33 @@ sd35_result_clear (struct sd35_result *r)
   free (r->noise);
   free (r->sigmas);
   memset (r, 0, sizeof *r);
+}
+
+int
+sd35_lora_spec_parse (const char *spec, char *path, size_t path_size, double *strength)
+{
+  const char *colon;
+  size_t      len;
+  double      s = 1.0;
+
+  if (spec == NULL || path == NULL || path_size == 0 || strength == NULL)
+    return -1;
+  len = strlen (spec);
+  colon = strrchr (spec, ':');
+  if (colon != NULL && colon[1] != '\0')
+    {
+      char *end = NULL;
+      errno = 0;
+      s = strtod (colon + 1, &end);
+      if (errno == 0 && end != colon + 1 && *end == '\0')
+        len = (size_t) (colon - spec);
+      else
+        s = 1.0;  /* "C:/x.safetensors": the part after ':' is no number */
+    }
+  if (len == 0 || len >= path_size || !isfinite (s))
+    return -1;
+  memcpy (path, spec, len);
+  path[len] = '\0';
+  *strength = s;
+  return 0;
 }

@@ -190,6 +190,11 @@ const char      *sd35_engine_lora_report (const sd35_engine *engine);
  * models/loras/ when the model is in models/checkpoints/ (or any sibling folder), with their
  * subfolders; sorted.  A NULL-terminated array (empty when none), free with sd35_strv_free. */
 char **sd35_find_loras (const char *model_path);
+/* "FILE[:STRENGTH]" (the CLI's --lora, the plug-in's "loras" argument) → path (copied into
+ * path[path_size]) and strength (1 when absent; the part after the last ':' is a strength
+ * only when it is a whole number, so "C:/x.safetensors" stays a path).  0, or -1 when empty,
+ * too long or the strength is not finite. */
+int    sd35_lora_spec_parse (const char *spec, char *path, size_t path_size, double *strength);
 void   sd35_strv_free (char **strv);
 const struct sd35_model_info *sd35_engine_info (const sd35_engine *engine);
 /* Backend memory of this engine (weights + activations, bytes; the CPU backend counts the

@@ -178,28 +178,11 @@ cli_parse_loras (const char *cmd, const struct cli_str_list *list, struct sd35_l
 
   for (int i = 0; i < list->n && i < 32; i++)
     {
-      const char *v = list->values[i], *colon = strrchr (v, ':');
-      char       *end = NULL;
-      double      s = 1.0;
-      size_t      len = strlen (v);
-
-      if (colon != NULL && colon[1] != '\0')
-        {
-          errno = 0;
-          s = strtod (colon + 1, &end);
-          if (errno == 0 && end != colon + 1 && *end == '\0')
-            len = (size_t) (colon - v);
-          else
-            s = 1.0;
-        }
-      if (len == 0 || len >= sizeof paths[i])
-        return cli_fail (cmd, "--lora expects FILE[:STRENGTH], got '%s'", v), -1;
-      if (!isfinite (s))
-        return cli_fail (cmd, "--lora %s: the strength must be a finite number", v), -1;
-      memcpy (paths[i], v, len);
-      paths[i][len] = '\0';
+      if (sd35_lora_spec_parse (list->values[i], paths[i], sizeof paths[i],
+                                &out[i].strength) != 0)
+        return cli_fail (cmd, "--lora expects FILE[:STRENGTH] with a finite strength, got "
+                         "'%s'", list->values[i]), -1;
       out[i].path = paths[i];
-      out[i].strength = s;
     }
   return 0;
 }

@@ -293,6 +293,7 @@ run (int argc, char **argv, int img2img)
   uint8_t                   *init = NULL;
   int                        rc, seen_seed = 0;
   struct timespec            t0, t1;
+  struct sd35_lora           loras[32];
 
   memset (&o, 0, sizeof o);
   o.width = o.height = 1024;
@@ -372,7 +373,8 @@ run (int argc, char **argv, int img2img)
     return cli_fail_err (cmd, &err);
   if (img2img && o.init == NULL)
     return cli_fail (cmd, "--init IMAGE.png is required"), 2;
-  if (cli_engine_options (cmd, &o.model, &eo) != 0)
+  if (cli_engine_options (cmd, &o.model, &eo) != 0 ||
+      cli_parse_loras (cmd, &o.loras, loras) != 0)
     return 2;
   if (tri_state (cmd, "--offload-text-encoders", o.offload, 1, 0, -1,
                  &eo.offload_text_encoders) != 0 ||
@@ -477,9 +479,6 @@ run (int argc, char **argv, int img2img)
     }
   if (o.loras.n > 0)
     {
-      struct sd35_lora loras[32];
-      if (cli_parse_loras (cmd, &o.loras, loras) != 0)
-        goto done;
       if (sd35_engine_set_loras (engine, loras, o.loras.n, &err) != SD35_OK)
         {
           rc = cli_fail_err (cmd, &err);

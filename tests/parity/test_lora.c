@@ -392,6 +392,35 @@ main (int argc, char **argv)
   g_free (img);
   sd35_engine_free (e);
 
+  /* the CLI: --lora changes the image, --lora FILE:0 does not */
+  if (backend == SD35_BACKEND_CPU && getenv ("SD35_CLI") != NULL)
+    {
+      char  outs[3][1024], lora0[1100], lora1[1100];
+      gchar *png[3] = { NULL, NULL, NULL };
+      gsize  len[3] = { 0, 0, 0 };
+
+      snprintf (lora0, sizeof lora0, "%s:0", path);
+      snprintf (lora1, sizeof lora1, "%s:0.8", path);
+      for (int i = 0; i < 3; i++)
+        {
+          char *cli[] = { (char *) getenv ("SD35_CLI"), "txt2img", "--model", base_dir,
+                          "--backend", "cpu", "--prompt", (char *) prompt, "--width", "64",
+                          "--height", "64", "--steps", "2", "--seed", "7", "--out", outs[i],
+                          "--quiet", "--lora", i == 1 ? lora0 : lora1, NULL };
+          snprintf (outs[i], sizeof outs[i], "%s/cli%d.png", tmp, i);
+          if (i == 0)
+            cli[19] = NULL;  /* no --lora */
+          test_check (test_run_argv (cli) == 0, "CLI run %d", i);
+          g_file_get_contents (outs[i], &png[i], &len[i], NULL);
+        }
+      test_check (png[0] && png[1] && len[0] == len[1] && memcmp (png[0], png[1], len[0]) == 0,
+                  "CLI: --lora FILE:0 writes the same PNG as no --lora");
+      test_check (png[0] && png[2] && (len[0] != len[2] || memcmp (png[0], png[2], len[0]) != 0),
+                  "CLI: --lora FILE:0.8 changes the PNG");
+      for (int i = 0; i < 3; i++)
+        g_free (png[i]);
+    }
+
   g_free (kohya_img);
   g_free (base);
   st_close (expected);
