@@ -560,54 +560,15 @@ static const struct backend_ops cuda_ops = {
 
 #include "op_describe.h"
 
-#include <type_traits>
-
-/* After op `name` ran: synchronise, check, and put the op and its arguments before the first
- * error's message. */
-template <typename... A>
+/* after every op in sync-check mode: wait for the stream and collect any error */
 static void
-sync_check_after (struct backend *be, int was_ok, const char *name, A... a)
+cuda_sync_after (struct backend *be)
 {
-  char what[600], msg[sizeof be->err.message];
-
-  if (!was_ok)
-    return;
-  if (!backend_failed (be))
-    {
-      cudaError_t e = cudaStreamSynchronize (cuda_impl_of (be)->stream);
-      if (e == cudaSuccess)
-        e = cudaGetLastError ();
-      if (e != cudaSuccess)
-        cuda_record (be, e, "cudaStreamSynchronize after the op", __FILE__, __LINE__);
-    }
-  if (!backend_failed (be))
-    return;
-  op_describe (what, sizeof what, name, a...);
-  {
-    struct op_text o = { msg, sizeof msg };   /* truncates the tail, if it must */
-    op_text_add (&o, "%s failed: ", what);
-    op_text_add (&o, "%s", be->err.message);
-  }
-  memcpy (be->err.message, msg, sizeof msg);
-}
-
-template <typename R, typename... A>
-static R
-sync_checked_run (R (*f) (struct backend *, A...), const char *name, struct backend *be,
-                  A... a)
-{
-  const int was_ok = !backend_failed (be);
-  if constexpr (std::is_void_v<R>)
-    {
-      f (be, a...);
-      sync_check_after (be, was_ok, name, a...);
-    }
-  else
-    {
-      R r = f (be, a...);
-      sync_check_after (be, was_ok, name, a...);
-      return r;
-    }
+  cudaError_t e = cudaStreamSynchronize (cuda_impl_of (be)->stream);
+  if (e == cudaSuccess)
+    e = cudaGetLastError ();
+  if (e != cudaSuccess)
+    cuda_record (be, e, "cudaStreamSynchronize after the op", __FILE__, __LINE__);
 }
 
 template <typename F, F f, int NameIdx> struct sync_checked;
@@ -648,7 +609,7 @@ struct sync_checked<R (*) (struct backend *, A...), f, NameIdx>
   static R
   call (struct backend *be, A... a)
   {
-    return sync_checked_run (f, sync_checked_names[NameIdx], be, a...);
+    return op_run_checked (f, sync_checked_names[NameIdx], cuda_sync_after, be, a...);
   }
 };
 

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <type_traits>
+
 extern "C" {
 #include "ops.h"
 #include "error.h"
@@ -81,6 +83,52 @@ op_describe (char *buf, size_t size, const char *name, A... a)
   op_text_add (&o, "op %s (", name);
   ((op_text_add (&o, i++ ? ", " : ""), op_describe_arg (&o, a)), ...);
   op_text_add (&o, ")");
+}
+
+/* --- the sync-check wrapper (SD35_CUDA_SYNC_CHECK=1) ------------------------------------------
+ * Runs op f; then, unless the backend had already failed before it, after (be) (the CUDA
+ * backend synchronises its stream and checks for errors there); if the backend failed in the
+ * op or in after, the first error's message is prefixed with "op NAME (args…) failed: ". */
+template <typename T> struct op_same { typedef T type; };   /* not deduced from a... */
+
+template <typename R, typename... A>
+static R
+op_run_checked (R (*f) (struct backend *, A...), const char *name,
+                void (*after) (struct backend *), struct backend *be,
+                typename op_same<A>::type... a)
+{
+  const int was_ok = !backend_failed (be);
+  struct finish
+  {
+    static void
+    run (const int ok, void (*aft) (struct backend *), struct backend *b, const char *nm,
+         typename op_same<A>::type... x)
+    {
+      char what[600], msg[sizeof b->err.message];
+      if (!ok)
+        return;
+      if (!backend_failed (b) && aft != NULL)
+        aft (b);
+      if (!backend_failed (b))
+        return;
+      op_describe (what, sizeof what, nm, x...);
+      struct op_text o = { msg, sizeof msg };   /* truncates the tail, if it must */
+      op_text_add (&o, "%s failed: ", what);
+      op_text_add (&o, "%s", b->err.message);
+      memcpy (b->err.message, msg, sizeof msg);
+    }
+  };
+  if constexpr (std::is_void<R>::value)
+    {
+      f (be, a...);
+      finish::run (was_ok, after, be, name, a...);
+    }
+  else
+    {
+      R r = f (be, a...);
+      finish::run (was_ok, after, be, name, a...);
+      return r;
+    }
 }
 
 #endif

@@ -234,16 +234,22 @@ emu_linear (struct backend *be, struct tensor *out, const struct tensor *x,
             const struct tensor *w, const struct tensor *b, int64_t M, int64_t N, int64_t K,
             enum op_act act)
 {
-  struct tensor        tmp;
-  const struct tensor *xr = x;
+  struct tensor        tmp, tmp_b;
+  const struct tensor *xr = x, *br = b;
 
   /* at most GEMV_MAX_M rows of an fp32 input: CUDA's GEMV kernel reads them exactly */
-  tmp.data = NULL;
-  if (M > EMU_GEMV_MAX_M)
-    xr = gemm_input (be, x, &tmp);
-  if (xr != NULL)
-    in (be)->ops->linear (in (be), out, xr, w, b, M, N, K, act);
+  tmp.data = tmp_b.data = NULL;
+  if (M > EMU_GEMV_MAX_M || x->dtype != SD35_F32)
+    {
+      xr = gemm_input (be, x, &tmp);
+      /* cuBLASLt's fused bias is in the output dtype (kernels/gemm.cu: the bf16 twin) */
+      if (out->dtype == SD35_BF16)
+        br = gemm_input (be, b, &tmp_b);
+    }
+  if (xr != NULL && (b == NULL || br != NULL))
+    in (be)->ops->linear (in (be), out, xr, w, br, M, N, K, act);
   gemm_input_done (be, &tmp);
+  gemm_input_done (be, &tmp_b);
   after (be, out, NULL);
 }
 

@@ -301,6 +301,57 @@ check_op_describe (void)
   failures += !ok;
 }
 
+/* op_run_checked (SD35_CUDA_SYNC_CHECK=1's wrapper) on the CPU backend's real ops: an op that
+ * fails, and a fault found only by the check after the op (a stand-in for the GPU's
+ * asynchronous errors), both come out as "op NAME (shapes…) failed: reason"; an earlier
+ * error is left as it was */
+static void
+fake_async_fault (struct backend *be)
+{
+  sd35_set_error (&be->err, SD35_ERR_CUDA, "an illegal memory access was encountered");
+}
+
+static void
+check_sync_checked (void)
+{
+  struct backend   *b = NULL;
+  struct sd35_error err = {};
+  int               ok = backend_cpu_new (1, &b, &err) == SD35_OK;
+  if (!ok)
+    {
+      printf ("FAIL sync-check: CPU backend: %s\n", err.message);
+      failures++;
+      return;
+    }
+  struct tensor *x = tensor_new_act2 (b, 3, 3), *w = tensor_new_act2 (b, 3, 3);
+  /* linear in place is refused by the CPU backend */
+  op_run_checked (b->ops->linear, "linear", NULL, b, x, x, w, (const struct tensor *) NULL,
+                  3, 3, 3, ACT_NONE);
+  const char *want = "op linear ([3,3] F32, [3,3] F32, [3,3] F32, NULL, 3, 3, 3, act 0) failed: ";
+  ok &= strncmp (b->err.message, want, strlen (want)) == 0;
+  printf ("%s sync-check names a failing op: %.110s…\n", ok ? "ok  " : "FAIL", b->err.message);
+  sd35_error_clear (&b->err);
+  op_run_checked (b->ops->add, "add", fake_async_fault, b, x, x, w, 9);
+  int ok2 = strcmp (b->err.message, "op add ([3,3] F32, [3,3] F32, [3,3] F32, 9) failed: an "
+                    "illegal memory access was encountered") == 0;
+  printf ("%s sync-check names the op before an asynchronous fault: %s\n", ok2 ? "ok  " : "FAIL",
+          b->err.message);
+  op_run_checked (b->ops->add, "add", fake_async_fault, b, x, x, w, 9);
+  int ok3 = strstr (b->err.message, "op add (") == b->err.message
+            && strstr (b->err.message + 1, "op add (") == NULL;
+  printf ("%s sync-check leaves an earlier error alone\n", ok3 ? "ok  " : "FAIL");
+  sd35_error_clear (&b->err);
+  struct tensor t = {};
+  t.be = b, t.dtype = SD35_F32, t.ndim = 1, t.shape[0] = 4, t.numel = 4;
+  enum sd35_status st = op_run_checked (b->ops->alloc, "alloc", NULL, b, &t);
+  int ok4 = st == SD35_OK && !backend_failed (b) && t.data != NULL;
+  b->ops->release (b, &t);
+  printf ("%s sync-check passes an op's return value through\n", ok4 ? "ok  " : "FAIL");
+  failures += !ok + !ok2 + !ok3 + !ok4;
+  tensor_free (x), tensor_free (w);
+  backend_free (b);
+}
+
 /* --- norms against the CPU backend -------------------------------------------------------- */
 
 static struct backend *cpu;
@@ -958,6 +1009,7 @@ main (int argc, char **argv)
   check_pool_bookkeeping ();
   check_gemm_plan ();
   check_op_describe ();
+  check_sync_checked ();
   check_im2col ();
   /* mixed dtypes (ops.h): the MMDiT's fp32 stream / adaLN vectors with bf16 activations */
   check_ln_mixed<__nv_bfloat16, float, float> (1, 2, 3, 64);
