@@ -25,6 +25,16 @@ sd35_status_name (enum sd35_status status)
   return "unknown status";
 }
 
+/* Messages quote file contents and prompts (a key, a piece, a word): control characters in
+ * them would break the one-line message, so they become spaces (fuzz findings). */
+static void
+one_line (char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char) *s < 0x20 || *s == 0x7f)
+      *s = ' ';
+}
+
 enum sd35_status
 sd35_set_errorv (struct sd35_error *err, enum sd35_status status, const char *fmt, va_list ap)
 {
@@ -32,6 +42,7 @@ sd35_set_errorv (struct sd35_error *err, enum sd35_status status, const char *fm
     return status;
   err->status = status;
   vsnprintf (err->message, sizeof err->message, fmt, ap);
+  one_line (err->message);
   return status;
 }
 
@@ -59,6 +70,7 @@ sd35_error_prefix (struct sd35_error *err, const char *fmt, ...)
   va_end (ap);
   memcpy (old, err->message, sizeof old);
   snprintf (err->message, sizeof err->message, "%.500s: %.500s", prefix, old);
+  one_line (err->message);
 }
 
 void

@@ -407,7 +407,10 @@ prompt_check_weights (const char *prompt, const char *what, struct sd35_error *e
   for (int i = 0; st == SD35_OK && i < n; i++)
     if (!isfinite ((float) segs[i].weight))  /* applied in fp32 */
       {
-        char *text = g_strstrip (g_utf8_substring (segs[i].text, 0, 40));
+        /* g_utf8_substring reads past the end when asked for more characters than there
+         * are (fuzz_prompt_weights finding, tests/fuzz/corpus_prompt/regress-*) */
+        glong chars = g_utf8_strlen (segs[i].text, -1);
+        char *text = g_strstrip (g_utf8_substring (segs[i].text, 0, MIN (chars, 40)));
         st = sd35_set_error (err, SD35_ERR_ARG, "%s: the weight of \"%s\" is %g; a weight "
                              "must be a finite number (|w| < 3.4e38), e.g. (%s:1.2); escape "
                              "literal parentheses as \\( \\), or set prompt weights to "

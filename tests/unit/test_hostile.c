@@ -159,8 +159,33 @@ test_json (void)
     sd35_error_clear (&err);
   }
   g_free (p);
+  /* a key with a newline in it: the message stays one line (fuzz finding) */
+  put ("newline.json", "{\"a\\nb\": \"x\"}");
+  p = path_in ("newline.json");
+  {
+    struct clip_tokenizer *clip = NULL;
+    expect ("control characters in a quoted key", clip_tokenizer_load (p, p, &clip, &err), &err,
+            SD35_ERR_FORMAT, "entry 'a b' has no id in 0..49407", NULL);
+    sd35_error_clear (&err);
+  }
+  g_free (p);
   g_free (deep);
   g_free (deep_obj);
+}
+
+/* Prompt weights that are not finite: a short text is quoted without reading past its end
+ * (fuzz finding: g_utf8_substring asked for 40 characters of a shorter string). */
+static void
+test_prompt_weights (void)
+{
+  struct sd35_error err = { 0 };
+
+  expect ("weight 1e40", prompt_check_weights ("(y:1e40)", "prompt", &err), &err, SD35_ERR_ARG,
+          "prompt: the weight of \"y\" is 1e+40; a weight must be a finite number", NULL);
+  sd35_error_clear (&err);
+  expect ("weight over a newline", prompt_check_weights ("(a\nb:1e40)", "prompt", &err), &err,
+          SD35_ERR_ARG, "the weight of \"a b\" is 1e+40", NULL);
+  sd35_error_clear (&err);
 }
 
 static void
@@ -646,6 +671,7 @@ main (void)
 {
   tmp = test_make_tmpdir ("hostile");
   test_json ();
+  test_prompt_weights ();
   test_input_kinds ();
   test_outputs ();
   test_images ();
