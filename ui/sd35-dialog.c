@@ -310,6 +310,22 @@ settings_new (Sd35Dialog *self)
   else
     gtk_grid_attach (GTK_GRID (grid), steps, 1, row++, 1, 1);
 
+  /* img2img: Strength right under Steps, whose "steps that run" depend on it */
+  if (self->mode == SD35_MODE_IMG2IMG)
+    {
+      self->strength_adj = gtk_adjustment_new (0.8, 0.01, 1.0, 0.01, 0.1, 0);
+      w = sd35_spin_scale_new (self->strength_adj, 0.01, 1.0, 2, &spin);
+      bind (self->config, "strength", self->strength_adj, "value");
+      g_signal_connect_swapped (self->strength_adj, "value-changed",
+                                G_CALLBACK (sd35_dialog_update_steps_run), self);
+      gtk_widget_set_tooltip_text (w, _("How much to change: low keeps the layer, 1 ignores it"));
+      row_label (GTK_GRID (grid), row, _("St_rength"), spin);
+      gtk_grid_attach (GTK_GRID (grid), w, 1, row++, 1, 1);
+      w = gtk_check_button_new_with_mnemonic (_("Change only the _selection (soft edges kept)"));
+      bind (self->config, "use-selection-mask", w, "active");
+      gtk_grid_attach (GTK_GRID (grid), w, 1, row++, 1, 1);
+    }
+
   self->guidance_adj = gtk_adjustment_new (-1, -1, 50, 0.1, 1, 0);
   w = sd35_spin_scale_new (self->guidance_adj, 0, 15, 1, &spin);
   self->guidance_spin = spin;
@@ -330,21 +346,6 @@ settings_new (Sd35Dialog *self)
                                         _("Euler"), _("DPM++ 2M"));
   row_label (GTK_GRID (grid), row, _("Sa_mpler"), self->sampler_drop);
   gtk_grid_attach (GTK_GRID (grid), self->sampler_drop, 1, row++, 1, 1);
-
-  if (self->mode == SD35_MODE_IMG2IMG)
-    {
-      self->strength_adj = gtk_adjustment_new (0.8, 0.01, 1.0, 0.01, 0.1, 0);
-      w = sd35_spin_scale_new (self->strength_adj, 0.01, 1.0, 2, &spin);
-      bind (self->config, "strength", self->strength_adj, "value");
-      g_signal_connect_swapped (self->strength_adj, "value-changed",
-                                G_CALLBACK (sd35_dialog_update_steps_run), self);
-      gtk_widget_set_tooltip_text (w, _("How much to change: low keeps the layer, 1 ignores it"));
-      row_label (GTK_GRID (grid), row, _("St_rength"), spin);
-      gtk_grid_attach (GTK_GRID (grid), w, 1, row++, 1, 1);
-      w = gtk_check_button_new_with_mnemonic (_("Change only the _selection (soft edges kept)"));
-      bind (self->config, "use-selection-mask", w, "active");
-      gtk_grid_attach (GTK_GRID (grid), w, 1, row++, 1, 1);
-    }
 
   w = sd35_dialog_spin_new (&adj, 1, SD35_MAX_BATCH, 1, 0);
   self->batch_spin = w;
