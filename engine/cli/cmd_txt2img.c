@@ -18,7 +18,6 @@
 #include "safe_file.h"
 #include "safetensors.h"
 #include "sd35.h"
-#include "tokenizer.h"
 
 struct gen_opts
 {
@@ -390,13 +389,12 @@ run (int argc, char **argv, int img2img)
   sd35_params_init (&p);
   p.prompt = o.prompt;
   p.negative_prompt = o.negative ? o.negative : "";
+  /* the weights themselves are checked by sd35_params_check below */
   if (cli_prompt_weights (cmd, o.prompt_weights, &p.prompt_weights) != 0)
-    return 2;
-  if (p.prompt_weights == SD35_PROMPT_WEIGHTS_COMFY)  /* before the model loads */
     {
-      if (prompt_check_weights (p.prompt, "prompt", &err) != SD35_OK ||
-          prompt_check_weights (p.negative_prompt, "negative prompt", &err) != SD35_OK)
-        return cli_fail_err (cmd, &err), 2;
+      free (init);
+      free (mask);
+      return 2;
     }
   p.width = o.width;
   p.height = o.height;

@@ -1,4 +1,4 @@
-/* test_inpaint.c — plugin/inpaint.c, the plan and masks of img2img at native resolution:
+/* test_inpaint.c — plugin/core/inpaint.c, the plan and masks of img2img at native resolution:
  * working sizes near 1 MP (multiples of 16, aspect kept, sides capped), the context clipped
  * to the drawable, the filters against brute-force versions, exact zeros outside the
  * feathered selection, and a sampling mask that fully covers every latent cell the composite
