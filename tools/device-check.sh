@@ -22,7 +22,7 @@
 # the device tool brings back), the summary also on stdout.  Exit status: 0 all passed, 1 any
 # stage failed or timed out, 77 nothing could run (no GPU).
 set -u
-BUNDLE_DIR=.device-bundle
+BUNDLE_DIR=${SD35_DEVICE_BUNDLE:-.device-bundle}
 BUNDLE_MAX=$((60 * 1024 * 1024))   # the device tool carries 64 MiB with the working tree
 
 # --- here: make the bundle -------------------------------------------------------------------
@@ -34,7 +34,9 @@ if [ "${1:-}" = "--bundle" ]; then
     [ -x "$BUILD/$f" ] || { echo "device-check: $BUILD/$f missing: build with CUDA first" \
                                  "(meson setup $BUILD; meson compile -C $BUILD)" >&2; exit 2; }
   done
-  [ -f "$SHARED/golden/manifest.json" ] || { echo "device-check: no goldens in $SHARED" >&2; exit 2; }
+  # SD35_BUNDLE_SHARED=none leaves the goldens out (tests/unit/test_device_check.sh)
+  [ "${SD35_BUNDLE_SHARED:-}" = none ] || [ -f "$SHARED/golden/manifest.json" ] \
+    || { echo "device-check: no goldens in $SHARED" >&2; exit 2; }
   stage=$(mktemp -d) || exit 1
   trap 'rm -rf "$stage"' EXIT
   mkdir -p "$stage/bin" "$stage/lib" "$stage/shared/tokenizers"
@@ -46,15 +48,17 @@ if [ "${1:-}" = "--bundle" ]; then
   for f in "$stage"/bin/*; do ldd "$f"; done | awk '$3 ~ /^\// { print $3 }' | sort -u \
     | grep -vE '/(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libz|ld-linux[^/]*)\.so|/cuda|libcublas' \
     | while read -r lib; do cp -L "$lib" "$stage/lib/"; done
-  cp -r "$SHARED/golden" "$stage/shared/" && cp -r "$SHARED/tokenizers/clip" "$SHARED/tokenizers/t5" \
-    "$stage/shared/tokenizers/" || exit 1
+  if [ "${SD35_BUNDLE_SHARED:-}" != none ]; then
+    cp -r "$SHARED/golden" "$stage/shared/" && cp -r "$SHARED/tokenizers/clip" \
+      "$SHARED/tokenizers/t5" "$stage/shared/tokenizers/" || exit 1
+  fi
   { echo "built on $(uname -n) $(date -u +%FT%TZ) from $(git rev-parse --short HEAD 2>/dev/null)" \
          "($(git status --short 2>/dev/null | wc -l) uncommitted changes)"
     meson introspect --buildoptions "$BUILD" 2>/dev/null | python3 -c 'import json,sys; print({o["name"]: o["value"] for o in json.load(sys.stdin) if o["name"] in ("buildtype","cuda","b_sanitize","b_ndebug")})' 2>/dev/null
     command -v nvcc > /dev/null && nvcc --version | tail -1
   } > "$stage/BUILD-INFO"
   rm -rf "$DEST" && mkdir -p "$DEST" || exit 1
-  tar -C "$stage" -cf - . | xz -6 -T2 > "$DEST/bundle.tar.xz" || exit 1
+  tar -C "$stage" -cf - . | xz "-${SD35_BUNDLE_XZ_LEVEL:-6}" -T2 > "$DEST/bundle.tar.xz" || exit 1
   cp "$stage/BUILD-INFO" "$DEST/"
   size=$(stat -c %s "$DEST/bundle.tar.xz")
   echo "device-check: $DEST/bundle.tar.xz, $((size / 1048576)) MiB (limit $((BUNDLE_MAX / 1048576)))"
