@@ -1,6 +1,7 @@
 /* api.c — the small value helpers of sd35.h: option/parameter defaults, names, per-variant
  * defaults (sd3_infer.py CONFIGS), result cleanup.  The engine itself is in engine.c. */
 #include <errno.h>
+#include <glib.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +157,7 @@ sd35_lora_spec_parse (const char *spec, char *path, size_t path_size, double *st
     {
       char *end = NULL;
       errno = 0;
-      s = strtod (colon + 1, &end);
+      s = g_ascii_strtod (colon + 1, &end);  /* "0.8" in every locale */
       if (errno == 0 && end != colon + 1 && *end == '\0')
         len = (size_t) (colon - spec);
       else
