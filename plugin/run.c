@@ -195,6 +195,16 @@ sd35_run_request (GimpProcedure   *procedure,
       box.height = gen_h;
     }
 
+  /* a huge image or selection is refused before its pixels are read: 30000×30000 would be
+   * gigabytes of input for a picture the engine makes at most SD35_MAX_SIDE wide */
+  if ((gint64) box.width * box.height > (gint64) SD35_MAX_SIDE * SD35_MAX_SIDE
+      || gen_w > SD35_MAX_SIDE || gen_h > SD35_MAX_SIDE)
+    return fail (procedure, GIMP_PDB_EXECUTION_ERROR,
+                 g_error_new (SD35_PLUGIN_ERROR, 0,
+                              _("The area to work on is %d×%d pixels; at most %d×%d can be "
+                                "used. Select a smaller area or scale the image down."),
+                              box.width, box.height, SD35_MAX_SIDE, SD35_MAX_SIDE));
+
   if (request->mode == SD35_MODE_IMG2IMG &&
       ! sd35_run_read_inputs (image, drawables[0], &box, gen_w, gen_h,
                               request->use_selection_mask, &init_rgb, &mask, &error))

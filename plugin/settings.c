@@ -5,10 +5,12 @@
  * starts from it.  Keys: mode, prompt, negative, seed, steps, guidance, sampler, model (file
  * name of the MMDiT), engine-version; a reader ignores keys it does not know.
  */
+#include <math.h>
 #include <string.h>
 
 #include <json-glib/json-glib.h>
 
+#include "json_file.h"
 #include "sd35-plugin.h"
 
 static const gchar *
@@ -95,7 +97,7 @@ sd35_settings_apply (GimpImage           *image,
                      GimpProcedureConfig *config)
 {
   GimpParasite *parasite = gimp_image_get_parasite (image, SD35_PARASITE_NAME);
-  JsonParser   *parser;
+  JsonParser   *parser = NULL;
   JsonObject   *o;
   gchar        *text;
   guint32       size = 0;
@@ -108,27 +110,31 @@ sd35_settings_apply (GimpImage           *image,
   text = g_strndup (data, size);
   gimp_parasite_free (parasite);
 
-  parser = json_parser_new ();
-  if (json_parser_load_from_data (parser, text, -1, NULL) &&
-      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  /* the parasite comes from .xcf files: depth-bounded parse, every member type-checked */
+  if (sd35_json_parse (text, strlen (text), "sd35-settings parasite", &parser, NULL) == SD35_OK
+      && (o = sd35_json_node_object (json_parser_get_root (parser))) != NULL)
     {
-      o = json_node_get_object (json_parser_get_root (parser));
-      if (json_object_has_member (o, "prompt"))
-        g_object_set (config, "prompt", json_object_get_string_member (o, "prompt"), NULL);
-      if (json_object_has_member (o, "negative"))
-        g_object_set (config, "negative-prompt",
-                      json_object_get_string_member (o, "negative"), NULL);
-      if (json_object_has_member (o, "seed"))
-        g_object_set (config, "seed", (gint) json_object_get_int_member (o, "seed"), NULL);
-      if (json_object_has_member (o, "steps"))
-        g_object_set (config, "steps", (gint) json_object_get_int_member (o, "steps"), NULL);
-      if (json_object_has_member (o, "guidance"))
-        g_object_set (config, "guidance", json_object_get_double_member (o, "guidance"), NULL);
-      if (json_object_has_member (o, "sampler"))
-        g_object_set (config, "sampler", json_object_get_string_member (o, "sampler"), NULL);
+      const gchar *str;
+      gint64       num;
+      gdouble      d;
+
+      if ((str = sd35_json_string (o, "prompt")) != NULL)
+        g_object_set (config, "prompt", str, NULL);
+      if ((str = sd35_json_string (o, "negative")) != NULL)
+        g_object_set (config, "negative-prompt", str, NULL);
+      if (sd35_json_int (o, "seed", &num) && num >= 0 && num <= G_MAXINT)
+        g_object_set (config, "seed", (gint) num, NULL);
+      if (sd35_json_int (o, "steps", &num) && num >= 0 && num <= 1000)
+        g_object_set (config, "steps", (gint) num, NULL);
+      if (sd35_json_number (o, "guidance", &d) && d >= -1.0 && d <= 50.0)
+        g_object_set (config, "guidance", d, NULL);
+      if ((str = sd35_json_string (o, "sampler")) != NULL
+          && (strcmp (str, "default") == 0 || strcmp (str, "euler") == 0
+              || strcmp (str, "dpmpp-2m") == 0))
+        g_object_set (config, "sampler", str, NULL);
       ok = TRUE;
     }
-  g_object_unref (parser);
+  g_clear_object (&parser);
   g_free (text);
   return ok;
 }

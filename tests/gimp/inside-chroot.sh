@@ -81,6 +81,18 @@ else
   show "$T/python.log"; echo "FAIL Python-Fu checks (log above)"; rc=1
 fi
 
+# --- hostile inputs through the PDB (tests/gimp/check_hostile.py) ---------------------------
+if [ -z "${SD35_TEST_ONLY:-}" ] || [[ ",$SD35_TEST_ONLY," == *,hostile,* ]]; then
+  echo "### hostile inputs: bad model folder, bad tokenizer files, bomb image"
+  if $G --batch-interpreter=python-fu-eval \
+       -b "exec(open('$SRC/tests/gimp/check_hostile.py').read())" --quit >"$T/hostile.log" 2>&1 &&
+     grep -q '^RESULT: PASS' "$T/hostile.log"; then
+    show "$T/hostile.log"
+  else
+    show "$T/hostile.log"; echo "FAIL hostile-input checks (log above)"; rc=1
+  fi
+fi
+
 # --- Script-Fu --------------------------------------------------------------------------------
 if [ -z "${SD35_TEST_ONLY:-}" ] || [[ ",$SD35_TEST_ONLY," == *,script-fu,* ]]; then
   echo "### Script-Fu checks"
