@@ -261,6 +261,16 @@ seed_input (GtkSpinButton *spin,
   return TRUE;
 }
 
+/* A number chosen by any means (typed, +/−, dice, reuse) is the seed of the next try. */
+static void
+seed_value_changed (GtkAdjustment *adj,
+                    Sd35Dialog    *self)
+{
+  if (! self->building && ! sd35_dialog_seed_locked (self))
+    gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (self->seed_lock), TRUE);
+  seed_store (self);
+}
+
 void
 sd35_dialog_new_random_seed (Sd35Dialog *self)
 {
@@ -331,7 +341,7 @@ sd35_dialog_seed_row_new (Sd35Dialog  *self,
   g_signal_connect (spin, "input", G_CALLBACK (seed_input), self);
   g_signal_connect (dice, "clicked", G_CALLBACK (seed_dice_clicked), self);
   g_signal_connect (self->seed_reuse, "clicked", G_CALLBACK (seed_reuse_clicked), self);
-  g_signal_connect_swapped (self->seed_adj, "value-changed", G_CALLBACK (seed_store), self);
+  g_signal_connect (self->seed_adj, "value-changed", G_CALLBACK (seed_value_changed), self);
   g_signal_connect_swapped (self->seed_lock, "toggled", G_CALLBACK (seed_store), self);
   seed_store (self);
 
