@@ -165,6 +165,14 @@ load_diffusion (struct sd35_engine *e, int force_turbo, struct sd35_error *err)
 
   if (open_file (f->mmdit, "MMDiT", &e->mmdit_file, err) != SD35_OK)
     return err->status;
+  {
+    /* a GGUF says which model family it holds (ComfyUI-GGUF: "sd3", "flux", "sdxl" ...) */
+    const char *arch = st_metadata (e->mmdit_file, "general.architecture");
+    if (arch != NULL && strcmp (arch, "sd3") != 0 && strcmp (arch, "sd3.5") != 0)
+      return sd35_set_error (err, SD35_ERR_FORMAT, "%s holds a \"%s\" model (its "
+                             "general.architecture), not SD3 / SD3.5: use an SD3.5 .gguf "
+                             "(sd3.5_large / sd3.5_large_turbo / sd3.5_medium)", f->mmdit, arch);
+  }
   e->info.variant = model_detect_variant (e->mmdit_file, f->mmdit, force_turbo);
   st_file_set_registry (e->mmdit_file, e->registry[LORA_MMDIT]);
   if (mmdit_load (e->be, e->mmdit_file, prefix_of (e->mmdit_file, "model.diffusion_model."),

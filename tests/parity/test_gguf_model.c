@@ -190,6 +190,35 @@ main (void)
   }
 
   link_or_die (tiny, beside);  /* the official single file beside the GGUF: its VAE */
+
+  /* a GGUF of another model family (general.architecture) is refused by name */
+  {
+    char                      *buf = NULL, *other = g_build_filename (q_dir, "other.gguf", NULL);
+    gsize                      len = 0;
+    struct sd35_engine_options o;
+    struct sd35_error          err = { 0 };
+    sd35_engine               *e = NULL;
+    char                      *at;
+    if (g_file_get_contents (gguf_src, &buf, &len, NULL)
+        && (at = memmem (buf, len, "general.architecture", 20)) != NULL
+        && memcmp (at + 20 + 4 + 8, "sd3", 3) == 0)
+      {
+        memcpy (at + 20 + 4 + 8, "sdx", 3);
+        g_file_set_contents (other, buf, (gssize) len, NULL);
+        sd35_engine_options_init (&o);
+        o.backend = SD35_BACKEND_CPU;
+        o.model_path = other;
+        test_check (sd35_engine_open (&o, &e, &err) == SD35_ERR_FORMAT
+                    && strstr (err.message, "holds a \"sdx\" model") != NULL,
+                    "a GGUF of another family is refused (%s)", err.message);
+        sd35_engine_free (e);
+        unlink (other);
+      }
+    else
+      test_check (0, "general.architecture = sd3 found in %s", gguf_src);
+    g_free (buf);
+    g_free (other);
+  }
   if ((er = open_engine (ref_mmdit)) != NULL && (eq = open_engine (gguf)) != NULL
       && generate (er, "fp32", &rr) && generate (eq, "GGUF Q8_0", &rq))
     {

@@ -135,6 +135,74 @@ test_linear (struct st_file *g, struct st_file *ref)
   free (on);
 }
 
+/* Q8_0 at panel width: 37 rows (two full 16-row panels, which the AVX2 widening takes, and a
+ * short one) × 768, random blocks; quantized linear = fp32-weight linear bit for bit, with the
+ * AVX2 kernels and with the generic C ones. */
+static void
+test_linear_q8_panels (void)
+{
+  const int64_t     M = 13, N = 37, K = 768;
+  const size_t      nb = (size_t) N * (size_t) K / 32;
+  uint8_t          *q = malloc (nb * 34);
+  float            *wf = malloc ((size_t) (N * K) * 4), *x = malloc ((size_t) (M * K) * 4);
+  float            *o[2][2];
+  struct backend   *be = NULL;
+  struct sd35_error err = { 0 };
+  uint32_t          seed = 12345;
+
+  for (size_t b = 0; b < nb; b++)
+    {
+      uint16_t d = sd35_f32_to_f16 (0.001f + 0.0001f * (float) (b % 17));
+      memcpy (q + b * 34, &d, 2);
+      for (int i = 0; i < 32; i++)
+        {
+          seed = seed * 1664525u + 1013904223u;
+          q[b * 34 + 2 + i] = (uint8_t) (seed >> 24);
+        }
+    }
+  sd35_dequantize (SD35_Q8_0, q, wf, nb);
+  for (int64_t i = 0; i < M * K; i++)
+    x[i] = cosf (0.11f * (float) i);
+  if (!test_check (backend_cpu_new (2, &be, &err) == SD35_OK, "cpu backend (%s)", err.message))
+    return;
+  for (int generic = 0; generic < 2; generic++)
+    {
+      const int64_t  shape[2] = { N, K }, xs[2] = { M, K };
+      struct tensor  wq = { 0 }, w32 = { 0 };
+      struct tensor *in = tensor_from_f32 (be, x, 2, xs);
+      struct tensor *a = tensor_new_act2 (be, M, N), *b = tensor_new_act2 (be, M, N);
+
+      cpu_gemm_force_generic = generic;
+      wq.ndim = w32.ndim = 2;
+      memcpy (wq.shape, shape, sizeof shape);
+      memcpy (w32.shape, shape, sizeof shape);
+      be->ops->weight_from_host (be, &wq, q, SD35_Q8_0, WEIGHT_MATRIX);
+      be->ops->weight_from_host (be, &w32, wf, SD35_F32, WEIGHT_MATRIX);
+      op_linear (be, a, in, &wq, NULL, M, N, K, ACT_NONE);
+      op_linear (be, b, in, &w32, NULL, M, N, K, ACT_NONE);
+      o[generic][0] = malloc ((size_t) (M * N) * 4);
+      o[generic][1] = malloc ((size_t) (M * N) * 4);
+      tensor_to_f32 (a, o[generic][0]);
+      tensor_to_f32 (b, o[generic][1]);
+      test_check (!backend_failed (be) && memcmp (o[generic][0], o[generic][1], M * N * 4) == 0,
+                  "Q8_0 [37, 768] linear (%s widening) equals the fp32-weight linear bit for bit",
+                  generic ? "generic C" : "AVX2 where the CPU has it");
+      tensor_free (in);
+      tensor_free (a);
+      tensor_free (b);
+      be->ops->release (be, &wq);
+      be->ops->release (be, &w32);
+    }
+  cpu_gemm_force_generic = 0;
+  for (int g = 0; g < 2; g++)
+    for (int i = 0; i < 2; i++)
+      free (o[g][i]);
+  backend_free (be);
+  free (q);
+  free (wf);
+  free (x);
+}
+
 /* --- a GGUF built by hand, for the refusals ------------------------------------------------ */
 
 struct gb
@@ -395,6 +463,7 @@ main (void)
   st_close (ref);
   g_free (gp);
   g_free (rp);
+  test_linear_q8_panels ();
   test_refusals ();
   return test_exit ();
 }
