@@ -6,8 +6,8 @@
  * BF16 (exact: e4m3/e5m2 fit in bf16's 8-bit exponent and 7-bit mantissa), and every vector
  * becomes an owned F32 copy.  Misaligned sources are copied rather than aliased, so no load
  * is ever unaligned.  GGUF block-quantized matrices (Q8_0 … Q6_K) are aliased as they are and
- * dequantized per block inside the GEMM's weight packing (rows must be whole blocks); other
- * quantized tensors (vectors, conv kernels) become owned F32. */
+ * dequantized per block inside the GEMM's weight packing (rows must be whole blocks), as are
+ * tables read by row (pos_embed); other quantized tensors (vectors) become owned F32. */
 #include "cpu_ops.h"
 
 #include <pthread.h>
@@ -212,11 +212,14 @@ cpu_weight_from_host (struct backend *be, struct tensor *t, const void *src,
     default:
       if (sd35_dtype_is_quant (src_dtype))
         {
-          if (use == WEIGHT_MATRIX && t->ndim == 2
-              && t->shape[1] % (int64_t) sd35_dtype_block_elems (src_dtype) == 0)
+          /* matrices (rows of whole blocks: the GEMM widens them per panel) and tables read
+           * by row (op_embedding: the MMDiT's pos_embed, 147456 × 1536 in Medium) stay
+           * quantized */
+          if (use == WEIGHT_MATRIX && t->ndim >= 1
+              && t->shape[t->ndim - 1] % (int64_t) sd35_dtype_block_elems (src_dtype) == 0)
             {
               t->dtype = src_dtype;
-              t->data = (void *) src;  /* stays quantized: widened per panel in the GEMM */
+              t->data = (void *) src;
               return SD35_OK;
             }
           t->dtype = SD35_F32;
