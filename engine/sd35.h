@@ -155,6 +155,37 @@ struct sd35_model_info
   const char          *taesd_path;    /* the TAESD preview decoder in use; NULL = none */
 };
 
+/* What a model path holds, read without loading a weight (only the MMDiT's header): for
+ * model pickers and messages.  Strings are owned by the probe (sd35_model_probe_clear). */
+struct sd35_model_probe
+{
+  enum sd35_variant variant;        /* UNKNOWN when there is no MMDiT or it is not SD3 */
+  char             *mmdit_path;     /* the MMDiT file (or .index.json); NULL = none found */
+  char             *vae_path;       /* a separate VAE (diffusers vae/); NULL = in the MMDiT */
+  char             *clip_l_path;    /* text encoders, NULL = not found */
+  char             *clip_g_path;
+  char             *t5_path;        /* optional: without it the engine runs without T5 */
+  int               has_clip_tokenizer;  /* vocab.json + merges.txt */
+  int               has_t5_tokenizer;    /* spiece.model or tokenizer.json */
+  char             *missing;        /* what is missing and where it was looked for, or NULL */
+  char             *message;        /* one readable sentence: what the path holds or lacks */
+};
+
+/* Probes path (a file or folder as sd35_engine_options.model_path; NULL or "" = what
+ * discovery finds: $SD35_MODEL, then the Hugging Face cache).  SD35_OK when the model is
+ * usable (T5 may be missing); else the status of the problem, with err set and the probe
+ * still filled with what was found and the message.  Cleared first; always clear it after. */
+enum sd35_status sd35_model_probe       (const char              *path,
+                                         struct sd35_model_probe *out,
+                                         struct sd35_error       *err);
+void             sd35_model_probe_clear (struct sd35_model_probe *probe);
+
+/* The model paths discovery considers, in its order and as it finds them: $SD35_MODEL (when it
+ * exists), then every snapshot folder holding an MMDiT in the Hugging Face cache
+ * ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub; stabilityai stable-diffusion-3.5-*
+ * repositories, refs/main first).  NULL-terminated; free with sd35_strv_free (below). */
+char           **sd35_model_candidates  (void);
+
 enum sd35_status sd35_engine_open (const struct sd35_engine_options *opts,
                                    sd35_engine                     **out,
                                    struct sd35_error                *err);

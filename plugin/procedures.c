@@ -1,10 +1,11 @@
 /* procedures.c — the PDB face of the plug-in: menu place, documentation and the argument
  * list of plug-in-sd35-txt2img / -img2img (and of their resident twins, which take the very
- * same arguments), and reading one call's values back out of a GimpProcedureConfig.
- * Argument names are PDB API: scripts use them, keep them stable. */
+ * same arguments, plus two of their own), and their return values.  What a call's values
+ * mean is read in the plug-in core (core/request.c).  Argument names are PDB API: scripts
+ * use them, keep them stable. */
 #include <string.h>
 
-#include <glib/gi18n.h>
+#include <glib/gi18n-lib.h>
 
 #include "sd35-plugin.h"
 
@@ -141,84 +142,31 @@ sd35_procedure_new (GimpPlugIn       *plug_in,
                                            FALSE, G_PARAM_READWRITE);
     }
 
+  if (resident)
+    {
+      /* not translated: only the plug-in's own forwarder sets them */
+      gimp_procedure_add_string_argument (procedure, ARG_PROGRESS, "Progress procedure",
+                                          "Temporary procedure (text, fraction) of the caller "
+                                          "that shows the progress; empty: this call's own",
+                                          "", G_PARAM_READWRITE);
+      gimp_procedure_add_boolean_argument (procedure, ARG_DIALOG, "Dialog",
+                                           "Open the dialog here, in the resident process",
+                                           FALSE, G_PARAM_READWRITE);
+      gimp_procedure_add_bytes_argument (procedure, ARG_PARENT, "Parent window",
+                                         "Window handle the dialog is transient for",
+                                         G_PARAM_READWRITE);
+    }
+
   gimp_procedure_add_core_object_array_return_value (procedure, "layers", _("Layers"),
                                                      _("The new layers, top first"),
                                                      GIMP_TYPE_LAYER, G_PARAM_READWRITE);
   gimp_procedure_add_int_return_value (procedure, "seed", _("Seed"),
                                        _("The seed of the first image"), 0, G_MAXINT, 0,
                                        G_PARAM_READWRITE);
+  if (resident)
+    gimp_procedure_add_string_return_value (procedure, RET_CONFIG, "Dialog values",
+                                            "The dialog's last values (GimpConfig text) for "
+                                            "the caller's config; empty without a dialog",
+                                            "", G_PARAM_READWRITE);
   return procedure;
-}
-
-gint
-sd35_round16 (gint side)
-{
-  gint r = ((side + 8) / 16) * 16;
-
-  return CLAMP (r, 16, SD35_MAX_SIDE);
-}
-
-gboolean
-sd35_request_from_config (Sd35Request          *request,
-                          Sd35Mode              mode,
-                          GimpProcedureConfig  *config,
-                          GError              **error)
-{
-  GFile *model = NULL;
-
-  memset (request, 0, sizeof *request);
-  request->mode = mode;
-  g_object_get (config,
-                "prompt", &request->prompt,
-                "negative-prompt", &request->negative,
-                "model", &model,
-                "steps", &request->steps,
-                "guidance", &request->guidance,
-                "seed", &request->seed,
-                "width", &request->width,
-                "height", &request->height,
-                "shift", &request->shift,
-                "slg-scale", &request->slg_scale,
-                "use-t5", &request->use_t5,
-                "batch-count", &request->batch_count,
-                NULL);
-  request->sampler = gimp_procedure_config_get_choice_id (config, "sampler");
-  request->backend = gimp_procedure_config_get_choice_id (config, "backend");
-  if (mode == SD35_MODE_IMG2IMG)
-    g_object_get (config,
-                  "strength", &request->strength,
-                  "use-selection-mask", &request->use_selection_mask,
-                  NULL);
-
-  if (model != NULL)
-    {
-      request->model = g_file_get_path (model);
-      g_object_unref (model);
-      if (request->model == NULL)
-        {
-          g_set_error_literal (error, SD35_PLUGIN_ERROR, 0,
-                               _("The model must be a local file or folder"));
-          return FALSE;
-        }
-    }
-  if (request->prompt == NULL)
-    request->prompt = g_strdup ("");
-  if (request->negative == NULL)
-    request->negative = g_strdup ("");
-  if (mode == SD35_MODE_IMG2IMG && request->strength <= 0.0)
-    {
-      g_set_error (error, SD35_PLUGIN_ERROR, 0,
-                   _("strength must be above 0 (it is %g): 0 would change nothing"),
-                   request->strength);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-void
-sd35_request_clear (Sd35Request *request)
-{
-  g_clear_pointer (&request->prompt, g_free);
-  g_clear_pointer (&request->negative, g_free);
-  g_clear_pointer (&request->model, g_free);
 }

@@ -4,16 +4,24 @@
  * plug-in-sd35-txt2img would be loaded again on every call.  To keep the weights in memory
  * the binary also registers extension-sd35, a persistent procedure without arguments, which
  * GIMP starts with itself (as it does Script-Fu's).  It serves temporary twins of the two
- * procedures and an engine cache that it empties after SD35_IDLE_TIMEOUT_S seconds without
- * a call ($SD35_IDLE_TIMEOUT overrides).  The public procedures stay ordinary plug-in
- * procedures (menus, pluginrc) and hand each call to the resident twin when it is there;
- * when it is not (extension killed, or $SD35_NO_RESIDENT set) they load the model
- * themselves, per call.
+ * procedures and the process's resident engine (core/engine-holder.c), which it empties
+ * after SD35_IDLE_TIMEOUT_S seconds without a call ($SD35_IDLE_TIMEOUT overrides).  The
+ * public procedures stay ordinary plug-in procedures (menus, pluginrc) and hand each call to
+ * the resident twin when it is there — an interactive call too: the dialog then opens in the
+ * resident process and its Generates run on the same engine as the scripts' calls.  When the
+ * extension is not there (killed, or $SD35_NO_RESIDENT set) they do the work themselves,
+ * loading the model per call (per dialog).
+ *
+ * The progress of a forwarded call: GIMP ends the process that owns a progress bar when the
+ * user cancels it.  The forwarder owns it (gimp_progress_init) and serves a temporary
+ * procedure through which the resident twin reports; a cancel ends the forwarder, the next
+ * report fails and the resident stops the job, the engine still loaded (core/run.c).
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include <glib/gi18n.h>
+#include <glib/gi18n-lib.h>
 
 #include "sd35-plugin.h"
 #ifdef SD35_HAVE_UI
@@ -22,9 +30,10 @@
 
 typedef struct _Sd35PlugIn
 {
-  GimpPlugIn       parent_instance;
-  Sd35EngineCache *cache;    /* the resident engine (extension process only) */
-  guint            idle_id;
+  GimpPlugIn        parent_instance;
+  Sd35EngineHolder *holder;   /* the resident engine (extension process only) */
+  guint             idle_id;
+  gboolean          dialog_open;
 } Sd35PlugIn;
 
 typedef struct _Sd35PlugInClass
@@ -38,8 +47,6 @@ typedef struct _Sd35PlugInClass
 GType sd35_plug_in_get_type (void);
 G_DEFINE_TYPE (Sd35PlugIn, sd35_plug_in, GIMP_TYPE_PLUG_IN)
 
-G_DEFINE_QUARK (gimp-sd35-error-quark, sd35_plugin_error)
-
 static GList         *sd35_plug_in_query_procedures (GimpPlugIn  *plug_in);
 static GimpProcedure *sd35_plug_in_create_procedure (GimpPlugIn  *plug_in,
                                                      const gchar *name);
@@ -48,15 +55,6 @@ static gboolean       sd35_plug_in_set_i18n         (GimpPlugIn  *plug_in,
                                                      gchar      **gettext_domain,
                                                      gchar      **catalog_dir);
 
-void
-sd35_plugin_set_error (GError                  **error,
-                       const gchar              *headline,
-                       const struct sd35_error  *e)
-{
-  g_set_error (error, SD35_PLUGIN_ERROR, (gint) e->status, "%s: %s", headline,
-               e->message[0] != '\0' ? e->message : sd35_status_name (e->status));
-}
-
 static void
 sd35_plug_in_finalize (GObject *object)
 {
@@ -64,7 +62,7 @@ sd35_plug_in_finalize (GObject *object)
 
   if (self->idle_id != 0)
     g_source_remove (self->idle_id);
-  sd35_engine_cache_free (self->cache);
+  sd35_engine_holder_unref (self->holder);
   G_OBJECT_CLASS (sd35_plug_in_parent_class)->finalize (object);
 }
 
@@ -84,28 +82,94 @@ sd35_plug_in_init (Sd35PlugIn *self)
 {
 }
 
-static Sd35Mode
-mode_of (GimpProcedure *procedure)
+/* ---- the forwarder's progress procedure ---- */
+
+typedef struct
 {
-  return g_str_has_suffix (gimp_procedure_get_name (procedure), "img2img") ?
-         SD35_MODE_IMG2IMG : SD35_MODE_TXT2IMG;
+  gdouble fraction;  /* the last one: a report with text only keeps it */
+} ForwardProgress;
+
+static GimpValueArray *
+run_progress (GimpProcedure        *procedure,
+              GimpProcedureConfig  *config,
+              gpointer              run_data)
+{
+  ForwardProgress *p = run_data;
+  gchar           *text = NULL;
+  gdouble          fraction = -1.0;
+
+  g_object_get (config, "text", &text, "fraction", &fraction, NULL);
+  if (fraction >= 0.0)
+    p->fraction = fraction;
+  /* update first: it attaches this call to the progress, so that the end of this short
+   * temporary call does not end the bar */
+  gimp_progress_update (p->fraction);
+  if (text != NULL && *text != '\0')
+    gimp_progress_set_text (text);
+  g_free (text);
+  return gimp_procedure_new_return_values (procedure, GIMP_PDB_SUCCESS, NULL);
+}
+
+static gchar *
+add_progress_procedure (GimpPlugIn      *plug_in,
+                        ForwardProgress *progress)
+{
+  gchar         *name = g_strdup_printf ("plug-in-sd35-progress-%d", (int) getpid ());
+  GimpProcedure *procedure = gimp_procedure_new (plug_in, name, GIMP_PDB_PROC_TYPE_TEMPORARY,
+                                                 run_progress, progress, NULL);
+
+  gimp_procedure_set_documentation (procedure, "Progress of a Stable Diffusion call",
+                                    "Shows the resident engine's progress on the caller's "
+                                    "progress bar", name);
+  gimp_procedure_set_attribution (procedure, "gimp-sd35 contributors",
+                                  "gimp-sd35 contributors", "2026");
+  gimp_procedure_add_string_argument (procedure, "text", "Text", "Progress text", "",
+                                      G_PARAM_READWRITE);
+  gimp_procedure_add_double_argument (procedure, "fraction", "Fraction",
+                                      "Done so far (< 0: keep)", -1.0, 1.0, -1.0,
+                                      G_PARAM_READWRITE);
+  gimp_plug_in_add_temp_procedure (plug_in, procedure);
+  g_object_unref (procedure);
+  return name;
 }
 
 /* ---- the public procedures ---- */
 
+/* The dialog's last values from the resident (GimpConfig text of the public arguments) back
+ * into the caller's config, so that GIMP keeps them as this procedure's last values. */
+static void
+take_dialog_values (GimpProcedureConfig *config,
+                    const gchar         *text)
+{
+  GError *error = NULL;
+
+  if (text == NULL || *text == '\0')
+    return;
+  if (! gimp_config_deserialize_string (GIMP_CONFIG (config), text, -1, NULL, &error))
+    {
+      g_printerr ("gimp-sd35: could not keep the dialog's values: %s\n", error->message);
+      g_clear_error (&error);
+    }
+}
+
 /* Runs the call in the resident extension with the same values; NULL when there is none. */
 static GimpValueArray *
 forward_to_resident (GimpProcedure        *procedure,
+                     GimpRunMode           run_mode,
                      GimpImage            *image,
                      GimpDrawable        **drawables,
                      GimpProcedureConfig  *config)
 {
-  const gchar         *name = mode_of (procedure) == SD35_MODE_IMG2IMG ?
+  const gchar         *name = sd35_mode_of_procedure (procedure) == SD35_MODE_IMG2IMG ?
                               PROC_RESIDENT_IMG2IMG : PROC_RESIDENT_TXT2IMG;
+  GimpPlugIn          *plug_in = gimp_procedure_get_plug_in (procedure);
   GimpProcedure       *resident;
   GimpProcedureConfig *rc;
   GParamSpec         **specs;
   GimpValueArray      *ret;
+  ForwardProgress      progress = { 0.0 };
+  gchar               *progress_name = NULL;
+  gboolean             dialog = FALSE;
   gint                 n_specs = 0;
 
   if (g_getenv ("SD35_NO_RESIDENT") != NULL)
@@ -130,6 +194,8 @@ forward_to_resident (GimpProcedure        *procedure,
       g_object_set_property (G_OBJECT (rc), prop, &value);
       g_value_unset (&value);
     }
+  /* the twin runs NONINTERACTIVE (an interactive run would replace our values by its
+   * last-used ones); an interactive call asks it for the dialog instead */
   g_object_set (rc, "run-mode", GIMP_RUN_NONINTERACTIVE, "image", image, NULL);
   if (drawables != NULL && drawables[0] != NULL)
     {
@@ -138,22 +204,61 @@ forward_to_resident (GimpProcedure        *procedure,
       gimp_procedure_config_set_core_object_array (rc, "drawables", objects,
                                                    gimp_core_object_array_get_length (objects));
     }
-  g_printerr ("gimp-sd35: handing the call to the resident engine (%s)\n", name);
+#ifdef SD35_HAVE_UI
+  dialog = run_mode == GIMP_RUN_INTERACTIVE;
+  if (dialog)
+    {
+      GBytes *parent = sd35_dialog_parent_window ();
+
+      g_object_set (rc, ARG_DIALOG, TRUE, ARG_PARENT, parent, NULL);
+      g_clear_pointer (&parent, g_bytes_unref);
+    }
+  else
+#endif
+    {
+      progress_name = add_progress_procedure (plug_in, &progress);
+      g_object_set (rc, ARG_PROGRESS, progress_name, NULL);
+      gimp_progress_init ("Stable Diffusion 3.5");
+    }
+  g_printerr ("gimp-sd35: handing the call to the resident engine (%s%s)\n", name,
+              dialog ? ", dialog" : "");
   ret = gimp_procedure_run_config (resident, rc);
   g_object_unref (rc);
+  if (progress_name != NULL)
+    {
+      /* uninstalling is a message without an answer: the round trip of progress_end makes
+       * sure GIMP has read it before our return value (GIMP reads one message per wake-up
+       * and closes a plug-in whose pipe has hung up, return value unread) */
+      gimp_plug_in_remove_temp_procedure (plug_in, progress_name);
+      gimp_progress_end ();
+      g_free (progress_name);
+    }
 
-  /* GIMP ends a plug-in whose progress the user cancels: say what happened, not GIMP's
-   * "returned no return values" */
+  /* the resident process ended during the call (killed, crashed): say what happened, not
+   * GIMP's "returned no return values" */
   if (GIMP_VALUES_GET_ENUM (ret, 0) != GIMP_PDB_SUCCESS &&
       ! gimp_pdb_procedure_exists (gimp_get_pdb (), name))
     {
       gimp_value_array_unref (ret);
-      ret = gimp_procedure_new_return_values
+      return gimp_procedure_new_return_values
         (procedure, GIMP_PDB_EXECUTION_ERROR,
          g_error_new_literal (SD35_PLUGIN_ERROR, 0,
                               _("The resident Stable Diffusion process ended during the call "
                                 "(cancelled, or it crashed); nothing was added.  The next call "
                                 "loads the model by itself.")));
+    }
+  if (GIMP_VALUES_GET_ENUM (ret, 0) == GIMP_PDB_SUCCESS)
+    {
+      /* the public procedure returns layers and seed; the twin also its dialog's values */
+      GimpValueArray *out = gimp_procedure_new_return_values (procedure, GIMP_PDB_SUCCESS,
+                                                              NULL);
+
+      g_value_copy (gimp_value_array_index (ret, 1), gimp_value_array_index (out, 1));
+      g_value_copy (gimp_value_array_index (ret, 2), gimp_value_array_index (out, 2));
+      if (gimp_value_array_length (ret) > 3)
+        take_dialog_values (config, GIMP_VALUES_GET_STRING (ret, 3));
+      gimp_value_array_unref (ret);
+      ret = out;
     }
   return ret;
 }
@@ -167,24 +272,14 @@ run_public (GimpProcedure        *procedure,
             gpointer              run_data)
 {
   Sd35Request      request;
-  Sd35EngineCache *cache;
   GimpValueArray  *ret;
   GError          *error = NULL;
 
   gegl_init (NULL, NULL);
   if (run_mode == GIMP_RUN_INTERACTIVE)
     sd35_settings_apply (image, config);  /* start from how the image was last made */
-#ifdef SD35_HAVE_UI
-  /* ui/ hook: an interactive call opens the dialog, which runs its own tries (engine kept
-   * loaded while it is open, live preview, one undo step per try) and returns the layers of
-   * the last one, or CANCEL when none was kept */
-  if (run_mode == GIMP_RUN_INTERACTIVE)
-    return sd35_dialog_run (procedure, config, image, drawables);
-#endif
 
-  /* the twin runs NONINTERACTIVE (an interactive run would replace our values by its
-   * last-used ones), so the displays are flushed here */
-  ret = forward_to_resident (procedure, image, drawables, config);
+  ret = forward_to_resident (procedure, run_mode, image, drawables, config);
   if (ret != NULL)
     {
       if (run_mode != GIMP_RUN_NONINTERACTIVE)
@@ -192,11 +287,18 @@ run_public (GimpProcedure        *procedure,
       return ret;
     }
 
-  if (! sd35_request_from_config (&request, mode_of (procedure), config, &error))
-    return gimp_procedure_new_return_values (procedure, GIMP_PDB_CALLING_ERROR, error);
-  cache = sd35_engine_cache_new ();
-  ret = sd35_run_request (procedure, run_mode, image, drawables, &request, cache);
-  sd35_engine_cache_free (cache);
+#ifdef SD35_HAVE_UI
+  /* no resident process: the dialog runs here, on this process's own engine */
+  if (run_mode == GIMP_RUN_INTERACTIVE)
+    return sd35_dialog_run (procedure, config, image, drawables, NULL);
+#endif
+  if (! sd35_request_from_config (&request, sd35_mode_of_procedure (procedure), config,
+                                  &error))
+    {
+      sd35_request_clear (&request);
+      return gimp_procedure_new_return_values (procedure, GIMP_PDB_CALLING_ERROR, error);
+    }
+  ret = sd35_run_request (procedure, run_mode, image, drawables, &request, NULL);
   sd35_request_clear (&request);
   return ret;
 }
@@ -210,7 +312,7 @@ idle_unload_cb (gpointer data)
 
   self->idle_id = 0;
   g_printerr ("gimp-sd35: no call for a while, freeing the model\n");
-  sd35_engine_cache_unload (self->cache);
+  sd35_engine_holder_unload (self->holder);
   return G_SOURCE_REMOVE;
 }
 
@@ -226,6 +328,58 @@ idle_timeout_s (void)
   return (guint) CLAMP (v, 1, 7 * 24 * 3600);
 }
 
+#ifdef SD35_HAVE_UI
+/* The public arguments of config as GimpConfig text, for the forwarder's config. */
+static gchar *
+dialog_values (GimpProcedure       *procedure,
+               GimpProcedureConfig *config)
+{
+  GString          *text = g_string_new (NULL);
+  GimpConfigWriter *writer = gimp_config_writer_new_from_string (text);
+  GParamSpec      **specs;
+  gint              n_specs = 0;
+
+  specs = gimp_procedure_get_arguments (procedure, &n_specs);
+  for (gint i = 0; i < n_specs; i++)
+    {
+      const gchar *prop = specs[i]->name;
+
+      if (! strcmp (prop, "run-mode") || ! strcmp (prop, "image") ||
+          ! strcmp (prop, "drawables") || ! strcmp (prop, ARG_PROGRESS) ||
+          ! strcmp (prop, ARG_DIALOG) || ! strcmp (prop, ARG_PARENT))
+        continue;
+      gimp_config_serialize_property_by_name (GIMP_CONFIG (config), prop, writer);
+    }
+  gimp_config_writer_finish (writer, NULL, NULL);
+  return g_string_free (text, FALSE);
+}
+
+static GimpValueArray *
+run_resident_dialog (Sd35PlugIn           *self,
+                     GimpProcedure        *procedure,
+                     GimpImage            *image,
+                     GimpDrawable        **drawables,
+                     GimpProcedureConfig  *config)
+{
+  GimpValueArray *ret;
+  GBytes         *parent = NULL;
+
+  if (self->dialog_open)
+    return gimp_procedure_new_return_values (
+      procedure, GIMP_PDB_EXECUTION_ERROR,
+      g_error_new_literal (SD35_PLUGIN_ERROR, 0,
+                           _("The Stable Diffusion dialog is already open.")));
+  self->dialog_open = TRUE;
+  g_object_get (config, ARG_PARENT, &parent, NULL);
+  ret = sd35_dialog_run (procedure, config, image, drawables, parent);
+  g_clear_pointer (&parent, g_bytes_unref);
+  self->dialog_open = FALSE;
+  if (GIMP_VALUES_GET_ENUM (ret, 0) == GIMP_PDB_SUCCESS)
+    GIMP_VALUES_TAKE_STRING (ret, 3, dialog_values (procedure, config));
+  return ret;
+}
+#endif
+
 static GimpValueArray *
 run_resident (GimpProcedure        *procedure,
               GimpRunMode           run_mode,
@@ -238,18 +392,30 @@ run_resident (GimpProcedure        *procedure,
   Sd35Request     request;
   GimpValueArray *ret;
   GError         *error = NULL;
+  gchar          *progress = NULL;
+  gboolean        dialog = FALSE;
 
-  if (self->idle_id != 0)
-    {
-      g_source_remove (self->idle_id);
-      self->idle_id = 0;
-    }
-  if (! sd35_request_from_config (&request, mode_of (procedure), config, &error))
-    ret = gimp_procedure_new_return_values (procedure, GIMP_PDB_CALLING_ERROR, error);
+  g_clear_handle_id (&self->idle_id, g_source_remove);
+  g_object_get (config, ARG_PROGRESS, &progress, ARG_DIALOG, &dialog, NULL);
+#ifdef SD35_HAVE_UI
+  if (dialog)
+    ret = run_resident_dialog (self, procedure, image, drawables, config);
   else
-    ret = sd35_run_request (procedure, run_mode, image, drawables, &request, self->cache);
-  sd35_request_clear (&request);
-  self->idle_id = g_timeout_add_seconds (idle_timeout_s (), idle_unload_cb, self);
+#endif
+  if (! sd35_request_from_config (&request, sd35_mode_of_procedure (procedure), config,
+                                  &error))
+    {
+      sd35_request_clear (&request);
+      ret = gimp_procedure_new_return_values (procedure, GIMP_PDB_CALLING_ERROR, error);
+    }
+  else
+    {
+      ret = sd35_run_request (procedure, run_mode, image, drawables, &request, progress);
+      sd35_request_clear (&request);
+    }
+  g_free (progress);
+  if (self->idle_id == 0 && ! self->dialog_open)  /* a call inside an open dialog */
+    self->idle_id = g_timeout_add_seconds (idle_timeout_s (), idle_unload_cb, self);
   return ret;
 }
 
@@ -264,9 +430,9 @@ run_status (GimpProcedure        *procedure,
 
   g_object_get (config, "unload", &unload, NULL);
   if (unload)
-    sd35_engine_cache_unload (self->cache);
+    sd35_engine_holder_unload (self->holder);
   ret = gimp_procedure_new_return_values (procedure, GIMP_PDB_SUCCESS, NULL);
-  GIMP_VALUES_TAKE_STRING (ret, 1, sd35_engine_cache_describe (self->cache));
+  GIMP_VALUES_TAKE_STRING (ret, 1, sd35_engine_holder_describe (self->holder));
   return ret;
 }
 
@@ -289,7 +455,7 @@ run_extension (GimpProcedure        *procedure,
   GMainLoop     *loop;
 
   gegl_init (NULL, NULL);
-  self->cache = sd35_engine_cache_new ();
+  self->holder = sd35_engine_holder_get ();
 
   add_temp (plug_in, sd35_procedure_new (plug_in, PROC_RESIDENT_TXT2IMG, SD35_MODE_TXT2IMG,
                                          GIMP_PDB_PROC_TYPE_TEMPORARY, run_resident));

@@ -10,6 +10,7 @@
  */
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib/gi18n-lib.h>
 
@@ -252,8 +253,8 @@ report_step (Sd35Dialog          *self,
 static void finish_close (Sd35Dialog *self);
 
 static void
-report_done (Sd35Dialog    *self,
-             Sd35DialogJob *job)
+report_done (Sd35Dialog *self,
+             Sd35Job    *job)
 {
   GError     *error = NULL;
   GimpLayer **layers;
@@ -263,16 +264,21 @@ report_done (Sd35Dialog    *self,
   tick_stop (self);
   sd35_dialog_dump (self, "event done max-stall-ms %d",
                     (gint) (self->max_stall_us / 1000));
+  /* which engine ran it: the resident one of this process, loaded now or before */
+  sd35_dialog_dump (self, "event engine %s loads %u pid %d load-s %.3f run-s %.3f",
+                    sd35_job_loaded_model (job) ? "loaded" : "reused",
+                    sd35_engine_holder_loads (self->engine), (int) getpid (),
+                    sd35_job_load_seconds (job), sd35_job_run_seconds (job));
   sd35_dialog_set_running (self, FALSE);
   gtk_label_set_text (GTK_LABEL (self->eta_label), "");
 
-  if (sd35_dialog_job_cancelled (job))
+  if (sd35_job_cancelled (job))
     {
       gtk_label_set_text (GTK_LABEL (self->step_label), _("Cancelled — nothing was added"));
       gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress), 0.0);
       sd35_dialog_dump (self, "event cancelled");
     }
-  else if (! sd35_dialog_job_succeeded (job, &error))
+  else if (! sd35_job_succeeded (job, &error))
     {
       gtk_label_set_text (GTK_LABEL (self->step_label), _("Nothing was added"));
       gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress), 0.0);
@@ -286,14 +292,14 @@ report_done (Sd35Dialog    *self,
       gboolean      choose = n_images > 1 && ! sd35_dialog_results_add_all (self);
 
       /* the finished image replaces the last (latent-sized) estimate */
-      if ((rgb = sd35_dialog_job_result_rgb (job, &w, &h)) != NULL)
+      if ((rgb = sd35_job_result_rgb (job, &w, &h)) != NULL)
         sd35_preview_set_rgb (SD35_PREVIEW (self->preview), rgb, w, h);
-      self->last_seed = sd35_dialog_job_seed (job);
+      self->last_seed = sd35_job_seed (job);
       gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (self->progress), 1.0);
       sd35_dialog_offer_seed (self, self->last_seed);
-      if (sd35_dialog_job_variant (job) != NULL)
+      if (sd35_job_variant (job) != NULL)
         {
-          text = g_strdup_printf (_("Detected: %s"), sd35_dialog_job_variant (job));
+          text = g_strdup_printf (_("Detected: %s"), sd35_job_variant (job));
           gtk_label_set_text (GTK_LABEL (self->variant_label), text);
           g_free (text);
         }
@@ -331,28 +337,42 @@ report_done (Sd35Dialog    *self,
     finish_close (self);
 }
 
-static void
-on_report (GObject             *owner,
-           Sd35DialogJob       *job,
-           const Sd35JobReport *report)
+/* The dialog's words for the engine's stages. */
+static const gchar *
+stage_text (const Sd35JobReport *report)
 {
-  Sd35Dialog *self = SD35_DIALOG (owner);
+  switch (report->stage)
+    {
+    case SD35_STAGE_LOADING:  return _("Loading the model…");
+    case SD35_STAGE_ENCODING: return _("Reading the prompt…");
+    case SD35_STAGE_SAMPLING: return _("Painting…");
+    case SD35_STAGE_DECODING: return _("Finishing the image…");
+    default:                  return report->text;
+    }
+}
+
+static void
+on_report (Sd35Job             *job,
+           const Sd35JobReport *report,
+           gpointer             data)
+{
+  Sd35Dialog *self = SD35_DIALOG (data);
 
   if (job != self->job)
     return;  /* from a job this dialog has let go of */
   switch (report->kind)
     {
     case SD35_JOB_STAGE:
-      gtk_label_set_text (GTK_LABEL (self->step_label), report->text);
-      sd35_dialog_dump (self, "stage %s", report->text);
+      gtk_label_set_text (GTK_LABEL (self->step_label), stage_text (report));
+      sd35_dialog_dump (self, "stage %s", stage_text (report));
       break;
     case SD35_JOB_STEP:
       report_step (self, report);
       break;
     case SD35_JOB_DONE:
-      sd35_dialog_job_ref (job);
+      sd35_job_ref (job);
       report_done (self, job);
-      sd35_dialog_job_unref (job);
+      sd35_job_unref (job);
       break;
     }
 }
@@ -375,7 +395,7 @@ prompt_is_empty (Sd35Dialog *self)
 void
 sd35_dialog_generate (Sd35Dialog *self)
 {
-  Sd35DialogJob *job;
+  Sd35Job       *job;
   GError        *error = NULL;
   gdouble        guidance;
   gint           steps;
@@ -400,18 +420,18 @@ sd35_dialog_generate (Sd35Dialog *self)
 
   /* the config holds the seed shown: a locked number, or -1 ("Random"), for which the job
    * draws one; that one is reported when the try is done, with "Reuse" beside the seed */
-  job = sd35_dialog_job_new (self->config, self->mode, self->image, self->drawables, &error);
+  job = sd35_job_new (self->config, self->mode, self->image, self->drawables, &error);
   if (job == NULL)
     {
       sd35_dialog_show_gerror (self, error);
       g_clear_error (&error);
       return;
     }
-  if (! sd35_dialog_job_start (job, self->engine, G_OBJECT (self), on_report, &error))
+  if (! sd35_job_start (job, on_report, self, G_OBJECT (self), &error))
     {
       sd35_dialog_show_gerror (self, error);
       g_clear_error (&error);
-      sd35_dialog_job_unref (job);
+      sd35_job_unref (job);
       return;
     }
   self->job = job;
@@ -423,8 +443,8 @@ sd35_dialog_generate (Sd35Dialog *self)
   gtk_label_set_text (GTK_LABEL (self->eta_label), "");
   g_object_get (self->config, "guidance", &guidance, "steps", &steps, NULL);
   sd35_dialog_dump (self, "event started %dx%d seed %u shown %s steps %d guidance %g",
-                    sd35_dialog_job_width (job), sd35_dialog_job_height (job),
-                    sd35_dialog_job_seed (job), gtk_editable_get_text (GTK_EDITABLE (self->seed_spin)),
+                    sd35_job_width (job), sd35_job_height (job),
+                    sd35_job_seed (job), gtk_editable_get_text (GTK_EDITABLE (self->seed_spin)),
                     steps, guidance);
 }
 
@@ -433,7 +453,7 @@ sd35_dialog_cancel (Sd35Dialog *self)
 {
   if (self->job == NULL)
     return;
-  sd35_dialog_job_cancel (self->job);
+  sd35_job_cancel (self->job);
   gtk_widget_set_sensitive (self->cancel_button, FALSE);
   gtk_label_set_text (GTK_LABEL (self->step_label), _("Stopping…"));
   sd35_dialog_dump (self, "event cancel-requested");

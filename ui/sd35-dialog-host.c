@@ -152,8 +152,8 @@ parent_realized (GtkWidget *widget,
   (void) self;
 }
 
-static void
-set_transient_parent (Sd35Dialog *self)
+GBytes *
+sd35_dialog_parent_window (void)
 {
   GBytes      *handle = gimp_progress_get_window_handle ();
   GimpDisplay *display;
@@ -164,9 +164,20 @@ set_transient_parent (Sd35Dialog *self)
       g_clear_pointer (&handle, g_bytes_unref);
       handle = gimp_display_get_window_handle (display);
     }
-  if (handle == NULL || g_bytes_get_size (handle) == 0)
+  if (handle != NULL && g_bytes_get_size (handle) == 0)
+    g_clear_pointer (&handle, g_bytes_unref);
+  return handle;
+}
+
+static void
+set_transient_parent (Sd35Dialog *self,
+                      GBytes     *parent_window)
+{
+  GBytes *handle = parent_window != NULL && g_bytes_get_size (parent_window) > 0 ?
+                   g_bytes_ref (parent_window) : sd35_dialog_parent_window ();
+
+  if (handle == NULL)
     {
-      g_clear_pointer (&handle, g_bytes_unref);
       sd35_dialog_dump (self, "parent none");
       return;
     }
@@ -178,7 +189,8 @@ GimpValueArray *
 sd35_dialog_run (GimpProcedure        *procedure,
                  GimpProcedureConfig  *config,
                  GimpImage            *image,
-                 GimpDrawable        **drawables)
+                 GimpDrawable        **drawables,
+                 GBytes               *parent_window)
 {
   Sd35Dialog     *dialog;
   GimpValueArray *ret;
@@ -199,7 +211,7 @@ sd35_dialog_run (GimpProcedure        *procedure,
   sd35_dialog_dump (dialog, "locale LC_MESSAGES=%s LANGUAGE=%s catalogue=%s",
                     setlocale (LC_MESSAGES, NULL), g_getenv ("LANGUAGE"),
                     bindtextdomain (GETTEXT_PACKAGE, NULL));
-  set_transient_parent (dialog);
+  set_transient_parent (dialog, parent_window);
   dialog->loop = g_main_loop_new (NULL, FALSE);
   gtk_window_present (GTK_WINDOW (dialog));
   sd35_dialog_dump_labels (dialog);

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "sd35-dialog.h"
-#include "sd35-dialog-worker.h"
+#include "sd35-core.h"
 #include "sd35-preview.h"
 
 G_BEGIN_DECLS
@@ -69,7 +69,7 @@ struct _Sd35Dialog
   GtkWidget           *results_add_all;
   GtkWidget           *results_always_all;  /* remembered: add a whole batch at once */
   GPtrArray           *results_toggles;  /* one per image shown, in batch order */
-  Sd35DialogJob       *results_job;      /* the batch shown, until the next Generate */
+  Sd35Job             *results_job;      /* the batch shown, until the next Generate */
   GtkWidget           *generate_button;
   GtkWidget           *cancel_button;
   GtkWidget           *close_button;
@@ -80,8 +80,8 @@ struct _Sd35Dialog
   gboolean             guidance_touched;
   gint                 selection_w, selection_h;  /* "from selection" size, rounded */
 
-  Sd35DialogEngine    *engine;
-  Sd35DialogJob       *job;             /* the running one, or NULL */
+  Sd35EngineHolder    *engine;          /* the process's resident engine, kept while open */
+  Sd35Job             *job;             /* the running one, or NULL */
   gboolean             close_pending;   /* close once the job has stopped */
   GimpLayer          **last_layers;     /* of the last successful try */
   guint32              last_seed;
@@ -118,15 +118,15 @@ void     sd35_dialog_dump_labels     (Sd35Dialog     *self);
 GtkWidget  *sd35_dialog_results_new         (Sd35Dialog     *self);
 GtkWidget  *sd35_dialog_results_choice_new  (Sd35Dialog     *self);
 gboolean    sd35_dialog_results_add_all     (Sd35Dialog     *self);
-gint        sd35_dialog_results_n_images    (Sd35DialogJob  *job);
+gint        sd35_dialog_results_n_images    (Sd35Job        *job);
 void        sd35_dialog_results_show        (Sd35Dialog     *self,
-                                             Sd35DialogJob  *job,
+                                             Sd35Job        *job,
                                              gboolean        all_added);
 void        sd35_dialog_results_clear       (Sd35Dialog     *self);
 /* Inserts the chosen results of job (NULL: all) as layers in one undo step and records
  * them as the dialog's last layers.  NULL with *error; on an error nothing stays. */
 GimpLayer **sd35_dialog_results_insert      (Sd35Dialog     *self,
-                                             Sd35DialogJob  *job,
+                                             Sd35Job        *job,
                                              const gboolean *chosen,
                                              GError        **error);
 void        sd35_dialog_results_dump_bounds (Sd35Dialog     *self,

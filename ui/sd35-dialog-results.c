@@ -14,7 +14,6 @@
 #include <glib/gi18n-lib.h>
 
 #include "sd35-dialog-private.h"
-#include "sd35-dialog-job.h"
 
 #define SETTINGS_FILE  "sd35-dialog.ini"
 #define SETTINGS_GROUP "dialog"
@@ -22,9 +21,9 @@
 #define THUMB_SIZE     96
 
 gint
-sd35_dialog_results_n_images (Sd35DialogJob *job)
+sd35_dialog_results_n_images (Sd35Job *job)
 {
-  return job->request.batch_count;
+  return sd35_job_n_images (job);
 }
 
 /* ---- the remembered choice ---- */
@@ -131,46 +130,34 @@ update_buttons (Sd35Dialog *self)
 
 GimpLayer **
 sd35_dialog_results_insert (Sd35Dialog     *self,
-                            Sd35DialogJob  *job,
+                            Sd35Job        *job,
                             const gboolean *chosen,
                             GError        **error)
 {
-  gint                n_total = job->request.batch_count, n = 0;
-  struct sd35_result *subset = g_new0 (struct sd35_result, MAX (n_total, 1));
-  GimpLayer         **layers;
+  gint        n_total = sd35_job_n_images (job), n = 0;
+  GimpLayer **layers;
+  GString    *seeds;
 
-  /* shallow copies: the pixels stay the job's */
   for (gint i = 0; i < n_total; i++)
-    if (chosen == NULL || chosen[i])
-      subset[n++] = job->results[i];
+    n += chosen == NULL || chosen[i];
   if (n == 0)
-    {
-      g_free (subset);
-      return g_new0 (GimpLayer *, 1);
-    }
-  gimp_image_undo_group_start (job->image);
-  layers = sd35_run_insert_layers (job->image, &job->request, subset, n, &job->box,
-                                   job->add_mask, job->model_name, error);
-  gimp_image_undo_group_end (job->image);
-  g_free (subset);
+    return g_new0 (GimpLayer *, 1);
+  layers = sd35_job_insert_chosen (job, chosen, error);
   if (layers == NULL)
     return NULL;
   gimp_displays_flush ();
   g_free (self->last_layers);
   self->last_layers = layers;
   self->n_inserted += n;
-  {
-    GString *seeds = g_string_new (NULL);
-
-    for (gint i = 0; i < n_total; i++)
-      if (chosen == NULL || chosen[i])
-        g_string_append_printf (seeds, "%s%u", seeds->len ? "," : "",
-                                (guint) job->results[i].seed);
-    sd35_dialog_dump (self, "event inserted %d size %dx%d seed %u total %d seeds %s", n,
-                      job->params.width, job->params.height, (guint) job->results[0].seed,
-                      self->n_inserted, seeds->str);
-    g_string_free (seeds, TRUE);
-  }
+  seeds = g_string_new (NULL);
+  for (gint i = 0; i < n_total; i++)
+    if (chosen == NULL || chosen[i])
+      g_string_append_printf (seeds, "%s%u", seeds->len ? "," : "",
+                              (guint) sd35_job_result (job, i)->seed);
+  sd35_dialog_dump (self, "event inserted %d size %dx%d seed %u total %d seeds %s", n,
+                    sd35_job_width (job), sd35_job_height (job),
+                    (guint) sd35_job_result (job, 0)->seed, self->n_inserted, seeds->str);
+  g_string_free (seeds, TRUE);
   return layers;
 }
 
@@ -255,7 +242,7 @@ sd35_dialog_results_clear (Sd35Dialog *self)
   while ((child = gtk_widget_get_first_child (self->results_flow)) != NULL)
     gtk_flow_box_remove (GTK_FLOW_BOX (self->results_flow), child);
   g_ptr_array_set_size (self->results_toggles, 0);
-  g_clear_pointer (&self->results_job, sd35_dialog_job_unref);
+  g_clear_pointer (&self->results_job, sd35_job_unref);
   gtk_widget_set_visible (self->results_area, FALSE);
 }
 
@@ -275,17 +262,17 @@ thumbnail_new (const struct sd35_result *r)
 }
 
 void
-sd35_dialog_results_show (Sd35Dialog    *self,
-                          Sd35DialogJob *job,
-                          gboolean       all_added)
+sd35_dialog_results_show (Sd35Dialog *self,
+                          Sd35Job    *job,
+                          gboolean    all_added)
 {
-  gint n = job->request.batch_count;
+  gint n = sd35_job_n_images (job);
 
   sd35_dialog_results_clear (self);
-  self->results_job = sd35_dialog_job_ref (job);
+  self->results_job = sd35_job_ref (job);
   for (gint i = 0; i < n; i++)
     {
-      const struct sd35_result *r = &job->results[i];
+      const struct sd35_result *r = sd35_job_result (job, i);
       GtkWidget *toggle = gtk_toggle_button_new ();
       gchar     *seed = g_strdup_printf ("%u", (guint) r->seed);
       gchar     *tip = g_strdup_printf (_("Seed %u: click to choose it"), (guint) r->seed);

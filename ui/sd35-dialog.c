@@ -618,16 +618,16 @@ sd35_dialog_dispose (GObject *object)
 
   if (self->job != NULL)
     {
-      sd35_dialog_job_cancel (self->job);
-      g_clear_pointer (&self->job, sd35_dialog_job_unref);
+      sd35_job_cancel (self->job);
+      g_clear_pointer (&self->job, sd35_job_unref);
     }
   g_clear_handle_id (&self->tick_id, g_source_remove);
-  g_clear_pointer (&self->engine, sd35_dialog_engine_unref);
+  g_clear_pointer (&self->engine, sd35_engine_holder_unref);
   g_clear_pointer (&self->model_paths, g_ptr_array_unref);
   g_clear_pointer (&self->last_layers, g_free);
   g_clear_pointer (&self->drawables, g_free);
   g_clear_pointer (&self->last_bounds, g_free);
-  g_clear_pointer (&self->results_job, sd35_dialog_job_unref);
+  g_clear_pointer (&self->results_job, sd35_job_unref);
   g_clear_pointer (&self->results_toggles, g_ptr_array_unref);
   g_clear_object (&self->config);
   g_clear_object (&self->procedure);
@@ -651,7 +651,7 @@ sd35_dialog_class_init (Sd35DialogClass *klass)
 static void
 sd35_dialog_init (Sd35Dialog *self)
 {
-  self->engine = sd35_dialog_engine_new ();
+  self->engine = sd35_engine_holder_get ();
 }
 
 Sd35Dialog *
@@ -676,8 +676,7 @@ sd35_dialog_new (GimpProcedure        *procedure,
   self->drawables = g_new0 (GimpDrawable *, n + 1);
   if (n > 0)
     memcpy (self->drawables, drawables, n * sizeof (GimpDrawable *));
-  self->mode = g_str_has_suffix (gimp_procedure_get_name (procedure), "img2img") ?
-               SD35_MODE_IMG2IMG : SD35_MODE_TXT2IMG;
+  self->mode = sd35_mode_of_procedure (procedure);
   if (g_getenv ("SD35_DIALOG_DUMP") != NULL && *g_getenv ("SD35_DIALOG_DUMP") != '\0')
     self->dump = fopen (g_getenv ("SD35_DIALOG_DUMP"), "a");
   sd35_dialog_build (self);

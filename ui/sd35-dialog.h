@@ -15,13 +15,21 @@
 
 G_BEGIN_DECLS
 
-/* Runs the dialog until it is closed.  Returns SUCCESS with the layers of the last try and its
+/* Runs the dialog until it is closed, transient for parent_window (NULL: the one of this
+ * call, sd35_dialog_parent_window).  Returns SUCCESS with the layers of the last try and its
  * seed when at least one try inserted layers, CANCEL when none did (nothing was inserted),
  * EXECUTION_ERROR when GTK cannot start (no display).  Call from the plug-in's main thread. */
 GimpValueArray *sd35_dialog_run (GimpProcedure        *procedure,
                                  GimpProcedureConfig  *config,
                                  GimpImage            *image,
-                                 GimpDrawable        **drawables);
+                                 GimpDrawable        **drawables,
+                                 GBytes               *parent_window);
+
+/* The window the dialog should be transient for, as libgimp hands it (the window of the
+ * call's progress, else of the default display), or NULL.  A process that forwards an
+ * interactive call to the resident one passes it on: the resident process has no display of
+ * its own.  Free with g_bytes_unref. */
+GBytes         *sd35_dialog_parent_window (void);
 
 #define SD35_TYPE_DIALOG (sd35_dialog_get_type ())
 G_DECLARE_FINAL_TYPE (Sd35Dialog, sd35_dialog, SD35, DIALOG, GtkWindow)

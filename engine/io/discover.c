@@ -233,27 +233,31 @@ mmdit_in_dir (const char *dir, char **out, struct sd35_error *err)
 }
 
 /* Hugging Face cache: <hub>/models--stabilityai--stable-diffusion-3.5-<name>/snapshots/<rev>/,
- * the revision of refs/main first. */
-static char *
-mmdit_in_hf_cache (struct finder *fd)
+ * the revision of refs/main first; hubs $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub
+ * in this order.  Every snapshot holding an MMDiT goes to `snapshots` (its folder) and
+ * `mmdits` (the file), either may be NULL; with first_only the walk stops at the first.
+ * The hubs looked in are appended to `searched` (may be NULL). */
+static void
+hf_cache_walk (GString *searched, int first_only, GPtrArray *snapshots, GPtrArray *mmdits)
 {
   const char *env[3] = { g_getenv ("HF_HUB_CACHE"), g_getenv ("HF_HOME"), g_getenv ("HOME") };
   char       *hubs[3];
-  char       *found = NULL;
+  int         done = 0;
 
   hubs[0] = env[0] && env[0][0] ? g_strdup (env[0]) : NULL;
   hubs[1] = env[1] && env[1][0] ? g_build_filename (env[1], "hub", NULL) : NULL;
   hubs[2] = env[2] && env[2][0] ? g_build_filename (env[2], ".cache", "huggingface", "hub", NULL)
                                 : NULL;
-  for (int h = 0; h < 3 && found == NULL; h++)
+  for (int h = 0; h < 3 && !done; h++)
     {
       GPtrArray *repos;
       if (hubs[h] == NULL)
         continue;
-      g_string_append_printf (fd->searched, "%s%s/models--stabilityai--stable-diffusion-3.5-*",
-                              fd->searched->len ? ", " : "", hubs[h]);
+      if (searched != NULL)
+        g_string_append_printf (searched, "%s%s/models--stabilityai--stable-diffusion-3.5-*",
+                                searched->len ? ", " : "", hubs[h]);
       repos = list_dir (hubs[h]);
-      for (guint r = 0; r < repos->len && found == NULL; r++)
+      for (guint r = 0; r < repos->len && !done; r++)
         {
           char      *snaps, *ref, *main_rev = NULL;
           GPtrArray *revs;
@@ -267,16 +271,23 @@ mmdit_in_hf_cache (struct finder *fd)
               g_strstrip (main_rev);
           }
           revs = list_dir (snaps);
-          for (int pass = 0; pass < 2 && found == NULL; pass++)
-            for (guint s = 0; s < revs->len && found == NULL; s++)
+          for (int pass = 0; pass < 2 && !done; pass++)
+            for (guint s = 0; s < revs->len && !done; s++)
               {
                 int   is_main = main_rev != NULL && strcmp (revs->pdata[s], main_rev) == 0;
-                char *dir;
+                char *dir, *found = NULL;
                 if (is_main != (pass == 0))
                   continue;
                 dir = g_build_filename (snaps, revs->pdata[s], NULL);
-                if (mmdit_in_dir (dir, &found, NULL) != SD35_OK)
-                  found = NULL;
+                if (mmdit_in_dir (dir, &found, NULL) == SD35_OK && found != NULL)
+                  {
+                    if (snapshots != NULL)
+                      g_ptr_array_add (snapshots, g_strdup (dir));
+                    if (mmdits != NULL)
+                      g_ptr_array_add (mmdits, g_strdup (found));
+                    done = first_only;
+                  }
+                g_free (found);
                 g_free (dir);
               }
           g_ptr_array_free (revs, TRUE);
@@ -288,7 +299,42 @@ mmdit_in_hf_cache (struct finder *fd)
     }
   for (int h = 0; h < 3; h++)
     g_free (hubs[h]);
+}
+
+static char *
+mmdit_in_hf_cache (struct finder *fd)
+{
+  GPtrArray *mmdits = g_ptr_array_new_with_free_func (g_free);
+  char      *found = NULL;
+
+  hf_cache_walk (fd->searched, 1, NULL, mmdits);
+  if (mmdits->len > 0)
+    found = g_strdup (mmdits->pdata[0]);
+  g_ptr_array_free (mmdits, TRUE);
   return found;
+}
+
+char **
+model_candidates (void)
+{
+  GPtrArray  *v = g_ptr_array_new ();
+  GPtrArray  *snaps = g_ptr_array_new_with_free_func (g_free);
+  const char *env = g_getenv ("SD35_MODEL");
+
+  if (env != NULL && env[0] != '\0' && (is_file (env) || is_dir (env)))
+    g_ptr_array_add (v, g_strdup (env));
+  hf_cache_walk (NULL, 0, snaps, NULL);
+  for (guint i = 0; i < snaps->len; i++)
+    {
+      int dup = 0;
+      for (guint j = 0; j < v->len && !dup; j++)
+        dup = strcmp (v->pdata[j], snaps->pdata[i]) == 0;
+      if (!dup)
+        g_ptr_array_add (v, g_strdup (snaps->pdata[i]));
+    }
+  g_ptr_array_free (snaps, TRUE);
+  g_ptr_array_add (v, NULL);
+  return (char **) g_ptr_array_free (v, FALSE);
 }
 
 static enum sd35_status
@@ -576,9 +622,9 @@ find_tokenizers (struct finder *fd, struct sd35_model_files *out)
     add_missing (fd, "T5 tokenizer", "spiece.model or tokenizer.json");
 }
 
-enum sd35_status
-model_find (const struct model_find_options *opts, struct sd35_model_files *out,
-            struct sd35_error *err)
+static enum sd35_status
+find_files (const struct model_find_options *opts, int keep_partial,
+            struct sd35_model_files *out, struct sd35_error *err)
 {
   struct finder    fd = { 0 };
   enum sd35_status st;
@@ -607,7 +653,9 @@ model_find (const struct model_find_options *opts, struct sd35_model_files *out,
                              "CLI: --no-t5)" : "");
     }
   out->searched = g_string_free (fd.searched, FALSE);
-  if (st != SD35_OK)
+  if (fd.missing->len > 0)
+    out->missing = g_strdup (fd.missing->str);
+  if (st != SD35_OK && !(keep_partial && out->mmdit != NULL))
     {
       model_files_clear (out);
       out->searched = NULL;
@@ -618,12 +666,26 @@ model_find (const struct model_find_options *opts, struct sd35_model_files *out,
   return st;
 }
 
+enum sd35_status
+model_find (const struct model_find_options *opts, struct sd35_model_files *out,
+            struct sd35_error *err)
+{
+  return find_files (opts, 0, out, err);
+}
+
+enum sd35_status
+model_find_partial (const struct model_find_options *opts, struct sd35_model_files *out,
+                    struct sd35_error *err)
+{
+  return find_files (opts, 1, out, err);
+}
+
 void
 model_files_clear (struct sd35_model_files *f)
 {
   char **fields[] = { &f->mmdit, &f->vae, &f->clip_l, &f->clip_g, &f->t5, &f->clip_l_config,
                       &f->clip_g_config, &f->t5_config, &f->clip_vocab, &f->clip_merges,
-                      &f->t5_spiece, &f->t5_tokenizer_json, &f->searched };
+                      &f->t5_spiece, &f->t5_tokenizer_json, &f->searched, &f->missing };
   for (size_t i = 0; i < G_N_ELEMENTS (fields); i++)
     {
       g_free (*fields[i]);

@@ -9,7 +9,8 @@
  * diffusion_pytorch_model*.safetensors (sharded: + .index.json), text_encoder{,_2,_3}/ with
  * model*.safetensors, tokenizer{,_2,_3}/; the MMDiT is then transformer/'s file and `vae` is
  * vae/'s; names_diffusers.h maps their keys), either including a Hugging Face cache snapshot.  Empty model path: $SD35_MODEL,
- * then ~/.cache/huggingface/hub/models--stabilityai--stable-diffusion-3.5-* (or $HF_HOME/hub).
+ * then <hub>/models--stabilityai--stable-diffusion-3.5-* for hub = $HF_HUB_CACHE, $HF_HOME/hub,
+ * ~/.cache/huggingface/hub in this order.
  * Text encoders are also found beside the MMDiT file or in --text-encoders DIR; tokenizers in
  * --tokenizers DIR holding clip/ and t5/.
  * A .gguf MMDiT (ComfyUI-GGUF / stable-diffusion.cpp conversions, gguf.h) is taken like the
@@ -36,6 +37,7 @@ struct sd35_model_files
   char *t5_spiece;      /* spiece.model (NULL if only tokenizer.json) */
   char *t5_tokenizer_json;
   char *searched;       /* human list of the places looked at (for messages) */
+  char *missing;        /* "what (names; looked in ...)" items, or NULL when nothing is */
 };
 
 struct model_find_options
@@ -51,7 +53,16 @@ struct model_find_options
  * Pickle checkpoints are refused (SD35_ERR_FORMAT). */
 enum sd35_status model_find (const struct model_find_options *opts,
                              struct sd35_model_files *out, struct sd35_error *err);
+/* The same, but when the MMDiT was found and something else is missing, out keeps what was
+ * found (and `missing`) beside the SD35_ERR_MISSING error: for sd35_model_probe. */
+enum sd35_status model_find_partial (const struct model_find_options *opts,
+                                     struct sd35_model_files *out, struct sd35_error *err);
 void model_files_clear (struct sd35_model_files *files);
+
+/* The models discovery would consider, in its order: $SD35_MODEL (when it exists), then every
+ * snapshot folder of the Hugging Face cache that holds an MMDiT (the hubs and the order of
+ * model_find).  NULL-terminated, g_strfreev. */
+char **model_candidates (void);
 
 struct st_file;
 /* Variant from the MMDiT keys (attn2 → Medium, no ln_k → SD3 Medium, else Large) and the

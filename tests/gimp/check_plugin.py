@@ -417,6 +417,65 @@ def section_resident():
     img.delete()
 
 
+def forwarder_pids(resident_pid):
+    """The gimp-sd35 processes other than the resident one: the short-lived processes of the
+    public procedures (GIMP starts every plug-in as its binary's path)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == resident_pid:
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == b"gimp-sd35":
+            pids.append(int(d))
+    return pids
+
+
+def section_cancel():
+    """Cancel from GIMP's progress bar: GIMP ends the process that owns the progress of the
+    call, which is the short-lived process of plug-in-sd35-txt2img, not the resident one.
+    Here that process is killed mid-run as GIMP would; the resident engine must stop the job,
+    stay loaded, and serve the next call without loading the model again."""
+    s = resident_status()
+    if not check("pid" in s, "resident status gives its pid"):
+        return
+    import signal, threading
+    img, _ = new_image(64, 48)
+    st, _ = txt2img(img, width=64, height=48)  # the model is loaded
+    s0 = resident_status()
+    n0 = len(img.get_layers())
+    killed = []
+
+    def kill_forwarder():
+        for pid in forwarder_pids(int(s0["pid"])):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    killer = threading.Timer(1.5, kill_forwarder)
+    killer.start()
+    t0 = time.monotonic()
+    st, vals = txt2img(img, width=128, height=128, steps=1000)  # runs well past 1.5 s
+    killer.cancel()
+    dt = time.monotonic() - t0
+    log("info progress owner killed after %.2f s (pids %s): %s %r" % (dt, killed, st, vals))
+    check(killed and st != Gimp.PDBStatusType.SUCCESS, "cancelled mid-run: the call did not succeed")
+    check(len(img.get_layers()) == n0, "cancelled mid-run: nothing inserted")
+    t1 = time.monotonic()
+    st, vals = txt2img(img, width=64, height=48)
+    dt2 = time.monotonic() - t1
+    s1 = resident_status()
+    check(st == Gimp.PDBStatusType.SUCCESS and len(img.get_layers()) == n0 + 1,
+          "the next call works (%s, %.2f s)" % (st, dt2))
+    check(s1.get("pid") == s0.get("pid") and s1.get("loaded") == "1" and
+          s1.get("loads") == s0.get("loads"),
+          "the resident process lived on and did not load the model again (before %s, after %s)"
+          % (s0, s1))
+    img.delete()
+
+
 def section_crash():
     """Runs last: kills the resident extension in the middle of a call (what GIMP does when
     the user cancels its progress).  Nothing may be inserted; the next call loads per call."""
@@ -449,7 +508,7 @@ SECTIONS = [("registration", section_registration), ("i18n", section_i18n),
             ("txt2img", section_txt2img), ("batch", section_selection_and_batch),
             ("img2img", section_img2img), ("precision", section_precision),
             ("parasite", section_parasite), ("resident", section_resident),
-            ("crash", section_crash)]
+            ("cancel", section_cancel), ("crash", section_crash)]
 
 for name, fn in SECTIONS:
     if ONLY and name not in ONLY:

@@ -238,6 +238,58 @@ if [ -z "${SD35_ONLY_DE:-}" ] && open_dialog "$LOG" "$D"; then
   fi
 fi
 
+# --- one GIMP session, one engine: the dialog, the dialog again, then a script ----------------
+# The dialog runs in the resident extension's process (extension-sd35), on the engine a script's
+# call uses.  Observed three ways: the dialog's dump says for each Generate whether the engine
+# was "loaded" or "reused", with the holder's load count and the process id; the script's call
+# logs "engine already loaded, reusing it"; plug-in-sd35-resident-status says loads=1.
+D=$OUT/dump-shared.txt LOG=$OUT/gimp-shared.log
+# generate_with_prompt DUMP N: Generate in the open dialog; an empty prompt (a fresh profile)
+# is refused first, which puts the focus in the prompt, and a prompt is typed
+generate_with_prompt () {
+  xdotool key ctrl+Return
+  if wait_count "$1" '^event refused empty-prompt' "$2" 3; then
+    xdotool type --delay 15 "a red fox in the snow"; sleep 0.3
+    xdotool key ctrl+Return
+  fi
+}
+if [ -z "${SD35_ONLY_DE:-}" ] &&
+   SD35_DIALOG_RUNS=2 SD35_DIALOG_THEN_PDB=1 open_dialog "$LOG" "$D"; then
+  generate_with_prompt "$D" 1
+  wait_for "$D" '^event engine' 120 || fail "first dialog: the generation never finished"
+  sleep 0.5
+  xdotool key Escape   # closes the first dialog; dialog_batch.py opens the second
+  if wait_count "$D" '^title ' 2 60; then
+    WID=$(timeout 60 xdotool search --sync --name 'Stable Diffusion 3\.5' 2>/dev/null | head -1)
+    sleep 1
+    xdotool windowfocus --sync "$WID" 2>/dev/null || xdotool windowfocus "$WID" 2>/dev/null
+    generate_with_prompt "$D" "$(( $(grep -c '^event refused empty-prompt' "$D") + 1 ))"
+    wait_count "$D" '^event engine' 2 120 || fail "second dialog: the generation never finished"
+    sleep 0.5
+    xdotool key Escape
+  else
+    fail "the second dialog never opened"
+  fi
+  wait $GP
+  first=$(grep '^event engine' "$D" | sed -n 1p) second=$(grep '^event engine' "$D" | sed -n 2p)
+  pid1=$(echo "$first" | sed -n 's/.* pid \([0-9]*\) .*/\1/p')
+  info "first Generate:  $first"
+  info "second dialog:   $second"
+  info "$(grep '^DIALOG run\|^DIALOG pdb\|^DIALOG resident' "$LOG" | paste -sd '|')"
+  [[ "$first" == "event engine loaded loads 1 pid "* ]] &&
+    ok "first Generate of the session loaded the model (load count 1)" ||
+    fail "first Generate: '$first'"
+  [[ "$second" == "event engine reused loads 1 pid $pid1 "* ]] &&
+    ok "the dialog opened a second time reused the loaded engine (same process $pid1, no load)" ||
+    fail "second dialog: '$second' (first in process $pid1)"
+  grep -q '^DIALOG pdb success ' "$LOG" && grep -q 'gimp-sd35: engine already loaded, reusing it (loads=1)' "$LOG" &&
+    ok "a script's txt2img after the dialogs reused the engine: $(grep '^DIALOG pdb' "$LOG" | cut -d' ' -f3-)" ||
+    fail "script after the dialogs: $(grep '^DIALOG pdb\|engine loaded\|reusing' "$LOG" | paste -sd '|')"
+  grep -q "^DIALOG resident loaded=1 loads=1 calls=3 .*pid=$pid1 " "$LOG" &&
+    ok "resident status after two dialogs and a script: $(sed -n 's/^DIALOG resident //p' "$LOG")" ||
+    fail "resident status: $(grep '^DIALOG resident' "$LOG")"
+fi
+
 # --- German ------------------------------------------------------------------------------------
 D=$OUT/dump-de.txt LOG=$OUT/gimp-de.log
 # glibc ignores LANGUAGE under the C / C.UTF-8 locale: build a German one (localedef from

@@ -50,6 +50,30 @@ else
   echo "ok   the plug-in links libgimp-3.0 and not libgimpui-3.0 / GTK 3"
 fi
 
+# development-only code (engine/dev: benchmarks, random test models, PNG helpers; library
+# sd35dev) must not be in the plug-in: none of sd35dev's global symbols, and no symbol named
+# after a benchmark or test model
+DEV_LIB=$B/engine/libsd35dev.a
+if ! command -v nm >/dev/null; then
+  echo "info nm missing: the plug-in's symbols were not checked"
+elif [ ! -f "$DEV_LIB" ]; then
+  ninja -C "$B" engine/libsd35dev.a >>"$T/ninja.log" 2>&1 || true
+fi
+if command -v nm >/dev/null && [ -f "$DEV_LIB" ]; then
+  nm -g --defined-only "$DEV_LIB" 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u >"$T/dev-syms"
+  nm "$BIN" 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u >"$T/bin-syms"
+  both=$(comm -12 "$T/dev-syms" "$T/bin-syms" | head -5 || true)
+  named=$(grep -E 'bench|test_model|mmdit_random|image_png' "$T/bin-syms" | head -5 || true)
+  if [ ! -s "$T/bin-syms" ]; then
+    echo "FAIL nm read no symbols from $BIN"; rc=1
+  elif [ -n "$both$named" ]; then
+    echo "FAIL the plug-in holds development code: $(echo $both $named)"; rc=1
+  else
+    echo "ok   nm: none of the $(wc -l <"$T/dev-syms") global symbols of sd35dev (bench, test" \
+         "models, PNG) and no bench / test-model symbol among the plug-in's $(wc -l <"$T/bin-syms")"
+  fi
+fi
+
 # --- the tiny golden models as an official release folder -----------------------------------
 M=$T/model
 GM=$SD35_SHARED_DIR/golden/models

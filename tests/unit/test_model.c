@@ -3,7 +3,10 @@
  * ../shared), one clear SD35_ERR_MISSING naming what is missing and where it looked, pickle
  * refusal, the diffusers layout (sharded transformer, vae/, text_encoder_N/ as found files;
  * their key mapping is tests/unit/test_diffusers.c), variant detection (Turbo from a diffusers
- * folder's or HF repository's name) and the CLIP head count from config.json. */
+ * folder's or HF repository's name) and the CLIP head count from config.json; the public
+ * face of it (sd35.h): sd35_model_probe on complete, incomplete and missing models, and
+ * sd35_model_candidates in discovery's order ($SD35_MODEL, $HF_HUB_CACHE, $HF_HOME/hub,
+ * ~/.cache/huggingface/hub). */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
@@ -464,6 +467,131 @@ test_golden (void)
   g_free (large);
 }
 
+/* sd35_model_probe: what a folder holds, without loading a weight */
+static void
+test_probe (void)
+{
+  char                    *dir = g_build_filename (tmpdir, "probe", NULL);
+  char                    *missing = g_build_filename (tmpdir, "probe-none", NULL);
+  struct sd35_model_probe  p;
+  struct sd35_error        err = { 0 };
+  enum sd35_status         st;
+
+  make_release (dir, "sd3.5_large.safetensors");
+  st = sd35_model_probe (dir, &p, &err);
+  test_check (st == SD35_OK && p.variant == SD35_VARIANT_LARGE && p.mmdit_path != NULL &&
+              ends (p.mmdit_path, "/sd3.5_large.safetensors") && p.clip_l_path != NULL &&
+              p.clip_g_path != NULL && p.t5_path != NULL && p.has_clip_tokenizer &&
+              p.has_t5_tokenizer && p.missing == NULL && p.message != NULL &&
+              strstr (p.message, "SD3.5 Large") != NULL,
+              "probe of a complete release: %s (%s)", p.message, err.message);
+  sd35_model_probe_clear (&p);
+
+  /* without T5 the model is still usable, and the message says so */
+  rm_in (dir, "text_encoders/t5xxl_fp8_e4m3fn.safetensors");
+  rm_in (dir, "text_encoders/t5xxl_fp16.safetensors");
+  st = sd35_model_probe (dir, &p, NULL);
+  test_check (st == SD35_OK && p.t5_path == NULL && strstr (p.message, "without T5") != NULL,
+              "probe without T5: %s", p.message);
+  sd35_model_probe_clear (&p);
+
+  /* CLIP-G missing: not usable, but what was found is still reported */
+  rm_in (dir, "text_encoders/clip_g.safetensors");
+  memset (&err, 0, sizeof err);
+  st = sd35_model_probe (dir, &p, &err);
+  test_check (st == SD35_ERR_MISSING && err.status == SD35_ERR_MISSING &&
+              p.mmdit_path != NULL && p.clip_l_path != NULL && p.clip_g_path == NULL &&
+              p.variant == SD35_VARIANT_LARGE && p.missing != NULL &&
+              strstr (p.missing, "CLIP-G") != NULL && strstr (p.message, "CLIP-G") != NULL,
+              "probe without CLIP-G: missing '%s', message '%s'", p.missing ? p.missing : "",
+              p.message ? p.message : "");
+  sd35_model_probe_clear (&p);
+
+  /* not a model at all */
+  st = sd35_model_probe (missing, &p, NULL);
+  test_check (st == SD35_ERR_MISSING && p.mmdit_path == NULL && p.message != NULL &&
+              strstr (p.message, "probe-none") != NULL, "probe of a missing path: %s",
+              p.message ? p.message : "");
+  sd35_model_probe_clear (&p);
+  test_check (p.message == NULL && p.mmdit_path == NULL, "probe_clear empties the probe");
+  g_free (missing);
+  g_free (dir);
+}
+
+/* sd35_model_candidates: $SD35_MODEL first, then the hubs in discovery's order, and the first
+ * cache candidate is what discovery loads with no model given */
+static void
+test_candidates (void)
+{
+  char                     *root = g_build_filename (tmpdir, "cand", NULL);
+  char                     *own = g_build_filename (root, "own", NULL);
+  char                     *hub = g_build_filename (root, "hubcache", NULL);
+  char                     *hfhome = g_build_filename (root, "hfhome", NULL);
+  char                     *home = g_build_filename (root, "home", NULL);
+  char                     *snap1 = g_build_filename (hub, "models--stabilityai--stable-diffusion-3.5-large",
+                                                      "snapshots", "aaaa", NULL);
+  char                     *snap2 = g_build_filename (hfhome, "hub", "models--stabilityai--stable-diffusion-3.5-medium",
+                                                      "snapshots", "bbbb", NULL);
+  char                     *snap3 = g_build_filename (home, ".cache", "huggingface", "hub",
+                                                      "models--stabilityai--stable-diffusion-3.5-large-turbo",
+                                                      "snapshots", "cccc", NULL);
+  char                     *other = g_build_filename (hub, "models--someone--other-model",
+                                                      "snapshots", "dddd", NULL);
+  char                    **c;
+  struct model_find_options fo = { NULL, NULL, NULL, 0 };
+  struct sd35_model_files   f;
+  struct sd35_error         err = { 0 };
+  int                       n = 0;
+
+  make_release (own, "sd3.5_large.safetensors");
+  make_release (snap1, "sd3.5_large.safetensors");
+  make_release (snap2, "sd3.5_medium.safetensors");
+  make_release (snap3, "sd3.5_large_turbo.safetensors");
+  make_release (other, "sd3.5_large.safetensors");
+  g_setenv ("SD35_MODEL", own, TRUE);
+  g_setenv ("HF_HUB_CACHE", hub, TRUE);
+  g_setenv ("HF_HOME", hfhome, TRUE);
+  g_setenv ("HOME", home, TRUE);
+  c = sd35_model_candidates ();
+  while (c != NULL && c[n] != NULL)
+    n++;
+  test_check (n == 4 && strcmp (c[0], own) == 0 && strcmp (c[1], snap1) == 0 &&
+              strcmp (c[2], snap2) == 0 && strcmp (c[3], snap3) == 0,
+              "candidates: $SD35_MODEL, $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub "
+              "in this order, other repositories left out (%d: %s ...)", n,
+              n > 0 ? c[0] : "none");
+  sd35_strv_free (c);
+
+  /* with $SD35_MODEL unset, discovery loads the first cache candidate */
+  g_unsetenv ("SD35_MODEL");
+  c = sd35_model_candidates ();
+  test_check (c != NULL && c[0] != NULL && strcmp (c[0], snap1) == 0 &&
+              model_find (&fo, &f, &err) == SD35_OK && g_str_has_prefix (f.mmdit, snap1),
+              "discovery picks the first candidate: %s (%s)", c && c[0] ? c[0] : "none",
+              err.message);
+  sd35_strv_free (c);
+  model_files_clear (&f);
+
+  /* $HF_HUB_CACHE unset: $HF_HOME/hub comes first */
+  g_unsetenv ("HF_HUB_CACHE");
+  c = sd35_model_candidates ();
+  test_check (c != NULL && c[0] != NULL && strcmp (c[0], snap2) == 0 && c[1] != NULL &&
+              strcmp (c[1], snap3) == 0 && c[2] == NULL,
+              "without $HF_HUB_CACHE: $HF_HOME/hub, then ~/.cache/huggingface/hub");
+  sd35_strv_free (c);
+  g_unsetenv ("HF_HOME");
+  g_setenv ("HOME", tmpdir, TRUE);
+  g_free (other);
+  g_free (snap3);
+  g_free (snap2);
+  g_free (snap1);
+  g_free (home);
+  g_free (hfhome);
+  g_free (hub);
+  g_free (own);
+  g_free (root);
+}
+
 int
 main (void)
 {
@@ -474,6 +602,8 @@ main (void)
   test_diffusers ();
   test_release ();
   test_hf_cache ();
+  test_probe ();
+  test_candidates ();
   test_remove_tree (tmpdir);
   free (tmpdir);
   return test_exit ();

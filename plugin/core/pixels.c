@@ -9,9 +9,9 @@
 #include <math.h>
 #include <string.h>
 
-#include <glib/gi18n.h>
+#include <glib/gi18n-lib.h>
 
-#include "sd35-plugin.h"
+#include "sd35-core.h"
 
 static gboolean
 check_size (gint      w,

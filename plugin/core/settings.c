@@ -10,8 +10,8 @@
 
 #include <json-glib/json-glib.h>
 
-#include "json_file.h"
-#include "sd35-plugin.h"
+#include "json_file.h"  /* the engine's depth-bounded JSON reader: parasites come from .xcf files */
+#include "sd35-core.h"
 
 static const gchar *
 sampler_nick (enum sd35_sampler sampler)

@@ -2,9 +2,9 @@
  * intersection with a drawable, and the selection's values as a soft mask. */
 #include <string.h>
 
-#include <glib/gi18n.h>
+#include <glib/gi18n-lib.h>
 
-#include "sd35-plugin.h"
+#include "sd35-core.h"
 
 /* The selection's bounding box in image coordinates; without a selection the whole image
  * and FALSE. */
