@@ -75,6 +75,18 @@ add_common_arguments (GimpProcedure *procedure)
                                         "cpu", SD35_BACKEND_CPU, _("CPU"), NULL,
                                         NULL),
                                       "auto", G_PARAM_READWRITE);
+  gimp_procedure_add_choice_argument (procedure, "prompt-weights", _("Prompt _weights"),
+                                      _("What (word:1.3) in a prompt does: comfy = as in "
+                                        "ComfyUI, a weight above 1 strengthens the words, "
+                                        "below 1 weakens them, (word) = 1.1; ignore = parsed "
+                                        "and ignored, as the official reference code"),
+                                      gimp_choice_new_with_values (
+                                        "comfy", SD35_PROMPT_WEIGHTS_COMFY,
+                                        _("Applied (as ComfyUI)"), NULL,
+                                        "ignore", SD35_PROMPT_WEIGHTS_IGNORE,
+                                        _("Ignored (as the reference)"), NULL,
+                                        NULL),
+                                      "comfy", G_PARAM_READWRITE);
 }
 
 GimpProcedure *
@@ -121,7 +133,11 @@ sd35_procedure_new (GimpPlugIn       *plug_in,
            "(or the whole drawable), samples from them with the given strength (1 = ignore "
            "them) and adds the result as a new layer over that box. With "
            "use-selection-mask the selection, soft edges included, limits the change in "
-           "latent space and becomes the new layer's mask."),
+           "latent space and becomes the new layer's mask. With native-resolution (the "
+           "default) and a selection, the selection's box grown by context-margin is "
+           "generated at about 1 megapixel (width × height when given), scaled back and "
+           "blended in under the feathered selection: the new layer covers only that, with "
+           "the feathered selection as its mask."),
          name);
     }
   if (! resident)
@@ -140,6 +156,20 @@ sd35_procedure_new (GimpPlugIn       *plug_in,
                                            _("Regenerate only inside the selection (soft "
                                              "edges kept) and use it as the layer mask"),
                                            FALSE, G_PARAM_READWRITE);
+      gimp_procedure_add_boolean_argument (procedure, "native-resolution",
+                                           _("Work at the model's _native resolution"),
+                                           _("With a selection: take the selection and a "
+                                             "margin of context around it, generate that at "
+                                             "about 1 megapixel (or width × height when "
+                                             "given), scale it back and blend it in under "
+                                             "the feathered selection; the new layer covers "
+                                             "only that"),
+                                           TRUE, G_PARAM_READWRITE);
+      gimp_procedure_add_int_argument (procedure, "context-margin", _("Context _margin"),
+                                       _("Pixels of context around the selection for "
+                                         "native resolution (-1 = automatic: half the "
+                                         "selection's larger side, 32 to 512)"),
+                                       -1, 4096, -1, G_PARAM_READWRITE);
     }
 
   if (resident)

@@ -19,6 +19,7 @@ G_DEFINE_FINAL_TYPE (Sd35Dialog, sd35_dialog, GTK_TYPE_WINDOW)
 
 static const gchar *sampler_ids[] = { "default", "euler", "dpmpp-2m" };
 static const gchar *backend_ids[] = { "auto", "cuda", "cpu" };
+static const gchar *prompt_weights_ids[] = { "comfy", "ignore" };
 
 /* ---- small builders ---- */
 
@@ -382,6 +383,31 @@ settings_new (Sd35Dialog *self)
                                         _("NVIDIA GPU (CUDA)"), _("CPU"));
   row_label (GTK_GRID (adv), row, _("Bac_kend"), self->backend_drop);
   gtk_grid_attach (GTK_GRID (adv), self->backend_drop, 1, row++, 1, 1);
+  w = choice_drop_new (self, "prompt-weights", prompt_weights_ids, _("Applied (as ComfyUI)"),
+                       _("Ignored (as the reference)"), NULL);
+  gtk_widget_set_tooltip_text (w, _("(word:1.3) makes a word count more, (word:0.7) less, "
+                                    "(word) is 1.1"));
+  row_label (GTK_GRID (adv), row, _("Prompt _weights"), w);
+  gtk_grid_attach (GTK_GRID (adv), w, 1, row++, 1, 1);
+  if (self->mode == SD35_MODE_IMG2IMG)
+    {
+      GtkWidget *native, *margin;
+
+      native = gtk_check_button_new_with_mnemonic (_("Work at the model's _native resolution"));
+      gtk_widget_set_tooltip_text (native, _("With a selection: generate it with context "
+                                             "around it at about 1 megapixel, then blend it "
+                                             "in under the feathered selection"));
+      bind (self->config, "native-resolution", native, "active");
+      gtk_grid_attach (GTK_GRID (adv), native, 1, row++, 1, 1);
+      margin = sd35_dialog_spin_new (&adj, -1, 4096, 8, 0);
+      spin_allow_auto (margin, TRUE);
+      bind (self->config, "context-margin", adj, "value");
+      gtk_widget_set_tooltip_text (margin, _("Pixels of context around the selection; Auto: "
+                                             "half its larger side"));
+      row_label (GTK_GRID (adv), row, _("Conte_xt margin"), margin);
+      gtk_grid_attach (GTK_GRID (adv), margin, 1, row++, 1, 1);
+      g_object_bind_property (native, "active", margin, "sensitive", G_BINDING_SYNC_CREATE);
+    }
   gtk_expander_set_child (GTK_EXPANDER (expander), adv);
   gtk_box_append (GTK_BOX (box), expander);
   self->advanced = expander;

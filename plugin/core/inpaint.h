@@ -23,7 +23,7 @@ struct sd35_rect
 };
 
 #define SD35_INPAINT_DEFAULT_PIXELS (1024 * 1024)  /* SD3.5's native ≈ 1 MP */
-#define SD35_INPAINT_MAX_WORK_SIDE  2048           /* keeps extreme aspect ratios sane */
+#define SD35_INPAINT_MAX_WORK_SIDE  1536           /* SD3.5 Large's position table (192 latent) */
 
 struct sd35_inpaint_options
 {

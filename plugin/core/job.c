@@ -38,6 +38,7 @@ sd35_job_unref (Sd35Job *job)
   g_free (job->init_rgb);
   g_free (job->mask);
   g_free (job->key);
+  _sd35_inpaint_free (job->inpaint);
   g_free (job->variant);
   g_free (job->model_name);
   g_free (job);
@@ -160,7 +161,13 @@ sd35_job_new_from_request (Sd35Request   *request,
                    job->box.width, job->box.height, SD35_MAX_SIDE, SD35_MAX_SIDE);
       goto fail;
     }
-  if (job->request.mode == SD35_MODE_IMG2IMG)
+  if (job->request.mode == SD35_MODE_IMG2IMG && job->request.native_resolution &&
+      ! gimp_selection_is_empty (image))
+    {
+      if (! _sd35_inpaint_prepare (job, drawables[0], &gen_w, &gen_h, error))
+        goto fail;
+    }
+  else if (job->request.mode == SD35_MODE_IMG2IMG)
     {
       if (! read_inputs (image, drawables[0], &job->box, gen_w, gen_h,
                          job->request.use_selection_mask, &job->init_rgb, &job->mask, error))
@@ -395,8 +402,11 @@ insert_layers (Sd35Job         *job,
           break;
         }
       name = layer_name (job->request.prompt, (guint32) r->seed);
-      layer = sd35_pixels_insert_layer (job->image, name, rgba, r->width, r->height,
-                                        &job->box, error);
+      if (job->inpaint != NULL)
+        layer = _sd35_inpaint_insert_layer (job, r, name, error);
+      else
+        layer = sd35_pixels_insert_layer (job->image, name, rgba, r->width, r->height,
+                                          &job->box, error);
       g_free (name);
       g_free (rgba);
       if (layer == NULL)
@@ -418,6 +428,12 @@ insert_layers (Sd35Job         *job,
             }
         }
       json = sd35_settings_to_json (&job->request, (guint32) r->seed, job->model_name);
+      if (job->inpaint != NULL)
+        {
+          gchar *more = _sd35_inpaint_settings_json (job, json);
+          g_free (json);
+          json = more;
+        }
       sd35_settings_attach (GIMP_ITEM (layer), n_layers == 1 ? job->image : NULL, json);
       g_free (json);
     }

@@ -42,10 +42,14 @@ sd35_request_from_config (Sd35Request          *request,
                 NULL);
   request->sampler = gimp_procedure_config_get_choice_id (config, "sampler");
   request->backend = gimp_procedure_config_get_choice_id (config, "backend");
+  request->prompt_weights = gimp_procedure_config_get_choice_id (config, "prompt-weights");
+  request->context_margin = -1;
   if (mode == SD35_MODE_IMG2IMG)
     g_object_get (config,
                   "strength", &request->strength,
                   "use-selection-mask", &request->use_selection_mask,
+                  "native-resolution", &request->native_resolution,
+                  "context-margin", &request->context_margin,
                   NULL);
 
   if (model != NULL)
@@ -120,6 +124,7 @@ sd35_request_params (const Sd35Request  *request,
   params->cfg = request->guidance;
   params->shift = request->shift;
   params->sampler = request->sampler;
+  params->prompt_weights = request->prompt_weights;
   params->seed = seed;
   params->slg_scale = request->slg_scale;
   params->init_rgb = init_rgb;

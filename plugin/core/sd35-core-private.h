@@ -7,6 +7,8 @@
 
 G_BEGIN_DECLS
 
+typedef struct _Sd35Inpaint Sd35Inpaint;
+
 struct _Sd35Job
 {
   gint                        ref_count;   /* atomic */
@@ -22,6 +24,7 @@ struct _Sd35Job
   guint8                     *init_rgb;
   gfloat                     *mask;
   gchar                      *key;         /* sd35_engine_options_key (&options) */
+  Sd35Inpaint                *inpaint;     /* img2img at native resolution, or NULL */
 
   /* where the reports go (set by sd35_job_start) */
   GMainContext               *context;
@@ -44,6 +47,23 @@ struct _Sd35Job
   gint                        image_index;
   gint64                      t_first_step;
 };
+
+/* inpaint-job.c: img2img of the selection at native resolution.  _prepare reads the context
+ * around the selection (job->box on entry), sets job->init_rgb / mask / box / inpaint and the
+ * working size; _insert_layer adds one result as a layer over exactly the feathered selection,
+ * with it as layer mask; _settings_json adds what was done to the parasite's JSON. */
+gboolean          _sd35_inpaint_prepare       (Sd35Job                  *job,
+                                               GimpDrawable             *drawable,
+                                               gint                     *gen_w,
+                                               gint                     *gen_h,
+                                               GError                  **error);
+GimpLayer        *_sd35_inpaint_insert_layer  (Sd35Job                  *job,
+                                               const struct sd35_result *result,
+                                               const gchar              *name,
+                                               GError                  **error);
+gchar            *_sd35_inpaint_settings_json (Sd35Job                  *job,
+                                               const gchar              *json);
+void              _sd35_inpaint_free          (Sd35Inpaint              *inpaint);
 
 /* worker.c: queue a started job on the process's worker thread (takes a reference). */
 gboolean          _sd35_worker_push          (Sd35Job           *job,

@@ -79,6 +79,9 @@ typedef struct
   enum sd35_backend_kind backend;
   gdouble                strength;
   gboolean               use_selection_mask;
+  enum sd35_prompt_weights prompt_weights;
+  gboolean               native_resolution;  /* img2img with a selection: inpaint.h */
+  gint                   context_margin;     /* -1 = automatic */
 } Sd35Request;
 
 gboolean sd35_request_from_config   (Sd35Request                *request,

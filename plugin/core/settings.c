@@ -2,8 +2,10 @@
  *
  * Attached (persistent, undoable) to every new layer with its own seed, and to the image as
  * its last settings; it travels in .xcf files.  An interactive run on an image that has one
- * starts from it.  Keys: mode, prompt, negative, seed, steps, guidance, sampler, model (file
- * name of the MMDiT), engine-version; a reader ignores keys it does not know.
+ * starts from it.  Keys: mode, prompt, negative, seed, steps, guidance, sampler,
+ * prompt-weights, model (file name of the MMDiT), engine-version, and for img2img at native
+ * resolution native-resolution {context, working-size, margin, feather}; a reader ignores
+ * keys it does not know.
  */
 #include <math.h>
 #include <string.h>
@@ -50,6 +52,8 @@ sd35_settings_to_json (const Sd35Request *request,
   json_builder_add_double_value (b, request->guidance);
   json_builder_set_member_name (b, "sampler");
   json_builder_add_string_value (b, sampler_nick (request->sampler));
+  json_builder_set_member_name (b, "prompt-weights");
+  json_builder_add_string_value (b, sd35_prompt_weights_name (request->prompt_weights));
   if (request->mode == SD35_MODE_IMG2IMG)
     {
       json_builder_set_member_name (b, "strength");
@@ -132,6 +136,9 @@ sd35_settings_apply (GimpImage           *image,
           && (strcmp (str, "default") == 0 || strcmp (str, "euler") == 0
               || strcmp (str, "dpmpp-2m") == 0))
         g_object_set (config, "sampler", str, NULL);
+      if ((str = sd35_json_string (o, "prompt-weights")) != NULL
+          && (strcmp (str, "comfy") == 0 || strcmp (str, "ignore") == 0))
+        g_object_set (config, "prompt-weights", str, NULL);
       ok = TRUE;
     }
   g_clear_object (&parser);

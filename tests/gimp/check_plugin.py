@@ -119,9 +119,10 @@ def cli_pixels(w, h, seed, path):
 def section_registration():
     want = ["run-mode", "image", "drawables", "prompt", "negative-prompt", "model", "steps",
             "guidance", "seed", "width", "height", "sampler", "shift", "slg-scale", "use-t5",
-            "batch-count", "backend"]
+            "batch-count", "backend", "prompt-weights"]
     for name, extra in (("plug-in-sd35-txt2img", []),
-                        ("plug-in-sd35-img2img", ["strength", "use-selection-mask"])):
+                        ("plug-in-sd35-img2img", ["strength", "use-selection-mask",
+                                                  "native-resolution", "context-margin"])):
         p = pdb_proc(name)
         if not check(p is not None, "%s is registered" % name):
             continue
@@ -281,7 +282,7 @@ def section_img2img():
     n0 = len(img.get_layers())
     img.select_rectangle(Gimp.ChannelOps.REPLACE, 40, 30, 64, 48)
     st, vals = run("plug-in-sd35-img2img", img, [bg], prompt=PROMPT, model=MODEL, seed=3,
-                   steps=STEPS, strength=0.6)
+                   steps=STEPS, strength=0.6, native_resolution=False)
     if not check(st == Gimp.PDBStatusType.SUCCESS, "img2img on a 64x48 selection succeeds (%s %s)" % (st, vals)):
         return
     l = vals[0][0]
@@ -294,7 +295,7 @@ def section_img2img():
     # with use-selection-mask: an ellipse inside the same box
     img.select_ellipse(Gimp.ChannelOps.REPLACE, 40, 30, 64, 48)
     st, vals = run("plug-in-sd35-img2img", img, [bg], prompt=PROMPT, model=MODEL, seed=3,
-                   steps=STEPS, strength=0.6, use_selection_mask=True)
+                   steps=STEPS, strength=0.6, use_selection_mask=True, native_resolution=False)
     if not check(st == Gimp.PDBStatusType.SUCCESS, "img2img with use-selection-mask succeeds (%s %s)" % (st, vals)):
         return
     l = vals[0][0]
@@ -317,6 +318,69 @@ def section_img2img():
     check(len(outside) > 100 and diff_out == 0,
           "pixels outside the mask untouched (%d px, max |diff| %d)" % (len(outside), diff_out))
     check(diff_in > 0, "pixels inside the mask changed (max |diff| %d)" % diff_in)
+    dup.delete()
+    img.delete()
+
+
+def section_inpaint():
+    """img2img of a small selection at native resolution: a 64x48 selection in a 1024x768
+    image is worked on at a larger size (the context around it, scaled up; the test asks for
+    a small working size: the tiny test model stops at 192x192, the default is ~1 MP), the layer covers only the
+    feathered selection, and the picture outside the feathered mask is unchanged."""
+    img, bg = new_image(1024, 768)
+    before = pixels(bg)
+    n0 = len(img.get_layers())
+    sx, sy, sw, sh = 480, 360, 64, 48
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, sx, sy, sw, sh)
+    st, vals = run("plug-in-sd35-img2img", img, [bg], prompt=PROMPT, model=MODEL, seed=3,
+                   steps=STEPS, strength=0.7, width=176, height=160, use_selection_mask=True)
+    if not check(st == Gimp.PDBStatusType.SUCCESS,
+                 "img2img at native resolution on a 64x48 selection succeeds (%s %s)" % (st, vals)):
+        return
+    l = vals[0][0]
+    check(len(img.get_layers()) == n0 + 1, "one new layer")
+    s = parasite_json(l) or {}
+    nr = s.get("native-resolution") or {}
+    ctx, work = nr.get("context", [0, 0, 0, 0]), nr.get("working-size", [0, 0])
+    log("info settings: %s" % json.dumps(nr))
+    check(work == [176, 160] and work[0] * work[1] > 4 * sw * sh,
+          "generated at the working size %s, larger than the 64x48 selection" % work)
+    check(ctx[0] < sx and ctx[1] < sy and ctx[0] + ctx[2] > sx + sw and ctx[1] + ctx[3] > sy + sh,
+          "the context %s surrounds the selection" % ctx)
+    f = nr.get("feather", -1)
+    lx, ly = l.get_offsets()[1:]
+    lw, lh = l.get_width(), l.get_height()
+    check(f >= 1 and (lx, ly, lw, lh) == (sx - f, sy - f, sw + 2 * f, sh + 2 * f),
+          "the layer covers only the feathered selection: (%d,%d) %dx%d, feather %d"
+          % (lx, ly, lw, lh, f))
+    check(l.get_mask() is not None, "the layer's mask is the feathered selection")
+    check(pixels(bg) == before, "the source layer is untouched")
+    # the composite: unchanged wherever the layer mask is 0 (and outside the layer)
+    for other in img.get_layers():
+        other.set_visible(other.get_id() in (l.get_id(), bg.get_id()))
+    dup = img.duplicate()
+    flat = dup.flatten()
+    rx, ry, rw, rh = lx - 8, ly - 8, lw + 16, lh + 16
+    comp = pixels(flat, "R'G'B'A u8", (rx, ry, rw, rh))
+    orig = pixels(bg, "R'G'B'A u8", (rx, ry, rw, rh))
+    mask = pixels(l.get_mask(), "Y u8")
+    def mask_at(x, y):
+        x, y = x - lx, y - ly
+        return mask[y * lw + x] if 0 <= x < lw and 0 <= y < lh else 0
+    out_d, in_d, n_out = 0, 0, 0
+    for j in range(rh):
+        for i in range(rw):
+            m = mask_at(rx + i, ry + j)
+            d = max(abs(comp[4 * (j * rw + i) + c] - orig[4 * (j * rw + i) + c]) for c in range(3))
+            if m == 0:
+                out_d, n_out = max(out_d, d), n_out + 1
+            elif m == 255:
+                in_d = max(in_d, d)
+    check(n_out > 1000 and out_d == 0,
+          "pixels outside the feathered mask unchanged (%d px, max |diff| %d)" % (n_out, out_d))
+    check(in_d > 0, "pixels inside changed (max |diff| %d)" % in_d)
+    far = pixels(flat, "R'G'B'A u8", (0, 0, 1024, 300))
+    check(far == pixels(bg, "R'G'B'A u8", (0, 0, 1024, 300)), "the rest of the image unchanged")
     dup.delete()
     img.delete()
 
@@ -348,7 +412,8 @@ def section_precision():
         gbg = [l for l in gimg.get_layers() if l.get_name() == "bg"][0]
         gimg.select_rectangle(Gimp.ChannelOps.REPLACE, 8, 8, 32, 32)
         st, vals = run("plug-in-sd35-img2img", gimg, [gbg], prompt=PROMPT, model=MODEL, seed=3,
-                       steps=STEPS, strength=0.5, use_selection_mask=True)
+                       steps=STEPS, strength=0.5, use_selection_mask=True,
+                       native_resolution=False)
         check(st == Gimp.PDBStatusType.SUCCESS and vals[0][0].is_gray() and
               vals[0][0].get_mask() is not None, "grayscale image: masked img2img works (%s)" % st)
     gimg.delete()
@@ -506,7 +571,8 @@ def section_crash():
 SECTIONS = [("registration", section_registration), ("i18n", section_i18n),
             ("errors", section_errors),
             ("txt2img", section_txt2img), ("batch", section_selection_and_batch),
-            ("img2img", section_img2img), ("precision", section_precision),
+            ("img2img", section_img2img), ("inpaint", section_inpaint),
+            ("precision", section_precision),
             ("parasite", section_parasite), ("resident", section_resident),
             ("cancel", section_cancel), ("crash", section_crash)]
 
