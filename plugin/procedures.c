@@ -87,6 +87,13 @@ add_common_arguments (GimpProcedure *procedure)
                                         _("Ignored (as the reference)"), NULL,
                                         NULL),
                                       "comfy", G_PARAM_READWRITE);
+  /* appended after the older arguments: Script-Fu calls them by position */
+  gimp_procedure_add_string_array_argument (procedure, "loras", _("_LoRAs"),
+                                            _("LoRA files merged into the model, each "
+                                              "\"FILE\" or \"FILE:STRENGTH\" (strength 1 "
+                                              "when left out, negative allowed; safetensors "
+                                              "in diffusers, kohya or official-key form)"),
+                                            G_PARAM_READWRITE);
 }
 
 GimpProcedure *

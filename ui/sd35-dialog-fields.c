@@ -448,6 +448,10 @@ model_selected (GtkDropDown *drop,
   g_object_set (self->config, "model", file, NULL);
   g_clear_object (&file);
   model_apply_defaults (self, path);
+  /* the LoRAs beside this model (automatic: beside the first model found) */
+  sd35_dialog_loras_refresh (self, path != NULL ? path
+                                   : self->model_paths->len > 1
+                                   ? g_ptr_array_index (self->model_paths, 1) : NULL);
 }
 
 static guint

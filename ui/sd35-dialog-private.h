@@ -33,6 +33,7 @@ struct _Sd35Dialog
   GtkStringList       *model_names;  /* shown */
   GPtrArray           *model_paths;  /* parallel: gchar *, NULL = automatic */
   GtkWidget           *variant_label;
+  GtkWidget           *loras_field;    /* sd35-dialog-loras.c */
   GtkWidget           *size_drop;
   GtkAdjustment       *width_adj;
   GtkAdjustment       *height_adj;
@@ -155,6 +156,11 @@ GtkWidget *sd35_dialog_seed_row_new    (Sd35Dialog     *self,
                                         GtkWidget     **spin_out);
 GtkWidget *sd35_dialog_model_row_new   (Sd35Dialog     *self);
 void       sd35_dialog_model_changed   (Sd35Dialog     *self);
+
+/* sd35-dialog-loras.c: the LoRAs found beside the model, a switch and a strength each */
+GtkWidget *sd35_dialog_loras_new       (Sd35Dialog     *self);
+void       sd35_dialog_loras_refresh   (Sd35Dialog     *self,
+                                        const gchar    *model_path);
 void       sd35_dialog_new_random_seed (Sd35Dialog     *self);
 gboolean   sd35_dialog_seed_locked     (Sd35Dialog     *self);
 /* After a try: offer its seed for one-click reuse. */

@@ -356,6 +356,10 @@ settings_new (Sd35Dialog *self)
   row_label (GTK_GRID (grid), row, _("_Batch count"), w);
   gtk_grid_attach (GTK_GRID (grid), w, 1, row++, 1, 1);
   gtk_grid_attach (GTK_GRID (grid), sd35_dialog_results_choice_new (self), 1, row++, 1, 1);
+  /* below the numbers the form opens on (they stay in view without scrolling) */
+  w = sd35_dialog_loras_new (self);
+  row_label (GTK_GRID (grid), row, _("LoRAs"), NULL);
+  gtk_grid_attach (GTK_GRID (grid), w, 1, row++, 1, 1);
   gtk_box_append (GTK_BOX (box), grid);
 
   /* Advanced */

@@ -39,6 +39,7 @@ sd35_request_from_config (Sd35Request          *request,
                 "slg-scale", &request->slg_scale,
                 "use-t5", &request->use_t5,
                 "batch-count", &request->batch_count,
+                "loras", &request->loras,
                 NULL);
   request->sampler = gimp_procedure_config_get_choice_id (config, "sampler");
   request->backend = gimp_procedure_config_get_choice_id (config, "backend");
@@ -63,6 +64,17 @@ sd35_request_from_config (Sd35Request          *request,
           return FALSE;
         }
     }
+  for (gchar **l = request->loras; l != NULL && *l != NULL; l++)
+    {
+      gchar  path[4096];
+      double strength;
+      if (sd35_lora_spec_parse (*l, path, sizeof path, &strength) != 0)
+        {
+          g_set_error (error, SD35_PLUGIN_ERROR, 0,
+                       _("LoRA “%s”: expected FILE or FILE:STRENGTH with a number"), *l);
+          return FALSE;
+        }
+    }
   if (request->prompt == NULL)
     request->prompt = g_strdup ("");
   if (request->negative == NULL)
@@ -83,6 +95,7 @@ sd35_request_clear (Sd35Request *request)
   g_clear_pointer (&request->prompt, g_free);
   g_clear_pointer (&request->negative, g_free);
   g_clear_pointer (&request->model, g_free);
+  g_clear_pointer (&request->loras, g_strfreev);
 }
 
 void

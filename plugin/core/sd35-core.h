@@ -82,6 +82,7 @@ typedef struct
   enum sd35_prompt_weights prompt_weights;
   gboolean               native_resolution;  /* img2img with a selection: inpaint.h */
   gint                   context_margin;     /* -1 = automatic */
+  gchar                **loras;         /* "FILE:STRENGTH" each, checked; NULL = none */
 } Sd35Request;
 
 gboolean sd35_request_from_config   (Sd35Request                *request,

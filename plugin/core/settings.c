@@ -61,6 +61,14 @@ sd35_settings_to_json (const Sd35Request *request,
     }
   json_builder_set_member_name (b, "model");
   json_builder_add_string_value (b, model_name != NULL ? model_name : "");
+  if (request->loras != NULL && request->loras[0] != NULL)
+    {
+      json_builder_set_member_name (b, "loras");
+      json_builder_begin_array (b);
+      for (gchar **l = request->loras; *l != NULL; l++)
+        json_builder_add_string_value (b, *l);
+      json_builder_end_array (b);
+    }
   json_builder_set_member_name (b, "engine-version");
   json_builder_add_string_value (b, SD35_VERSION);
   json_builder_end_object (b);
@@ -139,6 +147,23 @@ sd35_settings_apply (GimpImage           *image,
       if ((str = sd35_json_string (o, "prompt-weights")) != NULL
           && (strcmp (str, "comfy") == 0 || strcmp (str, "ignore") == 0))
         g_object_set (config, "prompt-weights", str, NULL);
+      if (json_object_has_member (o, "loras") &&
+          JSON_NODE_HOLDS_ARRAY (json_object_get_member (o, "loras")))
+        {
+          JsonArray    *a = json_object_get_array_member (o, "loras");
+          GStrvBuilder *sb = g_strv_builder_new ();
+          GStrv         strv;
+          for (guint i = 0; i < json_array_get_length (a) && i < 64; i++)
+            {
+              JsonNode *n = json_array_get_element (a, i);
+              if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING)
+                g_strv_builder_add (sb, json_node_get_string (n));
+            }
+          strv = g_strv_builder_end (sb);
+          g_object_set (config, "loras", strv, NULL);
+          g_strfreev (strv);
+          g_strv_builder_unref (sb);
+        }
       ok = TRUE;
     }
   g_clear_object (&parser);

@@ -157,6 +157,39 @@ is_cancelled (void *user)
   return g_atomic_int_get (&job->cancel);
 }
 
+static gboolean
+set_loras (Sd35Job     *job,
+           sd35_engine *engine)
+{
+  guint             n = job->request.loras != NULL ? g_strv_length (job->request.loras) : 0;
+  struct sd35_lora *loras = g_new0 (struct sd35_lora, MAX (n, 1));
+  gchar           **paths = g_new0 (gchar *, n + 1);
+  gboolean          ok = TRUE;
+
+  for (guint i = 0; i < n && ok; i++)
+    {
+      paths[i] = g_malloc (4096);
+      ok = sd35_lora_spec_parse (job->request.loras[i], paths[i], 4096,
+                                 &loras[i].strength) == 0;
+      loras[i].path = paths[i];
+    }
+  if (! ok)
+    {
+      job->status = SD35_ERR_ARG;
+      g_snprintf (job->err.message, sizeof job->err.message, "bad LoRA argument");
+      job->err.status = SD35_ERR_ARG;
+    }
+  else
+    {
+      job->status = sd35_engine_set_loras (engine, loras, (int) n, &job->err);
+      if (job->status == SD35_OK && n > 0)
+        g_message ("%s", sd35_engine_lora_report (engine));
+    }
+  g_strfreev (paths);
+  g_free (loras);
+  return ok && job->status == SD35_OK;
+}
+
 static void
 run_job (Sd35Job *job)
 {
@@ -185,6 +218,14 @@ run_job (Sd35Job *job)
     {
       job->status = job->err.status != SD35_OK ? job->err.status : SD35_ERR_INTERNAL;
       job->headline = SD35_HEADLINE_LOAD;
+      _sd35_engine_holder_release (job->holder);
+      return;
+    }
+  /* the request's LoRAs merged into the resident engine: a changed set or strength rebuilds
+   * only the touched weights, nothing is loaded again (sd35_engine_set_loras) */
+  if (! set_loras (job, engine))
+    {
+      job->headline = SD35_HEADLINE_GENERATE;
       _sd35_engine_holder_release (job->holder);
       return;
     }

@@ -119,7 +119,7 @@ def cli_pixels(w, h, seed, path):
 def section_registration():
     want = ["run-mode", "image", "drawables", "prompt", "negative-prompt", "model", "steps",
             "guidance", "seed", "width", "height", "sampler", "shift", "slg-scale", "use-t5",
-            "batch-count", "backend", "prompt-weights"]
+            "batch-count", "backend", "prompt-weights", "loras"]
     for name, extra in (("plug-in-sd35-txt2img", []),
                         ("plug-in-sd35-img2img", ["strength", "use-selection-mask",
                                                   "native-resolution", "context-margin"])):
@@ -455,6 +455,38 @@ def section_parasite():
     img.delete()
 
 
+def section_lora():
+    """A LoRA through the PDB changes the generation, strength 0 does not, the settings
+    parasite records it, and switching it on the resident engine loads no model."""
+    src = os.environ.get("SD35_SOURCE_DIR", "")
+    kohya = os.path.join(src, "tests", "data", "lora", "kohya.safetensors")
+    if not check(os.path.exists(kohya), "LoRA fixture %s" % kohya):
+        return
+    img, _ = new_image(64, 48)
+    outs, loads, times = [], [], []
+    for loras in ([], [kohya + ":0.8"], [kohya + ":0"], [kohya + ":0.5"]):
+        t0 = time.monotonic()
+        st, vals = txt2img(img, width=64, height=48, loras=loras)
+        times.append(time.monotonic() - t0)
+        if not check(st == Gimp.PDBStatusType.SUCCESS, "txt2img with loras=%r (%s %s)" % (loras, st, vals)):
+            return
+        outs.append(pixels(vals[0][0]))
+        s = resident_status() if pdb_proc("plug-in-sd35-resident-status") else {}
+        loads.append(s.get("loads"))
+        if loras:
+            j = parasite_json(vals[0][0])
+            check(j is not None and j.get("loras") == loras, "layer parasite records loras %r" % (j and j.get("loras")))
+    check(max_diff(outs[0], outs[1]) > 0, "a LoRA at 0.8 changes the layer (max |diff| %d)" % max_diff(outs[0], outs[1]))
+    check(max_diff(outs[0], outs[2]) == 0, "the LoRA at strength 0 gives the layer without LoRA")
+    check(max_diff(outs[1], outs[3]) > 0, "strength 0.5 differs from 0.8")
+    check(loads[0] is not None and len(set(loads)) == 1,
+          "LoRA and strength switches on the resident engine load no model (load count %s)" % loads)
+    log("info LoRA calls (none, 0.8, 0, 0.5): %s s" % ", ".join("%.3f" % t for t in times))
+    st, vals = txt2img(img, width=64, height=48, loras=["x.safetensors:abc:"])
+    check(st != Gimp.PDBStatusType.SUCCESS, "a missing LoRA file fails the call (%s)" % st)
+    img.delete()
+
+
 def resident_status(unload=False):
     st, vals = run("plug-in-sd35-resident-status", None, None, unload=unload)
     return dict(kv.split("=", 1) for kv in vals[0].split()) if st == Gimp.PDBStatusType.SUCCESS else {}
@@ -573,7 +605,8 @@ SECTIONS = [("registration", section_registration), ("i18n", section_i18n),
             ("txt2img", section_txt2img), ("batch", section_selection_and_batch),
             ("img2img", section_img2img), ("inpaint", section_inpaint),
             ("precision", section_precision),
-            ("parasite", section_parasite), ("resident", section_resident),
+            ("parasite", section_parasite), ("lora", section_lora),
+            ("resident", section_resident),
             ("cancel", section_cancel), ("crash", section_crash)]
 
 for name, fn in SECTIONS:

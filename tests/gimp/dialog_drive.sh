@@ -82,6 +82,10 @@ if [ -z "${SD35_ONLY_DE:-}" ] && open_dialog "$LOG" "$D"; then
   ok "dialog opened: '$(xdotool getwindowname "$WID")' ${WIDTH}x${HEIGHT}"
   grep '^theme\|^parent' "$D" | sed 's/^/info /'
   shot_drawn dialog-before
+  # the LoRA in loras/ beside the model is listed, switched off
+  grep -q '^loras-found 1 ' "$D" && grep -q '^loras none' "$D" &&
+    ok "the LoRA beside the model is listed: $(grep '^loras-found' "$D" | tail -1)" ||
+    fail "LoRA list: $(grep '^loras' "$D" | paste -sd '|')"
   # a first use starts with an empty prompt and a hint, not the procedure's example sentence
   [ "$(sed -n 's/^prompt //p' "$D" | head -1)" = "" ] && grep -q '^label Describe the picture' "$D" &&
     ok "fresh settings: the prompt is empty, with the hint '$(sed -n 's/^label \(Describe.*\)/\1/p' "$D")'" ||

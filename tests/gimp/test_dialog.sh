@@ -76,6 +76,8 @@ for d in tokenizer tokenizer_2; do
   ln -s "$TK/clip/vocab.json" "$M/$d/vocab.json"; ln -s "$TK/clip/merges.txt" "$M/$d/merges.txt"
 done
 ln -s "$TK/t5/spiece.model" "$M/tokenizer_3/spiece.model"
+# a LoRA beside the model: the dialog lists it (switched off)
+mkdir -p "$M/loras" && ln -s "$SRC/tests/data/lora/kohya.safetensors" "$M/loras/kohya.safetensors"
 ln -s "$TK/t5/tokenizer.json" "$M/tokenizer_3/tokenizer.json"
 export SD35_MODEL=$M    # the dialog's "Automatic" model finds it as the sd35 CLI does
 
