@@ -161,9 +161,12 @@ if [ -z "${SD35_ONLY_DE:-}" ] && open_dialog "$LOG" "$D"; then
     ok "after the run the seed used ($used) is offered for reuse" ||
     fail "seed used '$used', offered '$offered'"
   stall=$(sed -n 's/^event done max-stall-ms //p' "$D" | head -1)
-  [ -n "$stall" ] && [ "$stall" -lt 250 ] &&
+  # 1000 ms: a loaded 2-core machine (CI beside other work) delays the main loop by a few
+  # hundred ms now and then (229 and 288 ms seen); waiting on the engine instead costs a
+  # whole step or model load, seconds.
+  [ -n "$stall" ] && [ "$stall" -lt 1000 ] &&
     ok "the dialog stayed responsive: longest main-loop stall ${stall} ms during the run" ||
-    fail "the main loop stalled ${stall:-?} ms during the run (limit 250)"
+    fail "the main loop stalled ${stall:-?} ms during the run (limit 1000)"
   # second try: a typed seed and 200 steps, cancelled with Escape within a step
   xdotool key alt+e; sleep 0.2; xdotool key ctrl+a; xdotool type --delay 15 "4242"
   xdotool key alt+s; sleep 0.2; xdotool key ctrl+a; xdotool type --delay 15 "200"
