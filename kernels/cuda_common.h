@@ -1,7 +1,7 @@
 /* cuda_common.h — shared by the CUDA backend's .cu files (never included from engine/ C code).
  *
  * Errors never exit: CUDA_TRY / CUBLAS_TRY record "file:line: call: reason" as the backend's
- * sticky error (engine/ops.h) and evaluate to nonzero so the caller can return early.  Kernel
+ * sticky error (engine/backend/ops.h) and evaluate to nonzero so the caller can return early.  Kernel
  * launches are checked with CUDA_LAUNCH_CHECK (cudaGetLastError); asynchronous faults surface
  * at the next synchronizing call, which is also checked.
  *

@@ -22,7 +22,7 @@ import torch
 DEV = "cuda"
 TINY = False  # --tiny: 2 layers everywhere (a smoke test of this script, not a benchmark)
 
-# FLOP counts: the same formulas as engine/bench.c (2 FLOP per multiply-add).
+# FLOP counts: the same formulas as engine/dev/bench.c (2 FLOP per multiply-add).
 
 
 def mmdit_flop(depth, B, h, w, n_ctx, attn2_blocks):

@@ -1,4 +1,4 @@
-/* test_ops_cuda.c — every op of engine/ops.h on the CUDA backend against the CPU backend (the
+/* test_ops_cuda.c — every op of engine/backend/ops.h on the CUDA backend against the CPU backend (the
  * fp32 reference), on seeded inputs: tiny odd shapes (3×5), aligned shapes, and real SD3.5
  * shapes (Large GEMMs, joint attention at L = 4429, VAE convs and groupnorm).
  *
