@@ -206,3 +206,15 @@ sd35_dialog_loras_new (Sd35Dialog *self)
   }
   return box;
 }
+
+/* For the tests: where the first LoRA's switch is ("lora0"), beside the other fields' bounds. */
+void
+sd35_dialog_loras_dump_bounds (Sd35Dialog *self,
+                               GString    *line)
+{
+  LoraField *f = field_of (self);
+
+  if (f != NULL && f->rows->len > 0)
+    sd35_dialog_dump_bounds_of (self, line, "lora0",
+                                ((LoraRow *) g_ptr_array_index (f->rows, 0))->check);
+}

@@ -161,6 +161,8 @@ void       sd35_dialog_model_changed   (Sd35Dialog     *self);
 GtkWidget *sd35_dialog_loras_new       (Sd35Dialog     *self);
 void       sd35_dialog_loras_refresh   (Sd35Dialog     *self,
                                         const gchar    *model_path);
+void       sd35_dialog_loras_dump_bounds (Sd35Dialog   *self,
+                                          GString      *line);
 void       sd35_dialog_new_random_seed (Sd35Dialog     *self);
 gboolean   sd35_dialog_seed_locked     (Sd35Dialog     *self);
 /* After a try: offer its seed for one-click reuse. */

@@ -536,6 +536,7 @@ dump_bounds_tick (GtkWidget     *widget,
   sd35_dialog_dump_bounds_of (self, line, "form", self->form_scroll);
   sd35_dialog_dump_bounds_of (self, line, "preview", self->preview);
   sd35_dialog_results_dump_bounds (self, line);
+  sd35_dialog_loras_dump_bounds (self, line);
   g_string_append_printf (line, " scroll %d/%d", (gint) gtk_adjustment_get_value (v),
                           (gint) (gtk_adjustment_get_upper (v) - gtk_adjustment_get_page_size (v)));
   if (g_strcmp0 (line->str, self->last_bounds) != 0)

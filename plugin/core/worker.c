@@ -182,8 +182,11 @@ set_loras (Sd35Job     *job,
   else
     {
       job->status = sd35_engine_set_loras (engine, loras, (int) n, &job->err);
+      /* stderr, not g_message: this is the worker thread, and libgimp routes g_message to
+       * a PDB call on the wire, which the main thread may be using (the dialog's main loop):
+       * two threads on the wire abort the plug-in. */
       if (job->status == SD35_OK && n > 0)
-        g_message ("%s", sd35_engine_lora_report (engine));
+        g_printerr ("gimp-sd35: %s\n", sd35_engine_lora_report (engine));
     }
   g_strfreev (paths);
   g_free (loras);

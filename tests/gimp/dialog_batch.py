@@ -47,5 +47,10 @@ layers = img.get_layers()
 print("DIALOG status", status.value_nick if hasattr(status, "value_nick") else status, flush=True)
 print("DIALOG layers-after", len(layers), flush=True)
 print("DIALOG added", len(layers) - before, flush=True)
+import hashlib
 for l in layers:
     print("DIALOG layer", l.get_name(), l.get_width(), l.get_height(), flush=True)
+    if os.environ.get("SD35_DIALOG_PIXELS") == "1":  # a digest of each layer's pixels
+        data = l.get_buffer().get(Gegl.Rectangle.new(0, 0, l.get_width(), l.get_height()), 1.0,
+                                  "R'G'B'A u8", Gegl.AbyssPolicy.NONE)
+        print("DIALOG pixels", hashlib.sha1(bytes(data)).hexdigest(), l.get_name(), flush=True)

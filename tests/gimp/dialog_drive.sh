@@ -208,7 +208,7 @@ if [ -z "${SD35_ONLY_DE:-}" ] && open_dialog "$LOG" "$D"; then
 
   # --- a batch of 3 as thumbnails; "Add selected" adds exactly the chosen ones ------------
   D=$OUT/dump-batch.txt LOG=$OUT/gimp-batch.log
-  if open_dialog "$LOG" "$D"; then
+  if SD35_DIALOG_PIXELS=1 open_dialog "$LOG" "$D"; then
     [ "$(sed -n 's/^prompt //p' "$D" | head -1)" = "a lighthouse at dusk" ] &&
       ok "the last prompt is remembered" || fail "remembered prompt: '$(grep '^prompt' "$D")'"
     click_on "$D" batch; sleep 0.2; xdotool key ctrl+a; xdotool type --delay 15 "3"
@@ -233,15 +233,47 @@ if [ -z "${SD35_ONLY_DE:-}" ] && open_dialog "$LOG" "$D"; then
     else
       fail "no thumbnails for a batch of 3"; grep '^event' "$D" | tail -5
     fi
+    # the LoRA beside the model switched on changes the picture: the same batch again, and
+    # seed 4242 of it added beside the one made without the LoRA
+    read -r fx fy fw fh < <(bounds "$D" form)
+    for ((i = 0; i < 6; i++)); do
+      read -r lx ly lw lh < <(bounds "$D" lora0)
+      [ -n "${lh:-}" ] && [ $((ly + lh)) -le $((fy + fh)) ] && [ "$ly" -ge "$fy" ] && break
+      xdotool mousemove $((X + fx + 10)) $((Y + fy + fh / 2)) click --repeat 3 --delay 100 5
+      sleep 0.8
+    done
+    n0=$(grep -c '^event results' "$D")
+    if click_on "$D" lora0 && wait_for "$D" '^loras .*kohya\.safetensors:1' 10; then
+      ok "the LoRA switched on in the dialog: $(grep '^loras ' "$D" | tail -1)"
+      xdotool key ctrl+Return
+      if wait_count "$D" '^event results' $((n0 + 1)) 180; then
+        sleep 0.5
+        click_on "$D" thumb0; sleep 0.3; click_on "$D" add-selected
+        wait_count "$D" '^event inserted' 2 30 &&
+          ok "with the LoRA: $(grep '^event inserted' "$D" | tail -1)" ||
+          fail "the run with the LoRA added nothing"
+        # switched off again: the next dialogs (remembered settings) run without it
+        nn=$(grep -c '^loras none' "$D")
+        sleep 0.3; click_on "$D" lora0 && wait_count "$D" '^loras none' $((nn + 1)) 10 ||
+          fail "the LoRA did not switch off again"
+      else
+        fail "the run with the LoRA gave no results"; grep '^event' "$D" | tail -5
+      fi
+    else
+      fail "no LoRA switch to click: $(grep '^loras\|^bounds' "$D" | tail -2 | paste -sd '|')"
+    fi
     sleep 0.5
     xdotool key Escape
     wait $GP
-    [ "$(sed -n 's/^DIALOG added //p' "$LOG")" = 2 ] &&
-      grep -q '^DIALOG layer a lighthouse at dusk \[seed 4242\]' "$LOG" &&
+    [ "$(sed -n 's/^DIALOG added //p' "$LOG")" = 3 ] &&
+      [ "$(grep -c '^DIALOG layer a lighthouse at dusk \[seed 4242\]' "$LOG")" = 2 ] &&
       grep -q '^DIALOG layer a lighthouse at dusk \[seed 4244\]' "$LOG" &&
       ! grep -q '\[seed 4243\]' "$LOG" &&
-      ok "the image gained the layers of seeds 4242 and 4244, not 4243" ||
+      ok "the image gained the layers of seeds 4242 and 4244, not 4243, and 4242 with the LoRA" ||
       fail "batch layers: $(grep '^DIALOG' "$LOG" | paste -sd '|')"
+    [ "$(grep '^DIALOG pixels .* \[seed 4242\]' "$LOG" | awk '{print $3}' | sort -u | wc -l)" = 2 ] &&
+      ok "the LoRA changed the picture (seed 4242 without and with it differ)" ||
+      fail "seed 4242 with the LoRA equals seed 4242 without: $(grep '^DIALOG pixels' "$LOG" | paste -sd '|')"
   fi
 fi
 
