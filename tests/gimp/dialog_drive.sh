@@ -31,11 +31,24 @@ wait_count () {
 spread () {
   convert "$1" -crop "$2" +repage -colorspace Gray -format '%[fx:standard_deviation]' info:
 }
+# find_dialog SECONDS: the dialog's window id, polled while GIMP ($GP) runs.  Not `xdotool
+# search --sync`: that search dies at once on an X BadWindow error when some other window
+# closes during it (seen on a loaded machine, right after the previous GIMP quit).
+find_dialog () {
+  local t0=$SECONDS w=
+  while [ $((SECONDS - t0)) -lt "$1" ]; do
+    w=$(xdotool search --name 'Stable Diffusion 3\.5' 2>/dev/null | head -1)
+    [ -n "$w" ] && { echo "$w"; return 0; }
+    kill -0 "$GP" 2>/dev/null || return 1
+    sleep 0.5
+  done
+  return 1
+}
 open_dialog () {  # LOG DUMP [GIMP]: starts GIMP in the background, sets GP, WID, X Y WIDTH HEIGHT
   rm -f "$2"
   SD35_DIALOG_DUMP=$2 ${3:-$G} -b "$BATCH" --quit >"$1" 2>&1 &
   GP=$!
-  WID=$(timeout 120 xdotool search --sync --name 'Stable Diffusion 3\.5' 2>/dev/null | head -1)
+  WID=$(find_dialog 120)
   if [ -z "$WID" ]; then
     fail "the dialog window never appeared"; grep -v 'gimp_flush\|dbus' "$1" | tail -20
     kill $GP 2>/dev/null; wait $GP 2>/dev/null; return 1
@@ -299,7 +312,7 @@ if [ -z "${SD35_ONLY_DE:-}" ] &&
   sleep 0.5
   xdotool key Escape   # closes the first dialog; dialog_batch.py opens the second
   if wait_count "$D" '^title ' 2 60; then
-    WID=$(timeout 60 xdotool search --sync --name 'Stable Diffusion 3\.5' 2>/dev/null | head -1)
+    WID=$(find_dialog 60)
     sleep 1
     xdotool windowfocus --sync "$WID" 2>/dev/null || xdotool windowfocus "$WID" 2>/dev/null
     generate_with_prompt "$D" "$(( $(grep -c '^event refused empty-prompt' "$D") + 1 ))"
