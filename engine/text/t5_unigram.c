@@ -273,7 +273,7 @@ t5_tokenize_word (const struct t5_tokenizer *tok, const char *word, struct tok_i
     {
       const struct t5_added *hit = NULL;
       for (int k = 0; k < tok->n_added; k++)
-        if (strncmp (p, tok->added[k].text, tok->added[k].len) == 0 &&
+        if (tok->added[k].len > 0 && strncmp (p, tok->added[k].text, tok->added[k].len) == 0 &&
             (hit == NULL || tok->added[k].len > hit->len))
           hit = &tok->added[k];
       if (hit == NULL)

@@ -204,6 +204,7 @@ load_spiece (struct t5_tokenizer *tok, const char *path, struct sd35_error *err)
       if (field == 1 && wire == 2)  /* SentencePiece pieces */
         {
           char  *piece = NULL;
+          size_t piece_len = 0;
           float  score = 0;
           int    type = T5_PIECE_NORMAL;
           while (pb_field (&sub, &field, &wire, &val, &s2))
@@ -211,6 +212,7 @@ load_spiece (struct t5_tokenizer *tok, const char *path, struct sd35_error *err)
               {
                 g_free (piece);
                 piece = g_strndup ((const char *) s2.p, (gsize) (s2.end - s2.p));
+                piece_len = (size_t) (s2.end - s2.p);
               }
             else if (field == 2 && wire == 5)
               {
@@ -219,7 +221,10 @@ load_spiece (struct t5_tokenizer *tok, const char *path, struct sd35_error *err)
               }
             else if (field == 3 && wire == 0)
               type = (int) val;
-          if (sub.bad || piece == NULL || !g_utf8_validate (piece, -1, NULL))
+          /* SentencePiece refuses empty pieces; a NUL inside one would make it shorter
+           * than its bytes (and an empty added token matches everywhere without moving) */
+          if (sub.bad || piece == NULL || piece[0] == '\0' ||
+              strlen (piece) != piece_len || !g_utf8_validate (piece, -1, NULL))
             {
               g_free (piece);
               st = sd35_set_error (err, SD35_ERR_FORMAT, "T5 tokenizer %s: piece %d is "

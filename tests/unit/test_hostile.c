@@ -159,6 +159,25 @@ test_json (void)
     sd35_error_clear (&err);
   }
   g_free (p);
+  /* spiece.model with an empty control piece: as an added token it matched everywhere
+   * without moving, and tokenizing hung (fuzz finding, CI) */
+  {
+    static const unsigned char model[] = {
+      0x0a, 0x0e, 0x0a, 0x05, '<', 'p', 'a', 'd', '>', 0x15, 0, 0, 0, 0, 0x18, 0x03,  /* <pad> */
+      0x0a, 0x09, 0x0a, 0x00, 0x15, 0, 0, 0, 0, 0x18, 0x03,   /* "" control */
+      0x0a, 0x0e, 0x0a, 0x05, '<', 'u', 'n', 'k', '>', 0x15, 0, 0, 0, 0, 0x18, 0x02,
+      0x0a, 0x08, 0x0a, 0x01, 'a', 0x15, 0, 0, 0x80, 0xc0,   /* "a" -4 */
+      0x1a, 0x02, 0x18, 0x01                                  /* normalizer */
+    };
+    struct t5_tokenizer *t5 = NULL;
+    char *sp = path_in ("empty-piece.model");
+    if (!g_file_set_contents (sp, (const char *) model, sizeof model, NULL))
+      test_check (0, "cannot write %s", sp);
+    expect ("spiece.model with an empty piece", t5_tokenizer_load (sp, NULL, &t5, &err), &err,
+            SD35_ERR_FORMAT, "T5 tokenizer ", "piece 1 is malformed", NULL);
+    sd35_error_clear (&err);
+    g_free (sp);
+  }
   /* a key with a newline in it: the message stays one line (fuzz finding) */
   put ("newline.json", "{\"a\\nb\": \"x\"}");
   p = path_in ("newline.json");
