@@ -63,7 +63,12 @@ set_charsmap (struct t5_tokenizer *tok, const uint8_t *blob, size_t len, const c
   if (trie_size % 4 != 0 || trie_size < 4 || trie_size > len - 4)
     return sd35_set_error (err, SD35_ERR_FORMAT, "T5 tokenizer %s: precompiled charsmap trie "
                            "size %u does not fit its %zu bytes", path, trie_size, len);
-  tok->charsmap = g_memdup2 (blob, len + 1);
+  /* a protobuf field given twice: the last one wins, as in SentencePiece (fuzz finding: the
+   * first blob leaked) */
+  g_free (tok->charsmap);
+  g_free (tok->trie);
+  tok->charsmap = g_malloc (len + 1);
+  memcpy (tok->charsmap, blob, len);
   ((uint8_t *) tok->charsmap)[len] = 0;  /* the last string is NUL-terminated */
   tok->n_trie = trie_size / 4;
   tok->trie = g_new (uint32_t, tok->n_trie);
