@@ -277,3 +277,52 @@ test_run_argv (char *const argv[])
     return -1;
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
+
+static int
+layout_link (const char *shared, const char *src, const char *dir, const char *dst)
+{
+  char s[1024], d[1024];
+
+  snprintf (s, sizeof s, "%s/%s", shared, src);
+  snprintf (d, sizeof d, "%s/%s", dir, dst);
+  if (symlink (s, d) == 0 || access (d, F_OK) == 0)
+    return 1;
+  return test_check (0, "layout: cannot link %s → %s", d, s);
+}
+
+int
+test_tiny_model_layout (const char *shared, const char *dir, const char *mmdit_src,
+                        const char *mmdit_name)
+{
+  static const char *const sub[] = { "text_encoders", "text_encoder", "text_encoder_2",
+                                     "text_encoder_3", "tokenizer", "tokenizer_2",
+                                     "tokenizer_3" };
+  static const char *const links[][2] = {
+    { "golden/models/clip_l.safetensors", "text_encoders/clip_l.safetensors" },
+    { "golden/models/clip_g.safetensors", "text_encoders/clip_g.safetensors" },
+    { "golden/models/t5xxl.safetensors", "text_encoders/t5xxl_fp16.safetensors" },
+    { "golden/models/text_encoder/config.json", "text_encoder/config.json" },
+    { "golden/models/text_encoder_2/config.json", "text_encoder_2/config.json" },
+    { "golden/models/text_encoder_3/config.json", "text_encoder_3/config.json" },
+    { "tokenizers/clip/vocab.json", "tokenizer/vocab.json" },
+    { "tokenizers/clip/merges.txt", "tokenizer/merges.txt" },
+    { "tokenizers/clip/vocab.json", "tokenizer_2/vocab.json" },
+    { "tokenizers/clip/merges.txt", "tokenizer_2/merges.txt" },
+    { "tokenizers/t5/spiece.model", "tokenizer_3/spiece.model" },
+    { "tokenizers/t5/tokenizer.json", "tokenizer_3/tokenizer.json" },
+  };
+  char path[1024];
+  int  ok = 1;
+
+  mkdir (dir, 0755);
+  for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
+    {
+      snprintf (path, sizeof path, "%s/%s", dir, sub[i]);
+      mkdir (path, 0755);
+    }
+  if (mmdit_src != NULL)
+    ok &= layout_link (shared, mmdit_src, dir, mmdit_name);
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+    ok &= layout_link (shared, links[i][0], dir, links[i][1]);
+  return ok;
+}

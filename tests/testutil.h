@@ -41,6 +41,12 @@ char *test_make_tmpdir (const char *name);
 /* Removes dir and everything under it (links are removed, never followed); only folders
  * test_make_tmpdir made (a "sd35-test-" name), anything else is left alone. */
 void test_remove_tree (const char *dir);
+/* A model folder in dir (made if absent) in the official layout around the tiny goldens of
+ * shared: text_encoders/ (CLIP-L, CLIP-G, T5), the HF configs and the tokenizers, as links;
+ * with mmdit_src (relative to shared) linked as dir/mmdit_name too, unless mmdit_src is NULL.
+ * Returns 1, or 0 (a failure counted and printed) when a link cannot be made. */
+int test_tiny_model_layout (const char *shared, const char *dir, const char *mmdit_src,
+                            const char *mmdit_name);
 /* Runs argv[0] with argv (no shell; NULL-terminated) and waits: its exit status, or -1 when it
  * could not be started or did not exit normally. */
 int test_run_argv (char *const argv[]);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "error.h"
 
 #ifndef SD35_HAVE_CUDA
@@ -20,9 +22,25 @@ backend_cuda_new (struct backend **out, struct sd35_error *err)
 }
 #endif
 
+static enum sd35_status backend_pick (enum sd35_backend_kind kind, int n_threads,
+                                      struct backend **out, struct sd35_error *err);
+
 enum sd35_status
 backend_new (enum sd35_backend_kind kind, int n_threads, struct backend **out,
              struct sd35_error *err)
+{
+  enum sd35_status st = backend_pick (kind, n_threads, out, err);
+
+  /* the threads asked for bound the host-side work too (LoRA merges), on every backend */
+  if (st == SD35_OK)
+    (*out)->host_threads = n_threads > 0 ? MIN (n_threads, 64)
+                                         : MAX (1, MIN ((int) g_get_num_processors (), 64));
+  return st;
+}
+
+static enum sd35_status
+backend_pick (enum sd35_backend_kind kind, int n_threads, struct backend **out,
+              struct sd35_error *err)
 {
   struct sd35_error cuda_err = { 0 };
 

@@ -194,6 +194,9 @@ struct backend
    * encoders are worth offloading to the host between uses, and the device is fast enough
    * that per-step work such as TAESD previews costs little. 0 for host backends. */
   int                       device_memory;
+  /* threads for host-side work outside the ops (LoRA merges): the user's thread count, else
+   * all cores (set by backend_new; 0 = not set, taken as all cores) */
+  int                       host_threads;
   struct sd35_error         err;        /* sticky first error */
   size_t                    bytes_in_use, peak_bytes;
   void                     *impl;

@@ -984,14 +984,21 @@ merge_worker (gpointer arg)
   return NULL;
 }
 
-/* Merges jobs[0..n) (on up to one thread per core), then hands each to the backend. */
+/* The user's thread count (sd35 --threads, the plug-in's setting), else every core. */
+static int
+host_threads (const struct backend *be)
+{
+  return be->host_threads > 0 ? be->host_threads : (int) g_get_num_processors ();
+}
+
+/* Merges jobs[0..n) (on up to host_threads threads), then hands each to the backend. */
 static enum sd35_status
 run_batch (struct backend *be, struct merge_job *jobs, int n, unsigned *changed,
            size_t *n_merged, struct sd35_error *err)
 {
   struct merge_batch b = { jobs, n, 0 };
   GThread           *threads[64];
-  int                nt = MIN (MIN (n, (int) g_get_num_processors ()), 64), started = 0;
+  int                nt = MIN (MIN (n, host_threads (be)), 64), started = 0;
   enum sd35_status   st = SD35_OK;
 
   for (int t = 1; t < nt; t++)
@@ -1036,7 +1043,7 @@ static enum sd35_status
 apply_plan (struct backend *be, struct weight_registry *const regs[LORA_N_PARTS], unsigned mask,
             GHashTable *plan, unsigned *changed, size_t *n_merged, struct sd35_error *err)
 {
-  int               cap = MAX (1, MIN ((int) g_get_num_processors (), 64)), n = 0;
+  int               cap = MAX (1, MIN (host_threads (be), 64)), n = 0;
   struct merge_job *jobs = g_new0 (struct merge_job, cap);
   enum sd35_status  st = SD35_OK;
 

@@ -19,51 +19,6 @@
 
 /* ---- the official layout ------------------------------------------------------------------ */
 
-static int
-link_rel (const char *shared, const char *src, const char *dir, const char *dst)
-{
-  char s[1024], d[1024];
-
-  snprintf (s, sizeof s, "%s/%s", shared, src);
-  snprintf (d, sizeof d, "%s/%s", dir, dst);
-  return test_check (symlink (s, d) == 0 || access (d, F_OK) == 0, "layout: %s → %s", d, s);
-}
-
-static int
-make_layout (const char *shared, const char *dir, const char *mmdit_src, const char *mmdit_name)
-{
-  static const char *const sub[] = { "text_encoders", "text_encoder", "text_encoder_2",
-                                     "text_encoder_3", "tokenizer", "tokenizer_2",
-                                     "tokenizer_3" };
-  static const char *const links[][2] = {
-    { "golden/models/clip_l.safetensors", "text_encoders/clip_l.safetensors" },
-    { "golden/models/clip_g.safetensors", "text_encoders/clip_g.safetensors" },
-    { "golden/models/t5xxl.safetensors", "text_encoders/t5xxl_fp16.safetensors" },
-    { "golden/models/text_encoder/config.json", "text_encoder/config.json" },
-    { "golden/models/text_encoder_2/config.json", "text_encoder_2/config.json" },
-    { "golden/models/text_encoder_3/config.json", "text_encoder_3/config.json" },
-    { "tokenizers/clip/vocab.json", "tokenizer/vocab.json" },
-    { "tokenizers/clip/merges.txt", "tokenizer/merges.txt" },
-    { "tokenizers/clip/vocab.json", "tokenizer_2/vocab.json" },
-    { "tokenizers/clip/merges.txt", "tokenizer_2/merges.txt" },
-    { "tokenizers/t5/spiece.model", "tokenizer_3/spiece.model" },
-    { "tokenizers/t5/tokenizer.json", "tokenizer_3/tokenizer.json" },
-  };
-  char path[1024];
-  int  ok = 1;
-
-  mkdir (dir, 0755);
-  for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
-    {
-      snprintf (path, sizeof path, "%s/%s", dir, sub[i]);
-      mkdir (path, 0755);
-    }
-  ok &= link_rel (shared, mmdit_src, dir, mmdit_name);
-  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
-    ok &= link_rel (shared, links[i][0], dir, links[i][1]);
-  return ok;
-}
-
 static void
 remove_tree (const char *dir)
 {
@@ -267,10 +222,10 @@ gc_pipeline (const char *shared, JsonArray *goldens)
     return;
   snprintf (large, sizeof large, "%s/large", root);
   snprintf (medium, sizeof medium, "%s/medium", root);
-  if (make_layout (shared, large, "golden/models/sd3.5_tiny_large.safetensors",
-                   "sd3.5_large.safetensors")
-      && make_layout (shared, medium, "golden/models/sd3.5_tiny_medium.safetensors",
-                      "sd3.5_medium.safetensors")
+  if (test_tiny_model_layout (shared, large, "golden/models/sd3.5_tiny_large.safetensors",
+                              "sd3.5_large.safetensors")
+      && test_tiny_model_layout (shared, medium, "golden/models/sd3.5_tiny_medium.safetensors",
+                                 "sd3.5_medium.safetensors")
       && (eng_large = open_engine (large, 0)) != NULL
       && (eng_turbo = open_engine (large, 1)) != NULL
       && (eng_medium = open_engine (medium, 0)) != NULL)

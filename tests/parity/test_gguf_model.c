@@ -33,42 +33,6 @@ link_or_die (const char *src, const char *dst)
     }
 }
 
-/* dir with the text encoders, configs and tokenizers of the tiny models (and no MMDiT) */
-static void
-make_layout (const char *shared, const char *dir)
-{
-  static const char *const sub[] = { "text_encoders", "text_encoder", "text_encoder_2",
-                                     "text_encoder_3", "tokenizer", "tokenizer_2",
-                                     "tokenizer_3" };
-  char src[1024], dst[1024];
-
-  mkdir (dir, 0755);
-  for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
-    {
-      snprintf (dst, sizeof dst, "%s/%s", dir, sub[i]);
-      mkdir (dst, 0755);
-    }
-#define LINK(s, d)                                                                           \
-  do {                                                                                        \
-    snprintf (src, sizeof src, "%s/%s", shared, s);                                           \
-    snprintf (dst, sizeof dst, "%s/%s", dir, d);                                              \
-    link_or_die (src, dst);                                                                   \
-  } while (0)
-  LINK ("golden/models/clip_l.safetensors", "text_encoders/clip_l.safetensors");
-  LINK ("golden/models/clip_g.safetensors", "text_encoders/clip_g.safetensors");
-  LINK ("golden/models/t5xxl.safetensors", "text_encoders/t5xxl_fp16.safetensors");
-  LINK ("golden/models/text_encoder/config.json", "text_encoder/config.json");
-  LINK ("golden/models/text_encoder_2/config.json", "text_encoder_2/config.json");
-  LINK ("golden/models/text_encoder_3/config.json", "text_encoder_3/config.json");
-  LINK ("tokenizers/clip/vocab.json", "tokenizer/vocab.json");
-  LINK ("tokenizers/clip/merges.txt", "tokenizer/merges.txt");
-  LINK ("tokenizers/clip/vocab.json", "tokenizer_2/vocab.json");
-  LINK ("tokenizers/clip/merges.txt", "tokenizer_2/merges.txt");
-  LINK ("tokenizers/t5/spiece.model", "tokenizer_3/spiece.model");
-  LINK ("tokenizers/t5/tokenizer.json", "tokenizer_3/tokenizer.json");
-#undef LINK
-}
-
 static sd35_engine *
 open_engine (const char *model)
 {
@@ -168,8 +132,9 @@ main (void)
   struct sd35_result rr = { 0 }, rq = { 0 };
   sd35_engine       *er = NULL, *eq = NULL;
 
-  make_layout (shared, ref_dir);
-  make_layout (shared, q_dir);
+  if (!test_tiny_model_layout (shared, ref_dir, NULL, NULL)
+      || !test_tiny_model_layout (shared, q_dir, NULL, NULL))
+    return test_exit ();
   link_or_die (tiny, ref_mmdit);
   link_or_die (gguf_src, gguf);
 

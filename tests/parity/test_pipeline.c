@@ -23,52 +23,6 @@ static char *tmp_root;
 
 /* ---- the official layout from the goldens ----------------------------------------------- */
 
-static void
-link_or_die (const char *src, const char *dst)
-{
-  if (symlink (src, dst) != 0)
-    {
-      printf ("FAIL: symlink %s → %s\n", dst, src);
-      exit (1);
-    }
-}
-
-static void
-make_layout (const char *shared, const char *dir, const char *mmdit_src, const char *mmdit_name)
-{
-  static const char *const sub[] = { "text_encoders", "text_encoder", "text_encoder_2",
-                                     "text_encoder_3", "tokenizer", "tokenizer_2",
-                                     "tokenizer_3" };
-  char src[1024], dst[1024];
-
-  mkdir (dir, 0755);
-  for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
-    {
-      snprintf (dst, sizeof dst, "%s/%s", dir, sub[i]);
-      mkdir (dst, 0755);
-    }
-#define LINK(s, d)                                                                           \
-  do {                                                                                        \
-    snprintf (src, sizeof src, "%s/%s", shared, s);                                           \
-    snprintf (dst, sizeof dst, "%s/%s", dir, d);                                              \
-    link_or_die (src, dst);                                                                   \
-  } while (0)
-  LINK (mmdit_src, mmdit_name);
-  LINK ("golden/models/clip_l.safetensors", "text_encoders/clip_l.safetensors");
-  LINK ("golden/models/clip_g.safetensors", "text_encoders/clip_g.safetensors");
-  LINK ("golden/models/t5xxl.safetensors", "text_encoders/t5xxl_fp16.safetensors");
-  LINK ("golden/models/text_encoder/config.json", "text_encoder/config.json");
-  LINK ("golden/models/text_encoder_2/config.json", "text_encoder_2/config.json");
-  LINK ("golden/models/text_encoder_3/config.json", "text_encoder_3/config.json");
-  LINK ("tokenizers/clip/vocab.json", "tokenizer/vocab.json");
-  LINK ("tokenizers/clip/merges.txt", "tokenizer/merges.txt");
-  LINK ("tokenizers/clip/vocab.json", "tokenizer_2/vocab.json");
-  LINK ("tokenizers/clip/merges.txt", "tokenizer_2/merges.txt");
-  LINK ("tokenizers/t5/spiece.model", "tokenizer_3/spiece.model");
-  LINK ("tokenizers/t5/tokenizer.json", "tokenizer_3/tokenizer.json");
-#undef LINK
-}
-
 /* ---- per-step capture ------------------------------------------------------------------ */
 
 struct capture
@@ -348,10 +302,11 @@ main (void)
   tmp_root = test_make_tmpdir ("pipeline");
   snprintf (large, sizeof large, "%s/large", tmp_root);
   snprintf (medium, sizeof medium, "%s/medium", tmp_root);
-  make_layout (shared, large, "golden/models/sd3.5_tiny_large.safetensors",
-               "sd3.5_large.safetensors");
-  make_layout (shared, medium, "golden/models/sd3.5_tiny_medium.safetensors",
-               "sd3.5_medium.safetensors");
+  if (!test_tiny_model_layout (shared, large, "golden/models/sd3.5_tiny_large.safetensors",
+                               "sd3.5_large.safetensors")
+      || !test_tiny_model_layout (shared, medium, "golden/models/sd3.5_tiny_medium.safetensors",
+                                  "sd3.5_medium.safetensors"))
+    return test_exit ();
 
   sd35_engine_options_init (&o);
   o.backend = SD35_BACKEND_CPU;
