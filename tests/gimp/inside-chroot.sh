@@ -96,25 +96,26 @@ mkdir -p "$SD35_TEST_OUT"
 
 # --- Python-Fu --------------------------------------------------------------------------------
 show () { grep -E '^(ok|FAIL|info|RESULT)|gimp-sd35:|Traceback|Error' "$1" | grep -v 'gimp_flush\|dbus' || true; }
+# python_fu SCRIPT LOG WHAT [VAR=value ...]: tests/gimp/SCRIPT (after its helpers, pdb_check.py)
+# in the headless GIMP with the variables given; prints its checks; rc=1 unless RESULT: PASS
+python_fu () {
+  local script=$1 log=$2 what=$3
+  shift 3
+  if env "$@" $G --batch-interpreter=python-fu-eval \
+       -b "exec(open('$SRC/tests/gimp/pdb_check.py').read()); exec(open('$SRC/tests/gimp/$script').read())" \
+       --quit >"$log" 2>&1 && grep -q '^RESULT: PASS' "$log"; then
+    show "$log"
+  else
+    show "$log"; echo "FAIL $what (log above)"; rc=1
+  fi
+}
 echo "### Python-Fu checks (resident engine)"
-if $G --batch-interpreter=python-fu-eval \
-     -b "exec(open('$SRC/tests/gimp/check_plugin.py').read())" --quit >"$T/python.log" 2>&1 &&
-   grep -q '^RESULT: PASS' "$T/python.log"; then
-  show "$T/python.log"
-else
-  show "$T/python.log"; echo "FAIL Python-Fu checks (log above)"; rc=1
-fi
+python_fu check_plugin.py "$T/python.log" "Python-Fu checks"
 
 # --- hostile inputs through the PDB (tests/gimp/check_hostile.py) ---------------------------
 if [ -z "${SD35_TEST_ONLY:-}" ] || [[ ",$SD35_TEST_ONLY," == *,hostile,* ]]; then
   echo "### hostile inputs: bad model folder, bad tokenizer files, bomb image"
-  if $G --batch-interpreter=python-fu-eval \
-       -b "exec(open('$SRC/tests/gimp/check_hostile.py').read())" --quit >"$T/hostile.log" 2>&1 &&
-     grep -q '^RESULT: PASS' "$T/hostile.log"; then
-    show "$T/hostile.log"
-  else
-    show "$T/hostile.log"; echo "FAIL hostile-input checks (log above)"; rc=1
-  fi
+  python_fu check_hostile.py "$T/hostile.log" "hostile-input checks"
 fi
 
 # --- Script-Fu --------------------------------------------------------------------------------
@@ -156,12 +157,6 @@ if [ -z "${SD35_TEST_ONLY:-}" ] || [[ ",$SD35_TEST_ONLY," == *,i18n,* ]]; then
   else
     echo "info localedef de_DE.UTF-8 failed ($(tail -1 "$T/localedef.log")): LANGUAGE alone"
   fi
-  if env "${de_env[@]}" $G --batch-interpreter=python-fu-eval \
-       -b "exec(open('$SRC/tests/gimp/check_plugin.py').read())" --quit >"$T/german.log" 2>&1 &&
-     grep -q '^RESULT: PASS' "$T/german.log"; then
-    show "$T/german.log"
-  else
-    show "$T/german.log"; echo "FAIL German checks (log above)"; rc=1
-  fi
+  python_fu check_plugin.py "$T/german.log" "German checks" "${de_env[@]}"
 fi
 exit $rc
