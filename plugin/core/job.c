@@ -44,6 +44,30 @@ sd35_job_unref (Sd35Job *job)
   g_free (job);
 }
 
+/* buf (box->width × box->height × channels; gfloat with is_float, else guint8) at gen_w ×
+ * gen_h: buf itself when it is that size, else a scaled copy and buf is freed.  NULL (buf
+ * freed, oom_message in error) when out of memory. */
+static gpointer
+scale_to (gpointer       buf,
+          const Sd35Box *box,
+          gint           channels,
+          gboolean       is_float,
+          gint           gen_w,
+          gint           gen_h,
+          const gchar   *oom_message,
+          GError       **error)
+{
+  gpointer scaled;
+
+  if (gen_w == box->width && gen_h == box->height)
+    return buf;
+  scaled = sd35_pixels_resize (buf, box->width, box->height, channels, is_float, gen_w, gen_h);
+  g_free (buf);
+  if (scaled == NULL)
+    g_set_error_literal (error, SD35_PLUGIN_ERROR, 0, oom_message);
+  return scaled;
+}
+
 /* The img2img inputs: the pixels of drawable under box and, when use_mask and the image has
  * a selection, the selection as a mask, both scaled to gen_w × gen_h.  *mask stays NULL
  * without a selection (everything would be kept). */
@@ -60,42 +84,20 @@ read_inputs (GimpImage      *image,
 {
   guint8 *rgb = sd35_pixels_read_rgb (drawable, box, error);
 
-  if (rgb == NULL)
+  if (rgb == NULL ||
+      (rgb = scale_to (rgb, box, 3, FALSE, gen_w, gen_h,
+                       _("Out of memory scaling the input"), error)) == NULL)
     return FALSE;
-  if (gen_w != box->width || gen_h != box->height)
-    {
-      guint8 *scaled = sd35_pixels_resize (rgb, box->width, box->height, 3, FALSE, gen_w, gen_h);
-
-      g_free (rgb);
-      if (scaled == NULL)
-        {
-          g_set_error_literal (error, SD35_PLUGIN_ERROR, 0,
-                               _("Out of memory scaling the input"));
-          return FALSE;
-        }
-      rgb = scaled;
-    }
   *init_rgb = rgb;
 
   if (use_mask && ! gimp_selection_is_empty (image))
     {
       gfloat *m = sd35_selection_read_mask (image, box, error);
 
-      if (m == NULL)
+      if (m == NULL ||
+          (m = scale_to (m, box, 1, TRUE, gen_w, gen_h,
+                         _("Out of memory scaling the mask"), error)) == NULL)
         return FALSE;
-      if (gen_w != box->width || gen_h != box->height)
-        {
-          gfloat *scaled = sd35_pixels_resize (m, box->width, box->height, 1, TRUE, gen_w, gen_h);
-
-          g_free (m);
-          if (scaled == NULL)
-            {
-              g_set_error_literal (error, SD35_PLUGIN_ERROR, 0,
-                                   _("Out of memory scaling the mask"));
-              return FALSE;
-            }
-          m = scaled;
-        }
       *mask = m;
     }
   return TRUE;
