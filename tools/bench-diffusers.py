@@ -19,6 +19,8 @@ import time
 
 import torch
 
+from sd3_mmdit_config import mmdit_config
+
 DEV = "cuda"
 TINY = False  # --tiny: 2 layers everywhere (a smoke test of this script, not a benchmark)
 
@@ -194,13 +196,7 @@ def stage_text(args, res):
 def stage_mmdit(args, res):
     from diffusers import SD3Transformer2DModel
     reset_mem()
-    medium = args.variant == "medium"
-    depth = 2 if TINY else 24 if medium else 38
-    cfg = dict(sample_size=128, patch_size=2, in_channels=16, num_layers=depth,
-               attention_head_dim=64, num_attention_heads=depth, joint_attention_dim=4096,
-               caption_projection_dim=64 * depth, pooled_projection_dim=2048, out_channels=16,
-               pos_embed_max_size=384 if medium else 192, qk_norm="rms_norm",
-               dual_attention_layers=tuple(range(min(13, depth))) if medium else ())
+    cfg = mmdit_config(args.variant, depth=2 if TINY else None)
     m = build(lambda: SD3Transformer2DModel(**cfg))
     B = 1 if args.variant == "turbo" else 2
     h = w = args.size // 8
@@ -218,8 +214,8 @@ def stage_mmdit(args, res):
 
     med, lo, hi, out = time_cuda(run, args.warmup, args.iters)
     res["mmdit"] = dict(ms=med, min=lo, max=hi, batch=B,
-                        flop=mmdit_flop(depth, B, h, w, n_ctx,
-                                        set(range(min(13, depth))) if medium else set()),
+                        flop=mmdit_flop(cfg["num_layers"], B, h, w, n_ctx,
+                                        set(cfg["dual_attention_layers"])),
                         finite=finite(out), weights_mib=weights,
                         peak_mib=mem_mib(True))
     del m, out

@@ -25,15 +25,7 @@ from diffusers import SD3Transformer2DModel
 from diffusers.loaders.single_file_utils import convert_sd3_transformer_checkpoint_to_diffusers
 from safetensors import safe_open
 
-
-def config(variant):
-    medium = variant == "medium"
-    return dict(sample_size=128, patch_size=2, in_channels=16, out_channels=16,
-                num_layers=24 if medium else 38, attention_head_dim=64,
-                num_attention_heads=24 if medium else 38, joint_attention_dim=4096,
-                caption_projection_dim=1536 if medium else 2432, pooled_projection_dim=2048,
-                pos_embed_max_size=384 if medium else 192, qk_norm="rms_norm",
-                dual_attention_layers=tuple(range(13)) if medium else ())
+from sd3_mmdit_config import mmdit_config
 
 
 def main():
@@ -56,7 +48,7 @@ def main():
                 sd[k] = f.get_tensor(k).to(torch.float32)
     sd = convert_sd3_transformer_checkpoint_to_diffusers(sd)
     with torch.device("meta"):
-        model = SD3Transformer2DModel(**config(a.variant))
+        model = SD3Transformer2DModel(**mmdit_config(a.variant))
     model.load_state_dict(sd, strict=True, assign=True)
     del sd
     model.eval()
